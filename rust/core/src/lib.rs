@@ -1,0 +1,4 @@
+//! Pure logic of lambdaroute, with no I/O: tested fast, shared by the node binaries and the
+//! Python bindings. Time is always passed in explicitly (see [`clock`]).
+
+pub mod clock;

@@ -1,0 +1,2 @@
+//! The roles of lambdaroute over tokio and tonic. Each module is one role; the `lambdaroute`
+//! binary only parses the command line and calls into here.
