@@ -1,0 +1,63 @@
+# lambdaroute: build, test, lint, bench and run experiments.
+#
+#   make experiment   install what is missing, build, run the default experiment
+#   make test         everything CI runs (lint, Rust tests, Python tests)
+#
+# Every install step is idempotent: it checks before it installs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+# One build directory for everything (tests, release binary, Python bindings).
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+BIN := $(CARGO_TARGET_DIR)/release/lambdaroute
+
+.PHONY: build release test test-rust lint bench experiment demo rust-toolchain clean
+
+## ----- toolchain -----
+
+# The Rust toolchain through rustup where cargo is missing (a fresh Debian/Ubuntu machine).
+rust-toolchain:
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "installing the Rust toolchain with rustup"; \
+	  command -v curl >/dev/null || { apt-get update && apt-get install -y --no-install-recommends curl ca-certificates; }; \
+	  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt; }
+	@command -v cc >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends build-essential; }
+
+## ----- Rust -----
+
+build: rust-toolchain
+	$(CARGO) build --workspace
+
+release: rust-toolchain
+	$(CARGO) build --release -p lambdaroute
+
+test-rust: rust-toolchain
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint: rust-toolchain
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: release
+	$(CARGO) bench -p lambdaroute-core --bench policies
+
+## ----- Python package and testbed (mk/python.mk) -----
+
+-include mk/python.mk
+
+## ----- top level -----
+
+test: lint test-rust $(PYTHON_TEST_TARGETS)
+
+# Until the Mininet testbed lands, the main job is a loopback demo: two simulated computers of
+# different speed, a router and a client, all on 127.0.0.1.
+experiment demo: release
+	experiments/loopback_demo.sh $(BIN)
+
+clean:
+	$(CARGO) clean
