@@ -2,3 +2,5 @@
 //! Python bindings. Time is always passed in explicitly (see [`clock`]).
 
 pub mod clock;
+pub mod stats;
+pub mod workload;
