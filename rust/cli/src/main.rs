@@ -1,4 +1,89 @@
 //! The `lambdaroute` binary: one subcommand per role. It parses the command line and hands over
 //! to `lambdaroute-node`; nothing else lives here.
 
-fn main() {}
+mod client;
+mod computer;
+mod router;
+mod table;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Route serverless function calls (lambdas) across edge computers.
+#[derive(Parser, Debug)]
+#[command(name = "lambdaroute", version, about, long_about = None)]
+struct Cli {
+    /// Log filter, e.g. "info", "debug", "lambdaroute_node=debug" (or RUST_LOG).
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// e-router: take lambda calls and dispatch each to a destination of the e-table.
+    Router(router::RouterArgs),
+    /// e-computer: run lambdas on a simulated processor-sharing computer.
+    Computer(computer::ComputerArgs),
+    /// Client: send lambda calls to a router and record one CSV row per call.
+    Client(client::ClientArgs),
+    /// Read or change a router's e-tables.
+    Table(table::TableArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.role {
+            Role::Router(args) => router::run(args).await,
+            Role::Computer(args) => computer::run(args).await,
+            Role::Client(args) => client::run(args).await,
+            Role::Table(args) => table::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that every role stops cleanly.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("stopping");
+}

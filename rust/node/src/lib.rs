@@ -1,2 +1,7 @@
 //! The roles of lambdaroute over tokio and tonic. Each module is one role; the `lambdaroute`
 //! binary only parses the command line and calls into here.
+pub mod client;
+pub mod computer;
+pub mod destinations;
+pub mod router;
+pub mod table_tool;

@@ -1,0 +1,334 @@
+//! The client: sends lambda calls to a router with a given arrival pattern and records one row
+//! per call (time, latency, load1, responder, lambda, hops, status).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lambdaroute_core::stats::CallSummary;
+use lambdaroute_core::workload::{Arrivals, Sizes, TraceRow};
+use lambdaroute_proto::RETCODE_OK;
+use lambdaroute_proto::uiiit::LambdaRequest;
+use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::destinations::endpoint;
+
+/// How calls are generated.
+#[derive(Clone, Debug)]
+pub enum Pattern {
+    /// `threads` callers, each with one call outstanding at a time.
+    ClosedLoop { threads: usize },
+    /// Open loop: calls start at the times of an arrival process, whatever the answers.
+    /// With ON/OFF, `sources` independent sources each follow the process.
+    Open { arrivals: Arrivals, sources: usize },
+    /// Replay of a trace; each row names its lambda, router and size.
+    Trace(Vec<TraceRow>),
+}
+
+/// A client run.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Router to call (`host:port`).
+    pub router: String,
+    pub lambda: String,
+    pub pattern: Pattern,
+    pub sizes: Sizes,
+    /// Stop starting calls after this long (calls already started are awaited).
+    pub duration: Option<Duration>,
+    /// Stop after this many calls.
+    pub max_calls: Option<u64>,
+    pub seed: u64,
+    /// Time limit of one call; past it the call counts as an error.
+    pub timeout: Duration,
+    /// Ask for an estimate only (`dry=true`).
+    pub dry: bool,
+    pub max_request_bytes: usize,
+}
+
+impl ClientOptions {
+    pub fn new(router: impl Into<String>, lambda: impl Into<String>) -> Self {
+        Self {
+            router: router.into(),
+            lambda: lambda.into(),
+            pattern: Pattern::ClosedLoop { threads: 1 },
+            sizes: Sizes::Fixed(100),
+            duration: Some(Duration::from_secs(10)),
+            max_calls: None,
+            seed: 1,
+            timeout: Duration::from_secs(60),
+            dry: false,
+            max_request_bytes: crate::router::DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+/// One call, as recorded in the results.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CallRecord {
+    /// When the call started, in seconds since the start of the run.
+    pub time: f64,
+    /// Seconds from sending the call to its answer.
+    pub latency: f64,
+    /// The executing computer's load (0-100) over the last second.
+    pub load1: u32,
+    pub responder: String,
+    pub lambda: String,
+    pub hops: u32,
+    /// "OK" or the error.
+    pub status: String,
+}
+
+impl CallRecord {
+    pub fn ok(&self) -> bool {
+        self.status == RETCODE_OK
+    }
+}
+
+/// The calls of a run, in the order they ended.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub calls: Vec<CallRecord>,
+}
+
+impl Report {
+    pub fn summary(&self) -> CallSummary {
+        CallSummary::from_calls(
+            self.calls
+                .iter()
+                .map(|c| (c.responder.as_str(), c.latency, c.ok())),
+        )
+    }
+
+    /// Write the calls as CSV with a header.
+    pub fn write_csv(&self, writer: impl Write) -> anyhow::Result<()> {
+        let mut csv = csv::Writer::from_writer(writer);
+        for call in &self.calls {
+            csv.serialize(call)?;
+        }
+        if self.calls.is_empty() {
+            csv.write_record([
+                "time",
+                "latency",
+                "load1",
+                "responder",
+                "lambda",
+                "hops",
+                "status",
+            ])?;
+        }
+        csv.flush()?;
+        Ok(())
+    }
+
+    pub fn save_csv(&self, path: &Path) -> anyhow::Result<()> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        self.write_csv(std::io::BufWriter::new(file))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Shared by the tasks of a run.
+struct Run {
+    options: ClientOptions,
+    start: Instant,
+    records: mpsc::UnboundedSender<CallRecord>,
+    /// Calls started so far, to honour `max_calls`.
+    started: std::sync::atomic::AtomicU64,
+    /// Turns true when the run is asked to stop early: no new call starts.
+    stopping: tokio::sync::watch::Receiver<bool>,
+    channels: Mutex<std::collections::HashMap<String, Channel>>,
+}
+
+impl Run {
+    /// Whether another call may start now.
+    fn may_start(&self) -> bool {
+        if *self.stopping.borrow() {
+            return false;
+        }
+        if let Some(duration) = self.options.duration
+            && self.start.elapsed() >= duration
+        {
+            return false;
+        }
+        let started = self
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.options.max_calls.is_none_or(|max| started < max)
+    }
+
+    /// Wait until `offset` after the start; false if the run ends first.
+    async fn wait_until(&self, offset: Duration) -> bool {
+        if self.options.duration.is_some_and(|d| offset >= d) {
+            return false;
+        }
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.start + offset) => self.may_start(),
+            _ = stopping.wait_for(|stop| *stop) => false,
+        }
+    }
+
+    async fn channel(&self, router: &str) -> Result<Channel, String> {
+        let mut channels = self.channels.lock().await;
+        if let Some(channel) = channels.get(router) {
+            return Ok(channel.clone());
+        }
+        let channel = endpoint(router, Duration::from_secs(5))?.connect_lazy();
+        channels.insert(router.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Make one call and record it.
+    async fn call(&self, router: &str, lambda: &str, size: usize) {
+        let time = self.start.elapsed().as_secs_f64();
+        let request = LambdaRequest {
+            name: lambda.to_owned(),
+            input: "A".repeat(size),
+            dry: self.options.dry,
+            ..Default::default()
+        };
+        let sent = Instant::now();
+        let outcome = match self.channel(router).await {
+            Ok(channel) => {
+                let mut client = EdgeServerClient::new(channel)
+                    .max_decoding_message_size(self.options.max_request_bytes)
+                    .max_encoding_message_size(self.options.max_request_bytes);
+                match tokio::time::timeout(self.options.timeout, client.run_lambda(request)).await {
+                    Ok(Ok(response)) => Ok(response.into_inner()),
+                    Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
+                    Err(_) => Err(format!(
+                        "timeout after {:.1} s",
+                        self.options.timeout.as_secs_f64()
+                    )),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        let latency = sent.elapsed().as_secs_f64();
+        let record = match outcome {
+            Ok(response) => CallRecord {
+                time,
+                latency,
+                load1: response.load1,
+                responder: response.responder,
+                lambda: lambda.to_owned(),
+                hops: response.hops,
+                status: response.retcode,
+            },
+            Err(status) => CallRecord {
+                time,
+                latency,
+                load1: 0,
+                responder: String::new(),
+                lambda: lambda.to_owned(),
+                hops: 0,
+                status,
+            },
+        };
+        let _ = self.records.send(record);
+    }
+}
+
+/// Run a client to the end and return its calls.
+pub async fn run(options: ClientOptions) -> anyhow::Result<Report> {
+    run_until(options, std::future::pending()).await
+}
+
+/// Run a client until its end or until `stop` completes; then no new call starts, the calls
+/// in flight are awaited, and every call made is in the report.
+pub async fn run_until(
+    options: ClientOptions,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Report> {
+    endpoint(&options.router, Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let run = Arc::new(Run {
+        options: options.clone(),
+        start: Instant::now(),
+        records: tx,
+        started: 0.into(),
+        stopping: stop_rx,
+        channels: Mutex::new(Default::default()),
+    });
+    let stopper = tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut rng = SmallRng::seed_from_u64(options.seed);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    match options.pattern.clone() {
+        Pattern::ClosedLoop { threads } => {
+            for _ in 0..threads.max(1) {
+                let run = Arc::clone(&run);
+                let mut rng = SmallRng::seed_from_u64(rng.random());
+                tasks.spawn(async move {
+                    while run.may_start() {
+                        let size = run.options.sizes.draw(&mut rng);
+                        run.call(&run.options.router, &run.options.lambda, size)
+                            .await;
+                    }
+                });
+            }
+        }
+        Pattern::Open { arrivals, sources } => {
+            for _ in 0..sources.max(1) {
+                let run = Arc::clone(&run);
+                let arrivals = arrivals.clone();
+                let mut rng = SmallRng::seed_from_u64(rng.random());
+                let schedule_rng = SmallRng::seed_from_u64(rng.random());
+                tasks.spawn(async move {
+                    let mut calls = tokio::task::JoinSet::new();
+                    for offset in arrivals.schedule(schedule_rng) {
+                        if !run.wait_until(offset).await {
+                            break;
+                        }
+                        let size = run.options.sizes.draw(&mut rng);
+                        let run = Arc::clone(&run);
+                        calls.spawn(async move {
+                            run.call(&run.options.router, &run.options.lambda, size)
+                                .await
+                        });
+                    }
+                    calls.join_all().await;
+                });
+            }
+        }
+        Pattern::Trace(rows) => {
+            let run = Arc::clone(&run);
+            tasks.spawn(async move {
+                let mut calls = tokio::task::JoinSet::new();
+                for row in rows {
+                    if !run.wait_until(row.time).await {
+                        break;
+                    }
+                    let run = Arc::clone(&run);
+                    calls.spawn(async move {
+                        let router = row.endpoint.as_deref().unwrap_or(&run.options.router);
+                        run.call(router, &row.lambda, row.size).await
+                    });
+                }
+                calls.join_all().await;
+            });
+        }
+    }
+    drop(run);
+    tasks.join_all().await;
+    stopper.abort();
+    let _ = stopper.await;
+
+    let mut report = Report::default();
+    while let Some(record) = rx.recv().await {
+        report.calls.push(record);
+    }
+    Ok(report)
+}

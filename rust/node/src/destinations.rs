@@ -1,0 +1,76 @@
+//! Connections from a router to its destinations (computers or other routers): one lazily
+//! connected HTTP/2 channel per destination, shared by all calls, and a bound on the calls in
+//! flight to each destination so that a slow destination queues at the router instead of
+//! piling up work it cannot serve.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use tokio::sync::Semaphore;
+use tonic::transport::{Channel, Endpoint};
+
+/// A destination's channel and its in-flight bound.
+#[derive(Debug)]
+pub struct Destination {
+    pub channel: Channel,
+    pub slots: Semaphore,
+}
+
+/// The channels of every destination a router has sent a call to.
+#[derive(Debug)]
+pub struct Destinations {
+    by_endpoint: RwLock<HashMap<Arc<str>, Arc<Destination>>>,
+    max_in_flight: usize,
+    connect_timeout: Duration,
+}
+
+/// Turn `host:port` (or a full `http://host:port` URI) into a tonic endpoint.
+pub fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
+    let uri = if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    };
+    let endpoint = Endpoint::from_shared(uri).map_err(|e| {
+        format!("invalid endpoint '{address}': {e}; expected host:port, e.g. 127.0.0.1:10000")
+    })?;
+    match endpoint.uri().port_u16() {
+        Some(_) => Ok(endpoint.connect_timeout(connect_timeout).tcp_nodelay(true)),
+        None => Err(format!(
+            "invalid endpoint '{address}': no port; expected host:port, e.g. 127.0.0.1:10000"
+        )),
+    }
+}
+
+impl Destinations {
+    pub fn new(max_in_flight: usize, connect_timeout: Duration) -> Self {
+        Self {
+            by_endpoint: RwLock::new(HashMap::new()),
+            max_in_flight: max_in_flight.max(1),
+            connect_timeout,
+        }
+    }
+
+    /// The destination at `address`, creating its channel on first use.
+    pub fn get(&self, address: &Arc<str>) -> Result<Arc<Destination>, String> {
+        if let Some(destination) = self.by_endpoint.read().get(address) {
+            return Ok(Arc::clone(destination));
+        }
+        let channel = endpoint(address, self.connect_timeout)?.connect_lazy();
+        let mut by_endpoint = self.by_endpoint.write();
+        let destination = by_endpoint.entry(Arc::clone(address)).or_insert_with(|| {
+            Arc::new(Destination {
+                channel,
+                slots: Semaphore::new(self.max_in_flight),
+            })
+        });
+        Ok(Arc::clone(destination))
+    }
+
+    /// Forget a destination's channel (it failed or left every table).
+    pub fn forget(&self, address: &str) {
+        self.by_endpoint.write().remove(address);
+    }
+}

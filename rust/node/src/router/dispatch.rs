@@ -1,0 +1,181 @@
+//! The router's lambda service: per call, pick a destination from the e-table, forward the
+//! call, measure its latency and feed it back; on a failed destination, drop it and retry
+//! elsewhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambdaroute_core::table::{TableError, TableKind};
+use lambdaroute_proto::RETCODE_OK;
+use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
+use lambdaroute_proto::uiiit::edge_server_server::EdgeServer;
+use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse};
+use tonic::{Code, Request, Response, Status};
+use tracing::{debug, warn};
+
+use super::RouterState;
+
+/// A request that has crossed more routers than this is answered "loop detected" (upstream's rule).
+pub const LOOP_HOPS: u32 = 254;
+
+pub(crate) struct Dispatcher {
+    state: Arc<RouterState>,
+}
+
+impl Dispatcher {
+    pub fn new(state: Arc<RouterState>) -> Self {
+        Self { state }
+    }
+}
+
+/// An answer that carries an error in `retcode`, as upstream does.
+fn error_response(retcode: String, hops: u32) -> LambdaResponse {
+    LambdaResponse {
+        retcode,
+        hops,
+        ..Default::default()
+    }
+}
+
+/// What became of one attempt at one destination.
+enum Attempt {
+    /// The destination answered (successfully or with an application error in retcode).
+    Answered(LambdaResponse),
+    /// The request itself is at fault (too big, malformed): no destination would take it.
+    Rejected(Status),
+    /// The destination failed: unreachable, timed out, or a transport error.
+    Failed(String),
+}
+
+#[tonic::async_trait]
+impl EdgeServer for Dispatcher {
+    async fn run_lambda(
+        &self,
+        request: Request<LambdaRequest>,
+    ) -> Result<Response<LambdaResponse>, Status> {
+        let request = request.into_inner();
+        let state = &self.state;
+        if request.name.is_empty() {
+            return Ok(Response::new(error_response(
+                "Error: empty lambda name".into(),
+                request.hops,
+            )));
+        }
+        if request.hops > LOOP_HOPS {
+            return Ok(Response::new(error_response(
+                format!("Error: loop detected (hops {})", request.hops),
+                request.hops,
+            )));
+        }
+        // Clients look in the overall table; calls forwarded by another router only in the final
+        // one, so a call crosses at most two routers.
+        let table = if request.forward {
+            TableKind::Final
+        } else {
+            TableKind::Overall
+        };
+        let forwarded = LambdaRequest {
+            forward: true,
+            hops: request.hops + 1,
+            ..request
+        };
+
+        loop {
+            let selected = state
+                .table
+                .lock()
+                .select(&forwarded.name, table, state.now());
+            let destination = match selected {
+                Ok(destination) => destination,
+                Err(error @ (TableError::UnknownLambda(_) | TableError::Empty(_))) => {
+                    return Ok(Response::new(error_response(
+                        format!("Error: {error}"),
+                        forwarded.hops,
+                    )));
+                }
+                Err(error) => return Err(Status::internal(error.to_string())),
+            };
+
+            let started = tokio::time::Instant::now();
+            let attempt = self.forward(&destination, forwarded.clone()).await;
+            let latency = started.elapsed();
+            match attempt {
+                Attempt::Answered(response) => {
+                    let ok = response.retcode == RETCODE_OK;
+                    state.table.lock().complete(
+                        &forwarded.name,
+                        &destination,
+                        table,
+                        ok.then_some(latency),
+                        state.now(),
+                    );
+                    debug!(lambda = %forwarded.name, %destination, latency_ms = latency.as_secs_f64() * 1e3, ok, "call answered");
+                    return Ok(Response::new(response));
+                }
+                Attempt::Rejected(status) => {
+                    state.table.lock().complete(
+                        &forwarded.name,
+                        &destination,
+                        table,
+                        None,
+                        state.now(),
+                    );
+                    return Err(status);
+                }
+                Attempt::Failed(reason) => {
+                    let removed = {
+                        let mut table_guard = state.table.lock();
+                        table_guard.complete(
+                            &forwarded.name,
+                            &destination,
+                            table,
+                            None,
+                            state.now(),
+                        );
+                        table_guard.remove_destination(&destination)
+                    };
+                    state.destinations.forget(&destination);
+                    warn!(lambda = %forwarded.name, %destination, %reason, removed, "destination failed: removed from the tables, retrying elsewhere");
+                }
+            }
+        }
+    }
+}
+
+impl Dispatcher {
+    async fn forward(&self, destination: &Arc<str>, request: LambdaRequest) -> Attempt {
+        let target = match self.state.destinations.get(destination) {
+            Ok(target) => target,
+            Err(reason) => return Attempt::Failed(reason),
+        };
+        let options = &self.state.options;
+        let Ok(_slot) = target.slots.acquire().await else {
+            return Attempt::Failed("destination closed".into());
+        };
+        let mut client = EdgeServerClient::new(target.channel.clone())
+            .max_decoding_message_size(options.max_request_bytes)
+            .max_encoding_message_size(options.max_request_bytes);
+        let call = client.run_lambda(request);
+        match tokio::time::timeout(options.call_timeout, call).await {
+            Ok(Ok(response)) => Attempt::Answered(response.into_inner()),
+            Ok(Err(status)) if is_request_error(&status) => Attempt::Rejected(status),
+            Ok(Err(status)) => Attempt::Failed(format!("{}: {}", status.code(), status.message())),
+            Err(_) => Attempt::Failed(format!(
+                "no answer within {}",
+                humanize(options.call_timeout)
+            )),
+        }
+    }
+}
+
+/// Errors caused by the request, not by the destination: retrying elsewhere would not help.
+fn is_request_error(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::InvalidArgument | Code::ResourceExhausted | Code::OutOfRange
+    )
+}
+
+fn humanize(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}

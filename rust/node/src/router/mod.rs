@@ -1,0 +1,221 @@
+//! The e-router: takes lambda calls, picks a destination per call from its e-table, forwards
+//! the call and learns each destination's latency. A second listener serves the table
+//! configuration service (`uiiit.rpc.EdgeRouter`) used by the controller and `lambdaroute table`.
+
+mod dispatch;
+mod table_service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lambdaroute_core::clock::Time;
+use lambdaroute_core::estimator::EstimatorKind;
+use lambdaroute_core::policy::PolicyKind;
+use lambdaroute_core::table::ETable;
+use lambdaroute_proto::uiiit::edge_router_server::EdgeRouterServer;
+use lambdaroute_proto::uiiit::edge_server_server::EdgeServerServer;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tracing::info;
+
+use crate::destinations::Destinations;
+
+pub use dispatch::LOOP_HOPS;
+
+/// Default port of the lambda service.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:6473";
+/// Default port of the table configuration service.
+pub const DEFAULT_TABLE_LISTEN: &str = "0.0.0.0:6474";
+/// Largest request accepted, by default (the computers' default too).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// How a router runs.
+#[derive(Clone, Debug)]
+pub struct RouterOptions {
+    /// Address of the lambda service (`uiiit.rpc.EdgeServer`).
+    pub listen: SocketAddr,
+    /// Address of the table service (`uiiit.rpc.EdgeRouter`).
+    pub table_listen: SocketAddr,
+    pub policy: PolicyKind,
+    pub estimator: EstimatorKind,
+    /// Calls in flight to one destination at most; more wait at the router (and that wait
+    /// counts in the measured latency).
+    pub max_in_flight: usize,
+    /// Time limit of one forwarded call; past it the destination counts as failed.
+    pub call_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_request_bytes: usize,
+    /// Seed of the policies' random choices.
+    pub seed: u64,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid constant"),
+            table_listen: DEFAULT_TABLE_LISTEN.parse().expect("valid constant"),
+            policy: PolicyKind::RandomProportional,
+            estimator: EstimatorKind::default(),
+            max_in_flight: 64,
+            call_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(2),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            seed: 1,
+        }
+    }
+}
+
+/// State shared by the router's two services.
+pub(crate) struct RouterState {
+    pub table: Mutex<ETable>,
+    pub destinations: Destinations,
+    pub options: RouterOptions,
+    origin: tokio::time::Instant,
+}
+
+impl RouterState {
+    fn new(options: RouterOptions) -> Self {
+        Self {
+            table: Mutex::new(ETable::new(options.policy, options.estimator, options.seed)),
+            destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
+            origin: tokio::time::Instant::now(),
+            options,
+        }
+    }
+
+    /// Now, on the core's clock.
+    pub fn now(&self) -> Time {
+        Time::from_duration(self.origin.elapsed())
+    }
+}
+
+/// A router running in this process.
+pub struct RouterHandle {
+    /// Bound address of the lambda service (useful with port 0).
+    pub listen: SocketAddr,
+    /// Bound address of the table service.
+    pub table_listen: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RouterHandle {
+    /// Stop both services and wait for them.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("router task panicked")?
+    }
+}
+
+/// Start a router in the background and return once both listeners are bound.
+pub async fn spawn(options: RouterOptions) -> anyhow::Result<RouterHandle> {
+    let (tx, rx) = oneshot::channel();
+    let (lambda_listener, table_listener) = bind(&options).await?;
+    let listen = lambda_listener.local_addr()?;
+    let table_listen = table_listener.local_addr()?;
+    let task = tokio::spawn(serve(options, lambda_listener, table_listener, async {
+        let _ = rx.await;
+    }));
+    Ok(RouterHandle {
+        listen,
+        table_listen,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Run a router until `shutdown` completes.
+pub async fn serve_until(
+    options: RouterOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (lambda_listener, table_listener) = bind(&options).await?;
+    serve(options, lambda_listener, table_listener, shutdown).await
+}
+
+async fn bind(options: &RouterOptions) -> anyhow::Result<(TcpListener, TcpListener)> {
+    let lambda = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen for lambdas on {}", options.listen))?;
+    let table = TcpListener::bind(options.table_listen)
+        .await
+        .with_context(|| format!("cannot listen for tables on {}", options.table_listen))?;
+    Ok((lambda, table))
+}
+
+async fn serve(
+    options: RouterOptions,
+    lambda_listener: TcpListener,
+    table_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let max_request_bytes = options.max_request_bytes;
+    let state = Arc::new(RouterState::new(options));
+    info!(
+        listen = %lambda_listener.local_addr()?,
+        table_listen = %table_listener.local_addr()?,
+        policy = %state.options.policy,
+        estimator = %state.options.estimator,
+        "router ready"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let lambda_service = EdgeServerServer::new(dispatch::Dispatcher::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_request_bytes)
+        .max_encoding_message_size(max_request_bytes);
+    let lambda_server = Server::builder()
+        .tcp_nodelay(true)
+        .add_service(lambda_service)
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(lambda_listener),
+            stopped(stop_rx.clone()),
+        );
+    let table_server = Server::builder()
+        .add_service(EdgeRouterServer::new(table_service::TableService::new(
+            Arc::clone(&state),
+        )))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(table_listener),
+            stopped(stop_rx.clone()),
+        );
+    let ticker = tokio::spawn(tick_estimators(Arc::clone(&state), stop_rx));
+
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (lambda_result, table_result) = tokio::join!(lambda_server, table_server);
+    ticker.abort();
+    lambda_result.context("lambda service failed")?;
+    table_result.context("table service failed")?;
+    info!("router stopped");
+    Ok(())
+}
+
+/// Periodic estimators close their periods here, off the per-call path.
+async fn tick_estimators(state: Arc<RouterState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                let now = state.now();
+                state.table.lock().tick(now);
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The router's table service (`uiiit.rpc.EdgeRouter`): the controller and `lambdaroute table`
+//! install, change, remove and read entries here. As upstream, a bad request is answered with
+//! "Error: ..." in `Return.msg` and gRPC status OK.
+
+use std::sync::Arc;
+
+use lambdaroute_core::table::{Entry, TableKind};
+use lambdaroute_proto::uiiit::edge_router_conf::Action;
+use lambdaroute_proto::uiiit::edge_router_server::EdgeRouter;
+use lambdaroute_proto::uiiit::{
+    self as rpc, EdgeRouterConf, ForwardingTable, NumTables, TableId, Void,
+};
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::RouterState;
+use crate::destinations::endpoint;
+
+pub(crate) struct TableService {
+    state: Arc<RouterState>,
+}
+
+impl TableService {
+    pub fn new(state: Arc<RouterState>) -> Self {
+        Self { state }
+    }
+
+    fn configure(&self, conf: &EdgeRouterConf) -> Result<String, String> {
+        let action = Action::try_from(conf.action).map_err(|_| {
+            format!(
+                "unknown action {}; expected FLUSH (0), CHANGE (1) or REMOVE (2)",
+                conf.action
+            )
+        })?;
+        let mut table = self.state.table.lock();
+        match action {
+            Action::Flush => {
+                table.flush();
+                Ok("flushed".into())
+            }
+            Action::Change => {
+                if conf.lambda.is_empty() || conf.destination.is_empty() {
+                    return Err("CHANGE needs a lambda and a destination".into());
+                }
+                endpoint(&conf.destination, self.state.options.connect_timeout)?;
+                table
+                    .change(
+                        &conf.lambda,
+                        &conf.destination,
+                        f64::from(conf.weight),
+                        conf.r#final,
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(String::new())
+            }
+            Action::Remove => {
+                if conf.destination.is_empty() {
+                    return Err("REMOVE needs a destination".into());
+                }
+                let removed = if conf.lambda.is_empty() {
+                    // No lambda: the destination leaves every lambda.
+                    table.remove_destination(&conf.destination) > 0
+                } else {
+                    table.remove(&conf.lambda, &conf.destination)
+                };
+                if removed {
+                    Ok(String::new())
+                } else {
+                    Err(format!(
+                        "no entry for lambda '{}' at '{}'",
+                        conf.lambda, conf.destination
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn to_rpc(entry: Entry) -> rpc::Entry {
+    rpc::Entry {
+        lambda: entry.lambda,
+        destination: entry.destination,
+        weight: entry.weight as f32,
+        r#final: entry.is_final,
+    }
+}
+
+#[tonic::async_trait]
+impl EdgeRouter for TableService {
+    async fn configure(
+        &self,
+        request: Request<EdgeRouterConf>,
+    ) -> Result<Response<rpc::Return>, Status> {
+        let conf = request.into_inner();
+        let msg = match self.configure(&conf) {
+            Ok(msg) => {
+                info!(action = conf.action, lambda = %conf.lambda, destination = %conf.destination, weight = conf.weight, r#final = conf.r#final, "table configured");
+                msg
+            }
+            Err(error) => format!("Error: {error}"),
+        };
+        Ok(Response::new(rpc::Return { msg }))
+    }
+
+    async fn get_table(
+        &self,
+        request: Request<TableId>,
+    ) -> Result<Response<ForwardingTable>, Status> {
+        let id = request.into_inner().value;
+        let kind = TableKind::from_id(id).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "no table {id}: a router has table 0 (overall) and table 1 (final)"
+            ))
+        })?;
+        let entries = self.state.table.lock().entries(kind);
+        Ok(Response::new(ForwardingTable {
+            entries: entries.into_iter().map(to_rpc).collect(),
+        }))
+    }
+
+    async fn get_num_tables(&self, _: Request<Void>) -> Result<Response<NumTables>, Status> {
+        Ok(Response::new(NumTables { value: 2 }))
+    }
+}
