@@ -69,6 +69,28 @@ impl Destinations {
         Ok(Arc::clone(destination))
     }
 
+    /// Connect to `address` ahead of its first call, so that the first call's latency, which
+    /// feeds the estimator, is not inflated by the TCP and HTTP/2 handshakes. Waits at most
+    /// `patience`; a slower or failed connection attempt leaves a lazy channel behind.
+    pub async fn warm(&self, address: &Arc<str>, patience: Duration) -> Result<(), String> {
+        if self.by_endpoint.read().contains_key(address) {
+            return Ok(());
+        }
+        let endpoint = endpoint(address, self.connect_timeout)?;
+        if let Ok(Ok(channel)) = tokio::time::timeout(patience, endpoint.connect()).await {
+            self.by_endpoint
+                .write()
+                .entry(Arc::clone(address))
+                .or_insert_with(|| {
+                    Arc::new(Destination {
+                        channel,
+                        slots: Semaphore::new(self.max_in_flight),
+                    })
+                });
+        }
+        Ok(())
+    }
+
     /// Forget a destination's channel (it failed or left every table).
     pub fn forget(&self, address: &str) {
         self.by_endpoint.write().remove(address);

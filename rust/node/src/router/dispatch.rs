@@ -101,7 +101,8 @@ impl EdgeServer for Dispatcher {
             let latency = started.elapsed();
             match attempt {
                 Attempt::Answered(response) => {
-                    let ok = response.retcode == RETCODE_OK;
+                    // A dry run's latency says nothing about a real call's.
+                    let ok = response.retcode == RETCODE_OK && !forwarded.dry;
                     state.table.lock().complete(
                         &forwarded.name,
                         &destination,

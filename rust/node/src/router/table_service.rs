@@ -3,6 +3,7 @@
 //! "Error: ..." in `Return.msg` and gRPC status OK.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lambdaroute_core::table::{Entry, TableKind};
 use lambdaroute_proto::uiiit::edge_router_conf::Action;
@@ -16,6 +17,9 @@ use tracing::info;
 use super::RouterState;
 use crate::destinations::endpoint;
 
+/// How long a CHANGE waits for a new destination's connection before answering.
+const WARM_PATIENCE: Duration = Duration::from_millis(500);
+
 pub(crate) struct TableService {
     state: Arc<RouterState>,
 }
@@ -25,7 +29,22 @@ impl TableService {
         Self { state }
     }
 
-    fn configure(&self, conf: &EdgeRouterConf) -> Result<String, String> {
+    async fn configure(&self, conf: &EdgeRouterConf) -> Result<String, String> {
+        if Action::try_from(conf.action) == Ok(Action::Change)
+            && !conf.lambda.is_empty()
+            && !conf.destination.is_empty()
+        {
+            endpoint(&conf.destination, self.state.options.connect_timeout)?;
+            let destination: std::sync::Arc<str> = conf.destination.as_str().into();
+            self.state
+                .destinations
+                .warm(&destination, WARM_PATIENCE)
+                .await?;
+        }
+        self.apply(conf)
+    }
+
+    fn apply(&self, conf: &EdgeRouterConf) -> Result<String, String> {
         let action = Action::try_from(conf.action).map_err(|_| {
             format!(
                 "unknown action {}; expected FLUSH (0), CHANGE (1) or REMOVE (2)",
@@ -42,7 +61,6 @@ impl TableService {
                 if conf.lambda.is_empty() || conf.destination.is_empty() {
                     return Err("CHANGE needs a lambda and a destination".into());
                 }
-                endpoint(&conf.destination, self.state.options.connect_timeout)?;
                 table
                     .change(
                         &conf.lambda,
@@ -92,7 +110,7 @@ impl EdgeRouter for TableService {
         request: Request<EdgeRouterConf>,
     ) -> Result<Response<rpc::Return>, Status> {
         let conf = request.into_inner();
-        let msg = match self.configure(&conf) {
+        let msg = match self.configure(&conf).await {
             Ok(msg) => {
                 info!(action = conf.action, lambda = %conf.lambda, destination = %conf.destination, weight = conf.weight, r#final = conf.r#final, "table configured");
                 msg
