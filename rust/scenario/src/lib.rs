@@ -1,0 +1,51 @@
+//! The lambdaroute scenario: one model of the emulated network, its roles and its workloads.
+//!
+//! - [`Scenario::from_str`] / [`Scenario::load`] read and validate a scenario file (errors name
+//!   file, line, column and field); [`Scenario::to_yaml`] writes it back.
+//! - [`Network`] derives addresses, switch ports, shortest paths, static flow entries, the hop
+//!   distance matrix and the (router, computer) paths.
+//! - [`generators`] builds the papers' topologies: line, pods, ring-tree, grid, Array of Things
+//!   (Chicago), and imports BRITE files.
+//!
+//! The crate is pure: no I/O but reading the file [`Scenario::load`] is asked to load.
+
+pub mod error;
+pub mod generators;
+pub mod model;
+pub mod network;
+mod parse;
+mod write;
+pub mod yaml;
+
+pub use error::{Result, ScenarioError};
+pub use model::*;
+pub use network::{DistanceMatrix, FlowEntry, Match, Network, Peer, Port};
+pub use parse::MAX_NAME_LEN;
+
+impl Scenario {
+    /// Parses and validates scenario text; `file` names it in error messages.
+    pub fn from_str(text: &str, file: &str) -> Result<Scenario> {
+        parse::from_str(text, file)
+    }
+
+    /// Reads and validates a scenario file.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Scenario> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_str(&text, &file)
+    }
+
+    /// The scenario as YAML, in the format [`Scenario::from_str`] reads.
+    pub fn to_yaml(&self) -> String {
+        write::to_yaml(self)
+    }
+
+    /// Addresses, ports, paths and flows of this scenario's network.
+    pub fn network(&self) -> Network {
+        Network::new(self)
+    }
+}

@@ -1,0 +1,1044 @@
+//! Reading a scenario file: the located YAML tree to the [`Scenario`] model, with every check.
+//!
+//! Each error names the file, the line and column of the offending key or value, the field path
+//! (`links[3].bw`) and what is expected. Checks: unknown keys, wrong types, missing fields,
+//! duplicate names, dangling references (a host on an unknown switch, a workload from a host that
+//! is not a client), impossible values (negative bandwidth, loss over 100 %, stop before start),
+//! and a network whose switches are not all connected.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use crate::error::{Result, ScenarioError};
+use crate::model::*;
+use crate::yaml::{self, Node, Pos, Value};
+
+/// Longest host or switch name: Mininet names interfaces `<name>-eth<N>`, at most 15 characters.
+pub const MAX_NAME_LEN: usize = 10;
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "duration",
+    "seed",
+    "coordinates",
+    "control",
+    "switches",
+    "hosts",
+    "links",
+    "workloads",
+    "background",
+];
+const CONTROL_KEYS: &[&str] = &[
+    "policy",
+    "estimator",
+    "alpha",
+    "period",
+    "stat",
+    "installer",
+    "objective",
+    "routing",
+    "congestion-threshold",
+];
+const SWITCH_KEYS: &[&str] = &["name", "position"];
+const HOST_KEYS: &[&str] = &["name", "switch", "role", "computer", "ip", "mac", "link"];
+const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory"];
+const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
+const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
+const WORKLOAD_KEYS: &[&str] = &[
+    "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "size",
+    "start", "stop",
+];
+const SIZE_KEYS: &[&str] = &["min", "max"];
+const BACKGROUND_KEYS: &[&str] = &[
+    "source", "sink", "trace", "rate", "on", "off", "start", "stop",
+];
+
+/// Parses and validates scenario text; `file` names it in error messages.
+pub fn from_str(text: &str, file: &str) -> Result<Scenario> {
+    let root = yaml::parse(text).map_err(|e| ScenarioError::Invalid {
+        file: file.to_string(),
+        line: e.pos.line,
+        column: e.pos.column,
+        field: "(syntax)".into(),
+        message: e.message,
+    })?;
+    Reader { file }.scenario(&root)
+}
+
+struct Reader<'f> {
+    file: &'f str,
+}
+
+/// A mapping being read, with its field path.
+struct Obj<'a> {
+    node: &'a Node,
+    path: String,
+    entries: &'a [(String, Pos, Node)],
+}
+
+impl Obj<'_> {
+    fn get(&self, key: &str) -> Option<&Node> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, n)| n)
+    }
+
+    fn key_pos(&self, key: &str) -> Pos {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map_or(self.node.pos, |(_, p, _)| *p)
+    }
+
+    fn field(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+}
+
+fn describe_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn name_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        return "there are none".into();
+    }
+    let shown: Vec<String> = names.iter().take(8).map(|n| format!("`{n}`")).collect();
+    let more = if names.len() > 8 {
+        format!(" and {} more", names.len() - 8)
+    } else {
+        String::new()
+    };
+    format!("known: {}{more}", shown.join(", "))
+}
+
+impl Reader<'_> {
+    fn err(&self, pos: Pos, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn expected(&self, node: &Node, field: &str, what: &str) -> ScenarioError {
+        self.err(
+            node.pos,
+            field,
+            format!("expected {what}, found {}", node.value.describe()),
+        )
+    }
+
+    fn obj<'a>(&self, node: &'a Node, path: &str, what: &str, allowed: &[&str]) -> Result<Obj<'a>> {
+        let Value::Map(entries) = &node.value else {
+            let field = if path.is_empty() { "(document)" } else { path };
+            return Err(self.expected(node, field, what));
+        };
+        let obj = Obj {
+            node,
+            path: path.to_string(),
+            entries,
+        };
+        for (key, pos, _) in entries {
+            if !allowed.contains(&key.as_str()) {
+                return Err(self.err(
+                    *pos,
+                    &obj.field(key),
+                    format!(
+                        "unknown key `{key}`; expected one of {}",
+                        describe_list(allowed)
+                    ),
+                ));
+            }
+        }
+        Ok(obj)
+    }
+
+    fn require<'a>(&self, obj: &Obj<'a>, key: &str, what: &str) -> Result<&'a Node> {
+        obj.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, n)| n)
+            .ok_or_else(|| {
+                self.err(
+                    obj.node.pos,
+                    &obj.field(key),
+                    format!("missing; expected {what}"),
+                )
+            })
+    }
+
+    fn seq<'a>(&self, node: Option<&'a Node>, field: &str, what: &str) -> Result<&'a [Node]> {
+        match node {
+            None => Ok(&[]),
+            Some(Node {
+                value: Value::Null, ..
+            }) => Ok(&[]),
+            Some(Node {
+                value: Value::Seq(items),
+                ..
+            }) => Ok(items),
+            Some(other) => Err(self.expected(other, field, &format!("a list of {what}"))),
+        }
+    }
+
+    fn string(&self, node: &Node, field: &str, what: &str) -> Result<String> {
+        match &node.value {
+            Value::Str(s) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
+    fn name(&self, node: &Node, field: &str) -> Result<String> {
+        let what = "a name of letters, digits, `_`, `-` or `.`, starting with a letter";
+        let name = self.string(node, field, what)?;
+        let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(self.expected(node, field, what));
+        }
+        if name.len() > MAX_NAME_LEN {
+            return Err(self.err(
+                node.pos,
+                field,
+                format!(
+                    "name `{name}` is {} characters long; at most {MAX_NAME_LEN} fit in Mininet's interface names",
+                    name.len()
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn number(&self, node: &Node, field: &str, what: &str) -> Result<f64> {
+        match node.value {
+            Value::Int(i) => Ok(i as f64),
+            Value::Float(f) if f.is_finite() => Ok(f),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
+    /// A number checked by `ok`; `what` says what is expected (with the unit).
+    fn number_where(
+        &self,
+        node: &Node,
+        field: &str,
+        what: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<f64> {
+        let x = self.number(node, field, what)?;
+        if ok(x) {
+            Ok(x)
+        } else {
+            Err(self.expected(node, field, what))
+        }
+    }
+
+    fn opt_number_where(
+        &self,
+        obj: &Obj<'_>,
+        key: &str,
+        what: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<Option<f64>> {
+        obj.get(key)
+            .map(|n| self.number_where(n, &obj.field(key), what, ok))
+            .transpose()
+    }
+
+    fn uint(&self, node: &Node, field: &str, what: &str, min: u64) -> Result<u64> {
+        match node.value {
+            Value::Int(i) if i >= 0 && i as u64 >= min => Ok(i as u64),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
+    fn keyword<T>(
+        &self,
+        node: &Node,
+        field: &str,
+        all: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T> {
+        let what = format!("one of {}", describe_list(all));
+        match &node.value {
+            Value::Str(s) => parse(s).ok_or_else(|| self.expected(node, field, &what)),
+            _ => Err(self.expected(node, field, &what)),
+        }
+    }
+
+    /// A key that only makes sense with some other choice.
+    fn not_here(&self, obj: &Obj<'_>, key: &str, why: &str) -> Result<()> {
+        match obj.get(key) {
+            Some(_) => Err(self.err(
+                obj.key_pos(key),
+                &obj.field(key),
+                format!("does not apply {why}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    // ===== sections =====
+
+    fn scenario(&self, root: &Node) -> Result<Scenario> {
+        let top = self.obj(
+            root,
+            "",
+            "a mapping with `switches`, `hosts`, `links`, ...",
+            TOP_KEYS,
+        )?;
+        let default_name = std::path::Path::new(self.file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string();
+        let mut sc = Scenario::new(default_name);
+        if let Some(n) = top.get("name") {
+            sc.name = self.string(n, "name", "the scenario's name (a string)")?;
+        }
+        if let Some(n) = top.get("description") {
+            sc.description = self.string(n, "description", "a text")?;
+        }
+        if let Some(n) = top.get("duration") {
+            sc.duration =
+                self.number_where(n, "duration", "a duration in s greater than 0", |x| x > 0.0)?;
+        }
+        if let Some(n) = top.get("seed") {
+            sc.seed = self.uint(n, "seed", "a non-negative integer", 0)?;
+        }
+        if let Some(n) = top.get("coordinates") {
+            sc.coordinates = self.keyword(n, "coordinates", &["plane", "geo"], |s| match s {
+                "plane" => Some(Coordinates::Plane),
+                "geo" => Some(Coordinates::Geo),
+                _ => None,
+            })?;
+        }
+        if let Some(n) = top.get("control") {
+            sc.control = self.control(n)?;
+        }
+
+        // One namespace for switches and hosts: name -> (kind, position).
+        let mut names: HashMap<String, (bool, Pos, String)> = HashMap::new();
+        let mut claim = |name: &str, is_switch: bool, pos: Pos, field: &str| -> Result<()> {
+            if let Some((_, first, first_field)) = names.get(name) {
+                return Err(self.err(
+                    pos,
+                    field,
+                    format!(
+                        "duplicate name `{name}`: already used by {first_field} at line {}; names of switches and hosts must be unique",
+                        first.line
+                    ),
+                ));
+            }
+            names.insert(name.to_string(), (is_switch, pos, field.to_string()));
+            Ok(())
+        };
+
+        let switch_nodes = self.seq(top.get("switches"), "switches", "switches")?;
+        if switch_nodes.is_empty() {
+            return Err(self.err(
+                top.key_pos("switches"),
+                "switches",
+                "expected at least one switch (`switches: [{name: s1}]`)",
+            ));
+        }
+        let mut switch_pos = Vec::new();
+        for (i, node) in switch_nodes.iter().enumerate() {
+            let path = format!("switches[{i}]");
+            let obj = self.obj(
+                node,
+                &path,
+                "a switch (`{name: s1, position: [x, y]}`)",
+                SWITCH_KEYS,
+            )?;
+            let name_node = self.require(&obj, "name", "the switch's name")?;
+            let name = self.name(name_node, &obj.field("name"))?;
+            claim(&name, true, name_node.pos, &obj.field("name"))?;
+            let position = obj
+                .get("position")
+                .map(|n| self.position(n, &obj.field("position")))
+                .transpose()?;
+            switch_pos.push(node.pos);
+            sc.switches.push(Switch { name, position });
+        }
+
+        let host_nodes = self.seq(top.get("hosts"), "hosts", "hosts")?;
+        let mut ips: HashMap<Ipv4Addr, String> = HashMap::new();
+        let mut macs: HashMap<[u8; 6], String> = HashMap::new();
+        for (i, node) in host_nodes.iter().enumerate() {
+            let path = format!("hosts[{i}]");
+            let obj = self.obj(
+                node,
+                &path,
+                "a host (`{name: h1, switch: s1, role: client}`)",
+                HOST_KEYS,
+            )?;
+            let name_node = self.require(&obj, "name", "the host's name")?;
+            let name = self.name(name_node, &obj.field("name"))?;
+            claim(&name, false, name_node.pos, &obj.field("name"))?;
+            let sw_node = self.require(
+                &obj,
+                "switch",
+                "the name of the switch the host is attached to",
+            )?;
+            let switch = self.string(sw_node, &obj.field("switch"), "the name of a switch")?;
+            if sc.switch_index(&switch).is_none() {
+                let msg = if sc.host(&switch).is_some() {
+                    format!("`{switch}` is a host; a host attaches to a switch")
+                } else {
+                    format!(
+                        "unknown switch `{switch}`; {}",
+                        name_list(sc.switches.iter().map(|s| s.name.as_str()))
+                    )
+                };
+                return Err(self.err(sw_node.pos, &obj.field("switch"), msg));
+            }
+            let role_node = self.require(
+                &obj,
+                "role",
+                &format!("one of {}", describe_list(RoleKind::ALL)),
+            )?;
+            let kind = self.keyword(
+                role_node,
+                &obj.field("role"),
+                RoleKind::ALL,
+                RoleKind::from_keyword,
+            )?;
+            let role = match kind {
+                RoleKind::Computer => Role::Computer(match obj.get("computer") {
+                    Some(c) => self.computer(c, &obj.field("computer"))?,
+                    None => Computer::preset(Preset::Raspberry),
+                }),
+                other => {
+                    self.not_here(&obj, "computer", "to a host whose role is not `computer`")?;
+                    match other {
+                        RoleKind::Router => Role::Router,
+                        RoleKind::Controller => Role::Controller,
+                        RoleKind::Client => Role::Client,
+                        RoleKind::TrafficSource => Role::TrafficSource,
+                        RoleKind::TrafficSink => Role::TrafficSink,
+                        RoleKind::Nat => Role::Nat,
+                        RoleKind::Computer => unreachable!(),
+                    }
+                }
+            };
+            let ip = match obj.get("ip") {
+                None => None,
+                Some(n) => {
+                    let field = obj.field("ip");
+                    let text = self.string(n, &field, "an IPv4 address such as \"10.0.0.1\"")?;
+                    let ip: Ipv4Addr = text.parse().map_err(|_| {
+                        self.expected(n, &field, "an IPv4 address such as \"10.0.0.1\"")
+                    })?;
+                    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+                        return Err(self.expected(n, &field, "a unicast IPv4 address"));
+                    }
+                    if let Some(other) = ips.insert(ip, name.clone()) {
+                        return Err(self.err(
+                            n.pos,
+                            &field,
+                            format!("address {ip} is already the address of `{other}`"),
+                        ));
+                    }
+                    Some(ip)
+                }
+            };
+            let mac = match obj.get("mac") {
+                None => None,
+                Some(n) => {
+                    let field = obj.field("mac");
+                    let what = "a MAC address such as \"00:00:00:00:00:01\"";
+                    let text = self.string(n, &field, what)?;
+                    let mac = parse_mac(&text).ok_or_else(|| self.expected(n, &field, what))?;
+                    if mac[0] & 1 == 1 {
+                        return Err(self.expected(
+                            n,
+                            &field,
+                            "a unicast MAC address (lowest bit of the first byte 0)",
+                        ));
+                    }
+                    if let Some(other) = macs.insert(mac, name.clone()) {
+                        return Err(self.err(
+                            n.pos,
+                            &field,
+                            format!("MAC {text} is already the MAC of `{other}`"),
+                        ));
+                    }
+                    Some(mac)
+                }
+            };
+            let link = match obj.get("link") {
+                None => LinkParams::default(),
+                Some(n) => {
+                    let lo = self.obj(
+                        n,
+                        &obj.field("link"),
+                        "the access link's shaping (`{bw: 100, delay: 1}`)",
+                        LINK_PARAM_KEYS,
+                    )?;
+                    self.link_params(&lo)?
+                }
+            };
+            sc.hosts.push(Host {
+                name,
+                switch,
+                role,
+                ip,
+                mac,
+                link,
+            });
+        }
+
+        let link_nodes = self.seq(top.get("links"), "links", "links")?;
+        let mut pairs: HashMap<(String, String), usize> = HashMap::new();
+        for (i, node) in link_nodes.iter().enumerate() {
+            let path = format!("links[{i}]");
+            let obj = self.obj(
+                node,
+                &path,
+                "a link (`{a: s1, b: s2, bw: 10, delay: 5}`)",
+                LINK_KEYS,
+            )?;
+            let mut ends = Vec::new();
+            for key in ["a", "b"] {
+                let n = self.require(&obj, key, "the name of a switch")?;
+                let s = self.string(n, &obj.field(key), "the name of a switch")?;
+                if sc.switch_index(&s).is_none() {
+                    let msg = if sc.host(&s).is_some() {
+                        format!(
+                            "`{s}` is a host; links join switches (a host's access link is its `link` field)"
+                        )
+                    } else {
+                        format!(
+                            "unknown switch `{s}`; {}",
+                            name_list(sc.switches.iter().map(|s| s.name.as_str()))
+                        )
+                    };
+                    return Err(self.err(n.pos, &obj.field(key), msg));
+                }
+                ends.push(s);
+            }
+            let (a, b) = (ends[0].clone(), ends[1].clone());
+            if a == b {
+                return Err(self.err(
+                    obj.key_pos("b"),
+                    &obj.field("b"),
+                    format!("a link joins two different switches; both ends are `{a}`"),
+                ));
+            }
+            let key = if a < b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            };
+            if let Some(first) = pairs.insert(key, i) {
+                return Err(self.err(
+                    node.pos,
+                    &path,
+                    format!(
+                        "duplicate link between `{a}` and `{b}`: links[{first}] already joins them"
+                    ),
+                ));
+            }
+            let params = self.link_params(&obj)?;
+            sc.links.push(Link { a, b, params });
+        }
+
+        self.check_connected(&sc, &switch_pos)?;
+
+        let workload_nodes = self.seq(top.get("workloads"), "workloads", "workloads")?;
+        for (i, node) in workload_nodes.iter().enumerate() {
+            let path = format!("workloads[{i}]");
+            let w = self.workload(node, &path, &sc)?;
+            sc.workloads.push(w);
+        }
+        let background_nodes = self.seq(top.get("background"), "background", "background flows")?;
+        for (i, node) in background_nodes.iter().enumerate() {
+            let path = format!("background[{i}]");
+            let b = self.background(node, &path, &sc)?;
+            sc.background.push(b);
+        }
+        Ok(sc)
+    }
+
+    fn position(&self, node: &Node, field: &str) -> Result<[f64; 2]> {
+        let what = "a position `[x, y]` (or `[longitude, latitude]`)";
+        match &node.value {
+            Value::Seq(items) if items.len() == 2 => Ok([
+                self.number(&items[0], field, what)?,
+                self.number(&items[1], field, what)?,
+            ]),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
+    fn control(&self, node: &Node) -> Result<Control> {
+        let obj = self.obj(
+            node,
+            "control",
+            "a mapping of control choices (`policy`, `estimator`, ...)",
+            CONTROL_KEYS,
+        )?;
+        let mut c = Control::default();
+        if let Some(n) = obj.get("policy") {
+            c.policy = self.keyword(n, "control.policy", Policy::ALL, Policy::from_keyword)?;
+        }
+        let estimator = match obj.get("estimator") {
+            None => "ewma",
+            Some(n) => match &n.value {
+                Value::Str(s) if s == "ewma" || s == "periodic" => s.as_str(),
+                _ => {
+                    return Err(self.expected(n, "control.estimator", "one of `ewma`, `periodic`"));
+                }
+            },
+        };
+        c.estimator = if estimator == "ewma" {
+            self.not_here(&obj, "period", "to the `ewma` estimator")?;
+            self.not_here(&obj, "stat", "to the `ewma` estimator")?;
+            let alpha = self.opt_number_where(
+                &obj,
+                "alpha",
+                "an EWMA weight alpha with 0 <= alpha < 1",
+                |a| (0.0..1.0).contains(&a),
+            )?;
+            Estimator::Ewma {
+                alpha: alpha.unwrap_or(0.95),
+            }
+        } else {
+            self.not_here(&obj, "alpha", "to the `periodic` estimator")?;
+            let period =
+                self.opt_number_where(&obj, "period", "a period in s greater than 0", |p| p > 0.0)?;
+            let stat = obj
+                .get("stat")
+                .map(|n| self.keyword(n, "control.stat", Stat::ALL, Stat::from_keyword))
+                .transpose()?;
+            Estimator::Periodic {
+                period: period.unwrap_or(5.0),
+                stat: stat.unwrap_or(Stat::Min),
+            }
+        };
+        let installer = match obj.get("installer") {
+            None => "flat",
+            Some(n) => match &n.value {
+                Value::Str(s) if s == "flat" || s == "two-tier" => s.as_str(),
+                _ => {
+                    return Err(self.expected(n, "control.installer", "one of `flat`, `two-tier`"));
+                }
+            },
+        };
+        c.installer = if installer == "flat" {
+            self.not_here(&obj, "objective", "to the `flat` installer")?;
+            Installer::Flat
+        } else {
+            let objective = obj
+                .get("objective")
+                .map(|n| {
+                    self.keyword(
+                        n,
+                        "control.objective",
+                        Objective::ALL,
+                        Objective::from_keyword,
+                    )
+                })
+                .transpose()?;
+            Installer::TwoTier {
+                objective: objective.unwrap_or(Objective::MinMax),
+            }
+        };
+        if let Some(n) = obj.get("routing") {
+            c.routing = self.keyword(n, "control.routing", Routing::ALL, Routing::from_keyword)?;
+        }
+        if let Some(x) = self.opt_number_where(
+            &obj,
+            "congestion-threshold",
+            "a fraction of the link bandwidth, greater than 0 and at most 1",
+            |x| x > 0.0 && x <= 1.0,
+        )? {
+            c.congestion_threshold = x;
+        }
+        Ok(c)
+    }
+
+    fn computer(&self, node: &Node, path: &str) -> Result<Computer> {
+        let obj = self.obj(
+            node,
+            path,
+            "a computer (`{preset: raspberry}`)",
+            COMPUTER_KEYS,
+        )?;
+        let preset = match obj.get("preset") {
+            Some(n) => self.keyword(n, &obj.field("preset"), Preset::ALL, Preset::from_keyword)?,
+            None => Preset::Raspberry,
+        };
+        let mut c = Computer::preset(preset);
+        if let Some(n) = obj.get("lambdas") {
+            c.lambdas = self.uint(
+                n,
+                &obj.field("lambdas"),
+                "a number of lambdas of each kind, at least 1",
+                1,
+            )? as u32;
+        }
+        c.speed = self.opt_number_where(
+            &obj,
+            "speed",
+            "a speed in ops/s per core, greater than 0",
+            |x| x > 0.0,
+        )?;
+        if let Some(n) = obj.get("cores") {
+            c.cores =
+                Some(self.uint(n, &obj.field("cores"), "a number of cores, at least 1", 1)? as u32);
+        }
+        if let Some(n) = obj.get("memory") {
+            c.memory = Some(self.uint(
+                n,
+                &obj.field("memory"),
+                "a memory size in bytes, at least 1",
+                1,
+            )?);
+        }
+        Ok(c)
+    }
+
+    fn link_params(&self, obj: &Obj<'_>) -> Result<LinkParams> {
+        Ok(LinkParams {
+            bw: self.opt_number_where(
+                obj,
+                "bw",
+                "a bandwidth in Mbit/s greater than 0 (omit it for no limit)",
+                |x| x > 0.0,
+            )?,
+            delay: self
+                .opt_number_where(obj, "delay", "a delay in ms, 0 or more", |x| x >= 0.0)?
+                .unwrap_or(0.0),
+            loss: self
+                .opt_number_where(obj, "loss", "a loss in percent, from 0 to 100", |x| {
+                    (0.0..=100.0).contains(&x)
+                })?
+                .unwrap_or(0.0),
+            queue: obj
+                .get("queue")
+                .map(|n| {
+                    self.uint(
+                        n,
+                        &obj.field("queue"),
+                        "a queue length in packets, at least 1",
+                        1,
+                    )
+                    .map(|q| q as u32)
+                })
+                .transpose()?,
+        })
+    }
+
+    /// A host reference that must have a given role.
+    fn host_with_role(
+        &self,
+        obj: &Obj<'_>,
+        key: &str,
+        kind: RoleKind,
+        sc: &Scenario,
+    ) -> Result<String> {
+        let n = self.require(
+            obj,
+            key,
+            &format!("the name of a host whose role is `{kind}`"),
+        )?;
+        let name = self.string(
+            n,
+            &obj.field(key),
+            &format!("the name of a host whose role is `{kind}`"),
+        )?;
+        match sc.host(&name) {
+            Some(h) if h.role.kind() == kind => Ok(name),
+            Some(h) => Err(self.err(
+                n.pos,
+                &obj.field(key),
+                format!(
+                    "host `{name}` is a {}, expected a host whose role is `{kind}`",
+                    h.role.kind()
+                ),
+            )),
+            None => Err(self.err(
+                n.pos,
+                &obj.field(key),
+                format!(
+                    "unknown host `{name}`; {}",
+                    name_list(sc.hosts_with(kind).map(|h| h.name.as_str()))
+                ),
+            )),
+        }
+    }
+
+    fn start_stop(&self, obj: &Obj<'_>, sc: &Scenario) -> Result<(f64, Option<f64>)> {
+        let start = self
+            .opt_number_where(obj, "start", "a start time in s, 0 or more", |x| x >= 0.0)?
+            .unwrap_or(0.0);
+        if start >= sc.duration {
+            return Err(self.err(
+                obj.key_pos("start"),
+                &obj.field("start"),
+                format!(
+                    "starts at {start} s, not before the end of the run (duration {} s)",
+                    sc.duration
+                ),
+            ));
+        }
+        let stop = self.opt_number_where(obj, "stop", "a stop time in s", |x| x >= 0.0)?;
+        if let Some(stop) = stop
+            && stop <= start
+        {
+            return Err(self.err(
+                obj.key_pos("stop"),
+                &obj.field("stop"),
+                format!(
+                    "stops at {stop} s, not after its start at {start} s; expected stop > start"
+                ),
+            ));
+        }
+        Ok((start, stop))
+    }
+
+    fn workload(&self, node: &Node, path: &str, sc: &Scenario) -> Result<Workload> {
+        let obj = self.obj(
+            node,
+            path,
+            "a workload (`{client: c1, router: r1, lambda: clambda0, pattern: poisson, rate: 10}`)",
+            WORKLOAD_KEYS,
+        )?;
+        let client = self.host_with_role(&obj, "client", RoleKind::Client, sc)?;
+        let router = self.host_with_role(&obj, "router", RoleKind::Router, sc)?;
+        let ln = self.require(&obj, "lambda", "the name of a lambda, e.g. `clambda0`")?;
+        let lambda = self.string(
+            ln,
+            &obj.field("lambda"),
+            "the name of a lambda, e.g. `clambda0`",
+        )?;
+        let patterns = ["closed-loop", "poisson", "on-off", "trace"];
+        let pn = self.require(
+            &obj,
+            "pattern",
+            &format!("one of {}", describe_list(&patterns)),
+        )?;
+        let pattern_kw = self.keyword(pn, &obj.field("pattern"), &patterns, |s| {
+            patterns.contains(&s).then(|| s.to_string())
+        })?;
+        let only = |keys: &[&str]| -> Result<()> {
+            for key in ["threads", "rate", "on", "off", "trace"] {
+                if !keys.contains(&key) {
+                    self.not_here(&obj, key, &format!("to the `{pattern_kw}` pattern"))?;
+                }
+            }
+            Ok(())
+        };
+        let req_num = |key: &str, what: &str, ok: fn(f64) -> bool| -> Result<f64> {
+            let n = self.require(&obj, key, what)?;
+            self.number_where(n, &obj.field(key), what, ok)
+        };
+        let pattern = match pattern_kw.as_str() {
+            "closed-loop" => {
+                only(&["threads"])?;
+                let threads = obj
+                    .get("threads")
+                    .map(|n| {
+                        self.uint(
+                            n,
+                            &obj.field("threads"),
+                            "a number of threads, at least 1",
+                            1,
+                        )
+                    })
+                    .transpose()?
+                    .unwrap_or(1) as u32;
+                Pattern::ClosedLoop { threads }
+            }
+            "poisson" => {
+                only(&["rate"])?;
+                Pattern::Poisson {
+                    rate: req_num("rate", "a rate in calls/s greater than 0", |x| x > 0.0)?,
+                }
+            }
+            "on-off" => {
+                only(&["rate", "on", "off"])?;
+                Pattern::OnOff {
+                    on: req_num("on", "the mean ON period in s, greater than 0", |x| x > 0.0)?,
+                    off: req_num("off", "the mean OFF period in s, greater than 0", |x| {
+                        x > 0.0
+                    })?,
+                    rate: req_num("rate", "a rate in calls/s during ON, greater than 0", |x| {
+                        x > 0.0
+                    })?,
+                }
+            }
+            _ => {
+                only(&["trace"])?;
+                let n = self.require(&obj, "trace", "the path of a trace file")?;
+                Pattern::Trace {
+                    file: self.string(n, &obj.field("trace"), "the path of a trace file")?,
+                }
+            }
+        };
+        let size = match obj.get("size") {
+            None => Size::Fixed(1000),
+            Some(n) => self.size(n, &obj.field("size"))?,
+        };
+        let (start, stop) = self.start_stop(&obj, sc)?;
+        Ok(Workload {
+            client,
+            router,
+            lambda,
+            pattern,
+            size,
+            start,
+            stop,
+        })
+    }
+
+    fn size(&self, node: &Node, field: &str) -> Result<Size> {
+        let what = "a size in bytes, or `{min: bytes, max: bytes}` for sizes drawn uniformly";
+        match &node.value {
+            Value::Int(_) => Ok(Size::Fixed(self.uint(node, field, what, 0)?)),
+            Value::Map(_) => {
+                let obj = self.obj(node, field, what, SIZE_KEYS)?;
+                let min = self.uint(
+                    self.require(&obj, "min", "the smallest size in bytes")?,
+                    &obj.field("min"),
+                    "a size in bytes, 0 or more",
+                    0,
+                )?;
+                let maxn = self.require(&obj, "max", "the largest size in bytes")?;
+                let max = self.uint(maxn, &obj.field("max"), "a size in bytes, 0 or more", 0)?;
+                if max < min {
+                    return Err(self.err(
+                        maxn.pos,
+                        &obj.field("max"),
+                        format!("max {max} is smaller than min {min}; expected max >= min"),
+                    ));
+                }
+                Ok(Size::Uniform { min, max })
+            }
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
+    fn background(&self, node: &Node, path: &str, sc: &Scenario) -> Result<Background> {
+        let obj = self.obj(
+            node,
+            path,
+            "a background flow (`{source: t1, sink: t2, rate: 5}`)",
+            BACKGROUND_KEYS,
+        )?;
+        let source = self.host_with_role(&obj, "source", RoleKind::TrafficSource, sc)?;
+        let sink = self.host_with_role(&obj, "sink", RoleKind::TrafficSink, sc)?;
+        let traffic = match (obj.get("trace"), obj.get("rate")) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    obj.key_pos("rate"),
+                    &obj.field("rate"),
+                    "give either `trace` (a trace file) or `rate` (synthetic traffic), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    node.pos,
+                    path,
+                    "missing the traffic: expected `trace: <file>` or `rate: <Mbit/s>`",
+                ));
+            }
+            (Some(n), None) => {
+                self.not_here(&obj, "on", "to trace replay")?;
+                self.not_here(&obj, "off", "to trace replay")?;
+                Traffic::Trace {
+                    file: self.string(n, &obj.field("trace"), "the path of a trace file")?,
+                }
+            }
+            (None, Some(n)) => {
+                let rate = self.number_where(
+                    n,
+                    &obj.field("rate"),
+                    "a rate in Mbit/s greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let on = self.opt_number_where(
+                    &obj,
+                    "on",
+                    "the mean ON period in s, greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let off = self.opt_number_where(
+                    &obj,
+                    "off",
+                    "the mean OFF period in s, greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let on_off = match (on, off) {
+                    (Some(on), Some(off)) => Some((on, off)),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(self.err(
+                            obj.key_pos("on"),
+                            &obj.field("off"),
+                            "missing; `on` needs `off` (mean OFF period in s)",
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(self.err(
+                            obj.key_pos("off"),
+                            &obj.field("on"),
+                            "missing; `off` needs `on` (mean ON period in s)",
+                        ));
+                    }
+                };
+                Traffic::Synthetic { rate, on_off }
+            }
+        };
+        let (start, stop) = self.start_stop(&obj, sc)?;
+        Ok(Background {
+            source,
+            sink,
+            traffic,
+            start,
+            stop,
+        })
+    }
+
+    fn check_connected(&self, sc: &Scenario, switch_pos: &[Pos]) -> Result<()> {
+        let components = crate::network::components(sc);
+        if components.len() <= 1 {
+            return Ok(());
+        }
+        let first: HashSet<&str> = components[0].iter().map(String::as_str).collect();
+        let (i, s) = sc
+            .switches
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !first.contains(s.name.as_str()))
+            .expect("more than one component");
+        Err(self.err(
+            switch_pos[i],
+            &format!("switches[{i}]"),
+            format!(
+                "switch `{}` cannot reach `{}`: the network has {} disconnected parts; add links to join them",
+                s.name,
+                sc.switches[0].name,
+                components.len()
+            ),
+        ))
+    }
+}

@@ -1,0 +1,388 @@
+//! Generators, flows, distances and the YAML round trip.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use lambdaroute_scenario::generators::{self, Placement};
+use lambdaroute_scenario::*;
+
+fn ideal() -> LinkParams {
+    LinkParams::default()
+}
+
+fn all_generated() -> Vec<Scenario> {
+    let p = Placement::default();
+    let brite = include_str!("brite/small.brite");
+    vec![
+        generators::line(5, &LinkParams::shaped(10.0, 5.0), &p).unwrap(),
+        generators::pods(3, &ideal(), &p).unwrap(),
+        generators::ring_tree(4, 2, 2, &ideal(), &p).unwrap(),
+        generators::grid(4, 4, &ideal(), &p).unwrap(),
+        generators::aot_chicago(generators::AOT_NODES_CSV, true, &p).unwrap(),
+        generators::brite(brite, "small.brite", &p).unwrap(),
+        {
+            let mut sc = generators::grid(3, 5, &LinkParams::shaped(10.0, 1.0), &p).unwrap();
+            sc.links[0].params.delay = 50.0;
+            sc.control.routing = Routing::Delay;
+            sc
+        },
+    ]
+}
+
+#[test]
+fn generators_have_the_papers_switch_and_link_counts() {
+    let p = Placement::default();
+    let line = generators::line(5, &ideal(), &p).unwrap();
+    assert_eq!((line.switches.len(), line.links.len()), (5, 4));
+    let pods = generators::pods(3, &ideal(), &p).unwrap();
+    assert_eq!(pods.switches.len(), 12);
+    assert_eq!(pods.links.len(), 3 * 3 + 3 + 3);
+    assert_eq!(
+        generators::pods(4, &ideal(), &p).unwrap().switches.len(),
+        20
+    );
+    let grid = generators::grid(4, 4, &ideal(), &p).unwrap();
+    assert_eq!((grid.switches.len(), grid.links.len()), (16, 24));
+    assert_eq!(grid.hosts_with(RoleKind::Nat).count(), 1);
+    assert_eq!(
+        grid.hosts_with(RoleKind::Computer).count(),
+        4,
+        "computers in the 2x2 core"
+    );
+    let rt = generators::ring_tree(4, 2, 2, &ideal(), &p).unwrap();
+    assert_eq!(rt.switches.len(), 4 * (1 + 2 + 4));
+    assert_eq!(rt.links.len(), 4 + 4 * 6);
+    assert_eq!(rt.background.len(), 1);
+    let brite = generators::brite(include_str!("brite/small.brite"), "small.brite", &p).unwrap();
+    assert_eq!((brite.switches.len(), brite.links.len()), (10, 18));
+    assert_eq!(
+        brite.links[0].params,
+        LinkParams {
+            bw: Some(10.0),
+            delay: 0.93,
+            ..LinkParams::default()
+        }
+    );
+}
+
+#[test]
+fn placement_overrides_the_default_roles() {
+    let p = Placement {
+        routers: Some(vec!["s2".into()]),
+        computers: Some(vec!["s3".into(), "s4".into()]),
+        controller: Some("s1".into()),
+        preset: Some(Preset::IntelServer),
+        clients_per_router: Some(3),
+        computers_per_switch: Some(2),
+    };
+    let sc = generators::line(4, &ideal(), &p).unwrap();
+    assert_eq!(
+        sc.hosts_with(RoleKind::Router)
+            .map(|h| h.switch.as_str())
+            .collect::<Vec<_>>(),
+        ["s2"]
+    );
+    assert_eq!(sc.hosts_with(RoleKind::Client).count(), 3);
+    assert_eq!(sc.hosts_with(RoleKind::Computer).count(), 4);
+    assert!(
+        sc.hosts_with(RoleKind::Computer)
+            .all(|h| h.role == Role::Computer(Computer::preset(Preset::IntelServer)))
+    );
+    let bad = Placement {
+        routers: Some(vec!["s99".into()]),
+        ..Placement::default()
+    };
+    let err = generators::line(4, &ideal(), &bad).unwrap_err();
+    assert!(err.to_string().contains("unknown switch `s99`"), "{err}");
+}
+
+#[test]
+fn aot_components_are_reported_and_bridged_or_dropped() {
+    let p = Placement::default();
+    let nodes = generators::aot_nodes(generators::AOT_NODES_CSV).unwrap();
+    assert_eq!(
+        nodes.len(),
+        71,
+        "126 nodes, those within 0.010 degrees of another dropped"
+    );
+    for (i, a) in nodes.iter().enumerate() {
+        for b in &nodes[i + 1..] {
+            assert!((a.lat - b.lat).hypot(a.lon - b.lon) >= generators::AOT_MERGE_DEG);
+        }
+    }
+    let bridged = generators::aot_chicago(generators::AOT_NODES_CSV, true, &p).unwrap();
+    assert_eq!(network::components(&bridged).len(), 1);
+    assert!(
+        bridged.description.contains("3 disconnected parts"),
+        "{}",
+        bridged.description
+    );
+    assert_eq!(bridged.links.len(), 264 + 2);
+    assert!(
+        bridged
+            .links
+            .iter()
+            .all(|l| l.params == LinkParams::shaped(10.0, 10.0))
+    );
+    assert_eq!(bridged.coordinates, Coordinates::Geo);
+    let largest = generators::aot_chicago(generators::AOT_NODES_CSV, false, &p).unwrap();
+    assert_eq!(largest.switches.len(), 68);
+    assert_eq!(network::components(&largest).len(), 1);
+}
+
+/// Follows the flow entries from `src`'s switch; returns the host the packet is delivered to.
+fn walk(
+    sc: &Scenario,
+    net: &Network,
+    flows: &[Vec<FlowEntry>],
+    src: usize,
+    dst: usize,
+) -> Result<String, String> {
+    let ip = net.ips[dst];
+    let mut s = net.host_switch(src);
+    let mut visited = HashSet::new();
+    loop {
+        if !visited.insert(s) {
+            return Err(format!("loop at {}", sc.switches[s].name));
+        }
+        for m in [Match::Ip(ip), Match::Arp(ip)] {
+            assert!(
+                flows[s].iter().any(|f| f.matches == m),
+                "{} lacks {m:?}",
+                sc.switches[s].name
+            );
+        }
+        let entry = flows[s]
+            .iter()
+            .find(|f| f.matches == Match::Ip(ip))
+            .unwrap();
+        let arp = flows[s]
+            .iter()
+            .find(|f| f.matches == Match::Arp(ip))
+            .unwrap();
+        assert_eq!(entry.out_port, arp.out_port, "ARP follows IP");
+        let port = net.ports[s]
+            .iter()
+            .find(|p| p.number == entry.out_port)
+            .ok_or("no such port")?;
+        match port.peer {
+            Peer::Host { host } => return Ok(sc.hosts[host].name.clone()),
+            Peer::Link { switch, .. } => s = switch,
+        }
+    }
+}
+
+#[test]
+fn walking_the_static_flows_reaches_every_host_without_loops() {
+    for sc in all_generated() {
+        let net = sc.network();
+        let flows: Vec<Vec<FlowEntry>> =
+            (0..sc.switches.len()).map(|s| net.flows(&sc, s)).collect();
+        for a in 0..sc.hosts.len() {
+            for b in 0..sc.hosts.len() {
+                let got = walk(&sc, &net, &flows, a, b).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: {} -> {}: {e}",
+                        sc.name, sc.hosts[a].name, sc.hosts[b].name
+                    )
+                });
+                assert_eq!(got, sc.hosts[b].name, "{}", sc.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn delay_routing_avoids_the_slow_link() {
+    let mut sc =
+        generators::grid(2, 2, &LinkParams::shaped(10.0, 1.0), &Placement::default()).unwrap();
+    // s1-s2 is links[0]; make it slow, so s1 reaches s2 through s3 and s4.
+    sc.links[0].params.delay = 50.0;
+    let by = |sc: &Scenario| {
+        let net = sc.network();
+        let (a, b) = (sc.host_index("r1").unwrap(), sc.host_index("r2").unwrap());
+        net.path(a, b).unwrap().len()
+    };
+    assert_eq!(by(&sc), 1);
+    sc.control.routing = Routing::Delay;
+    assert_eq!(by(&sc), 3);
+}
+
+fn bfs_hops(sc: &Scenario, from: &str) -> HashMap<String, u32> {
+    let mut adj: HashMap<&str, Vec<&str>> = HashMap::new();
+    for l in &sc.links {
+        adj.entry(&l.a).or_default().push(&l.b);
+        adj.entry(&l.b).or_default().push(&l.a);
+    }
+    for h in &sc.hosts {
+        adj.entry(&h.name).or_default().push(&h.switch);
+        adj.entry(&h.switch).or_default().push(&h.name);
+    }
+    let mut dist = HashMap::from([(from.to_string(), 0)]);
+    let mut queue = VecDeque::from([from]);
+    while let Some(u) = queue.pop_front() {
+        let d = dist[u];
+        for &v in adj.get(u).into_iter().flatten() {
+            if !dist.contains_key(v) {
+                dist.insert(v.to_string(), d + 1);
+                queue.push_back(v);
+            }
+        }
+    }
+    dist
+}
+
+#[test]
+fn distance_matrix_equals_bfs_hop_counts() {
+    for sc in all_generated() {
+        let net = sc.network();
+        let m = net.distance_matrix(&sc);
+        let expected: usize = sc
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.role, Role::Router | Role::Computer(_)))
+            .count();
+        assert_eq!(m.hosts.len(), expected);
+        for (i, a) in m.hosts.iter().enumerate() {
+            let bfs = bfs_hops(&sc, a);
+            for (j, b) in m.hosts.iter().enumerate() {
+                assert_eq!(m.hops[i][j], bfs[b], "{}: {a} -> {b}", sc.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn router_computer_paths_follow_the_flows() {
+    for sc in all_generated() {
+        let net = sc.network();
+        let paths = net.router_computer_paths(&sc);
+        let routers = sc.hosts_with(RoleKind::Router).count();
+        let computers = sc.hosts_with(RoleKind::Computer).count();
+        assert_eq!(paths.len(), routers * computers);
+        let names: HashSet<String> = sc.links.iter().map(Link::name).collect();
+        for (r, c, links) in paths {
+            let (ri, ci) = (sc.host_index(&r).unwrap(), sc.host_index(&c).unwrap());
+            assert!(links.iter().all(|l| names.contains(l)));
+            if sc.control.routing == Routing::Hops {
+                let bfs = bfs_hops(&sc, &r);
+                assert_eq!(links.len() as u32 + 2, bfs[&c], "{}: {r} -> {c}", sc.name);
+            }
+            assert_eq!(net.path(ri, ci).unwrap().len(), links.len());
+        }
+    }
+}
+
+#[test]
+fn addresses_are_unique_and_fixed_ones_are_kept() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
+    )
+    .unwrap();
+    let sc = Scenario::from_str(&text, "full.yaml").unwrap();
+    let net = sc.network();
+    let c2 = sc.host_index("c2").unwrap();
+    assert_eq!(net.ips[c2].to_string(), "10.0.1.2");
+    assert_eq!(mac_to_string(&net.macs[c2]), "02:00:00:00:01:02");
+    assert_eq!(net.ips[0].to_string(), "10.0.0.1");
+    assert_eq!(mac_to_string(&net.macs[0]), "00:00:00:00:00:01");
+    for sc in all_generated() {
+        let net = sc.network();
+        assert_eq!(net.ips.iter().collect::<HashSet<_>>().len(), sc.hosts.len());
+        assert_eq!(
+            net.macs.iter().collect::<HashSet<_>>().len(),
+            sc.hosts.len()
+        );
+    }
+}
+
+#[test]
+fn yaml_round_trip_is_stable() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
+    )
+    .unwrap();
+    let mut scenarios = vec![Scenario::from_str(&text, "full.yaml").unwrap()];
+    scenarios.extend(all_generated());
+    for sc in scenarios {
+        let first = sc.to_yaml();
+        let back =
+            Scenario::from_str(&first, "generated.yaml").unwrap_or_else(|e| panic!("{e}\n{first}"));
+        assert_eq!(back, sc, "{}", sc.name);
+        assert_eq!(back.to_yaml(), first, "{}", sc.name);
+    }
+}
+
+#[test]
+fn the_full_example_reads_every_section() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
+    )
+    .unwrap();
+    let sc = Scenario::from_str(&text, "full.yaml").unwrap();
+    assert_eq!(sc.duration, 120.0);
+    assert_eq!(
+        sc.control.installer,
+        Installer::TwoTier {
+            objective: Objective::MinMax
+        }
+    );
+    assert_eq!(sc.workloads[0].pattern, Pattern::Poisson { rate: 20.0 });
+    assert_eq!(
+        sc.workloads[0].size,
+        Size::Uniform {
+            min: 100,
+            max: 10000
+        }
+    );
+    assert_eq!(
+        sc.background[0].traffic,
+        Traffic::Synthetic {
+            rate: 8.0,
+            on_off: Some((10.0, 20.0))
+        }
+    );
+    assert_eq!(sc.hosts[1].link, LinkParams::shaped(100.0, 1.0));
+    let flows = sc.network().flows(&sc, 0);
+    assert_eq!(flows.len(), 2 * sc.hosts.len());
+    assert!(
+        flows[0]
+            .to_ofctl()
+            .starts_with("priority=100,ip,nw_dst=10.0.0.1,actions=output:")
+    );
+}
+
+#[test]
+fn shipped_topologies_load_and_match_their_generators() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies");
+    let p = Placement::default();
+    let expected = [
+        (
+            "line.yaml",
+            generators::line(5, &LinkParams::shaped(10.0, 5.0), &p).unwrap(),
+        ),
+        (
+            "pods.yaml",
+            generators::pods(3, &LinkParams::shaped(100.0, 1.0), &p).unwrap(),
+        ),
+        (
+            "ring-tree.yaml",
+            generators::ring_tree(4, 2, 2, &LinkParams::shaped(100.0, 1.0), &p).unwrap(),
+        ),
+        (
+            "grid.yaml",
+            generators::grid(4, 4, &LinkParams::shaped(100.0, 1.0), &p).unwrap(),
+        ),
+        (
+            "aot-chicago.yaml",
+            generators::aot_chicago(generators::AOT_NODES_CSV, true, &p).unwrap(),
+        ),
+    ];
+    for (file, sc) in expected {
+        let loaded = Scenario::load(dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded, sc,
+            "{file} is stale: regenerate it with `python -m lambdaroute topo`"
+        );
+    }
+}
