@@ -1,0 +1,491 @@
+//! `lambdaroute._native`: the scenario crate for Python.
+//!
+//! A thin layer: [`PyScenario`] holds a validated scenario and its derived network; accessors
+//! return plain lists, tuples and dicts that the Python package (`lambdaroute`) wraps into
+//! dataclasses. Every scenario error becomes `lambdaroute.ScenarioError` with the same message.
+
+use lambdaroute_scenario::generators::{self, Placement};
+use lambdaroute_scenario::network::{self, Match, Peer};
+use lambdaroute_scenario::{
+    Background, Estimator, Installer, LinkParams, Network, Pattern, Preset, Role, Scenario,
+    ScenarioError as Error, Size, Traffic, mac_to_string,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+pyo3::create_exception!(
+    lambdaroute,
+    ScenarioError,
+    PyValueError,
+    "A scenario file or a generator's arguments are wrong; the message says where and what is expected."
+);
+
+fn to_py(e: Error) -> PyErr {
+    ScenarioError::new_err(e.to_string())
+}
+
+/// A flow entry for Python: `(kind, destination ip, out port, host, ofctl text)`.
+type FlowRow = (&'static str, String, u32, String, String);
+
+/// A validated scenario and its network (addresses, ports, paths, flows).
+#[pyclass(name = "Scenario", module = "lambdaroute._native", frozen)]
+struct PyScenario {
+    sc: Scenario,
+    net: Network,
+}
+
+impl PyScenario {
+    fn wrap(sc: Scenario) -> Self {
+        let net = sc.network();
+        PyScenario { sc, net }
+    }
+
+    fn switch(&self, name: &str) -> PyResult<usize> {
+        self.sc
+            .switch_index(name)
+            .ok_or_else(|| ScenarioError::new_err(format!("unknown switch `{name}`")))
+    }
+
+    fn host(&self, name: &str) -> PyResult<usize> {
+        self.sc
+            .host_index(name)
+            .ok_or_else(|| ScenarioError::new_err(format!("unknown host `{name}`")))
+    }
+}
+
+fn link_dict<'py>(py: Python<'py>, p: &LinkParams) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("bw", p.bw)?;
+    d.set_item("delay", p.delay)?;
+    d.set_item("loss", p.loss)?;
+    d.set_item("queue", p.queue)?;
+    Ok(d)
+}
+
+fn start_stop(d: &Bound<'_, PyDict>, start: f64, stop: Option<f64>) -> PyResult<()> {
+    d.set_item("start", start)?;
+    d.set_item("stop", stop)
+}
+
+#[pymethods]
+impl PyScenario {
+    /// Reads and validates a scenario file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        py.detach(|| Scenario::load(&path))
+            .map(Self::wrap)
+            .map_err(to_py)
+    }
+
+    /// Parses and validates scenario text; `file_name` names it in error messages.
+    #[staticmethod]
+    #[pyo3(signature = (text, file_name = "<string>"))]
+    fn from_yaml(text: &str, file_name: &str) -> PyResult<Self> {
+        Scenario::from_str(text, file_name)
+            .map(Self::wrap)
+            .map_err(to_py)
+    }
+
+    fn to_yaml(&self) -> String {
+        self.sc.to_yaml()
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.sc.name
+    }
+
+    #[getter]
+    fn description(&self) -> &str {
+        &self.sc.description
+    }
+
+    #[getter]
+    fn duration(&self) -> f64 {
+        self.sc.duration
+    }
+
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.sc.seed
+    }
+
+    /// `"plane"` or `"geo"` (positions are `[longitude, latitude]`).
+    #[getter]
+    fn coordinates(&self) -> &'static str {
+        match self.sc.coordinates {
+            lambdaroute_scenario::Coordinates::Plane => "plane",
+            lambdaroute_scenario::Coordinates::Geo => "geo",
+        }
+    }
+
+    fn control<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.sc.control;
+        let d = PyDict::new(py);
+        d.set_item("policy", c.policy.as_str())?;
+        d.set_item("estimator", c.estimator.keyword())?;
+        match c.estimator {
+            Estimator::Ewma { alpha } => d.set_item("alpha", alpha)?,
+            Estimator::Periodic { period, stat } => {
+                d.set_item("period", period)?;
+                d.set_item("stat", stat.as_str())?;
+            }
+        }
+        d.set_item("installer", c.installer.keyword())?;
+        if let Installer::TwoTier { objective } = c.installer {
+            d.set_item("objective", objective.as_str())?;
+        }
+        d.set_item("routing", c.routing.as_str())?;
+        d.set_item("congestion_threshold", c.congestion_threshold)?;
+        Ok(d)
+    }
+
+    fn switches<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (i, s) in self.sc.switches.iter().enumerate() {
+            let d = PyDict::new(py);
+            d.set_item("name", &s.name)?;
+            d.set_item("position", s.position.map(|[x, y]| (x, y)))?;
+            let ports = PyList::empty(py);
+            for p in &self.net.ports[i] {
+                let peer = match p.peer {
+                    Peer::Link { switch, .. } => self.sc.switches[switch].name.clone(),
+                    Peer::Host { host } => self.sc.hosts[host].name.clone(),
+                };
+                ports.append((p.number, peer))?;
+            }
+            d.set_item("ports", ports)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    fn hosts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (i, h) in self.sc.hosts.iter().enumerate() {
+            let d = PyDict::new(py);
+            d.set_item("name", &h.name)?;
+            d.set_item("switch", &h.switch)?;
+            d.set_item("role", h.role.kind().as_str())?;
+            d.set_item("ip", self.net.ips[i].to_string())?;
+            d.set_item("mac", mac_to_string(&self.net.macs[i]))?;
+            d.set_item("port", self.net.host_ports[i])?;
+            d.set_item("link", link_dict(py, &h.link)?)?;
+            if let Role::Computer(c) = &h.role {
+                let cd = PyDict::new(py);
+                cd.set_item("preset", c.preset.as_str())?;
+                cd.set_item("lambdas", c.lambdas)?;
+                cd.set_item("speed", c.speed)?;
+                cd.set_item("cores", c.cores)?;
+                cd.set_item("memory", c.memory)?;
+                d.set_item("computer", cd)?;
+            } else {
+                d.set_item("computer", py.None())?;
+            }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    fn links<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (i, l) in self.sc.links.iter().enumerate() {
+            let d = link_dict(py, &l.params)?;
+            d.set_item("name", l.name())?;
+            d.set_item("a", &l.a)?;
+            d.set_item("b", &l.b)?;
+            d.set_item("port_a", self.net.link_ports[i].0)?;
+            d.set_item("port_b", self.net.link_ports[i].1)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    fn workloads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for w in &self.sc.workloads {
+            let d = PyDict::new(py);
+            d.set_item("client", &w.client)?;
+            d.set_item("router", &w.router)?;
+            d.set_item("lambda", &w.lambda)?;
+            d.set_item("pattern", w.pattern.keyword())?;
+            match &w.pattern {
+                Pattern::ClosedLoop { threads } => d.set_item("threads", threads)?,
+                Pattern::Poisson { rate } => d.set_item("rate", rate)?,
+                Pattern::OnOff { on, off, rate } => {
+                    d.set_item("rate", rate)?;
+                    d.set_item("on", on)?;
+                    d.set_item("off", off)?;
+                }
+                Pattern::Trace { file } => d.set_item("trace", file)?,
+            }
+            match w.size {
+                Size::Fixed(s) => d.set_item("size", (s, s))?,
+                Size::Uniform { min, max } => d.set_item("size", (min, max))?,
+            }
+            start_stop(&d, w.start, w.stop)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    fn background<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for Background {
+            source,
+            sink,
+            traffic,
+            start,
+            stop,
+        } in &self.sc.background
+        {
+            let d = PyDict::new(py);
+            d.set_item("source", source)?;
+            d.set_item("sink", sink)?;
+            match traffic {
+                Traffic::Trace { file } => d.set_item("trace", file)?,
+                Traffic::Synthetic { rate, on_off } => {
+                    d.set_item("rate", rate)?;
+                    d.set_item("on_off", on_off)?;
+                }
+            }
+            start_stop(&d, *start, *stop)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Static flow entries of a switch: `(kind, destination ip, out port, host, ofctl text)`.
+    fn flows(&self, switch: &str) -> PyResult<Vec<FlowRow>> {
+        let s = self.switch(switch)?;
+        Ok(self
+            .net
+            .flows(&self.sc, s)
+            .into_iter()
+            .map(|f| {
+                let (kind, ip) = match f.matches {
+                    Match::Ip(ip) => ("ip", ip),
+                    Match::Arp(ip) => ("arp", ip),
+                };
+                let text = f.to_ofctl();
+                (kind, ip.to_string(), f.out_port, f.host, text)
+            })
+            .collect())
+    }
+
+    /// Names of the switch links a packet from host `a` to host `b` crosses.
+    fn path(&self, a: &str, b: &str) -> PyResult<Vec<String>> {
+        let (a, b) = (self.host(a)?, self.host(b)?);
+        let links = self
+            .net
+            .path(a, b)
+            .ok_or_else(|| ScenarioError::new_err("no path"))?;
+        Ok(links.into_iter().map(|l| self.sc.links[l].name()).collect())
+    }
+
+    /// `(router, computer, [link names])` for every pair.
+    fn router_computer_paths(&self) -> Vec<(String, String, Vec<String>)> {
+        self.net.router_computer_paths(&self.sc)
+    }
+
+    /// Hop distances among routers and computers: `(names, rows)`.
+    fn distance_matrix(&self) -> (Vec<String>, Vec<Vec<u32>>) {
+        let m = self.net.distance_matrix(&self.sc);
+        (m.hosts, m.hops)
+    }
+
+    /// Connected parts of the switch graph, largest first.
+    fn components(&self) -> Vec<Vec<String>> {
+        network::components(&self.sc)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scenario({:?}: {} switches, {} hosts, {} links)",
+            self.sc.name,
+            self.sc.switches.len(),
+            self.sc.hosts.len(),
+            self.sc.links.len()
+        )
+    }
+}
+
+// ===== generators =====
+
+fn params(bw: Option<f64>, delay: f64, loss: f64, queue: Option<u32>) -> PyResult<LinkParams> {
+    let ok = bw.is_none_or(|b| b.is_finite() && b > 0.0) && delay.is_finite() && delay >= 0.0;
+    if !ok || !(0.0..=100.0).contains(&loss) {
+        return Err(ScenarioError::new_err(
+            "link parameters: expected bw > 0 Mbit/s (or None), delay >= 0 ms, 0 <= loss <= 100 %",
+        ));
+    }
+    Ok(LinkParams {
+        bw,
+        delay,
+        loss,
+        queue,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn placement(
+    routers: Option<Vec<String>>,
+    computers: Option<Vec<String>>,
+    controller: Option<String>,
+    preset: Option<&str>,
+    clients_per_router: Option<u32>,
+    computers_per_switch: Option<u32>,
+) -> PyResult<Placement> {
+    let preset = preset
+        .map(|p| {
+            Preset::from_keyword(p).ok_or_else(|| {
+                ScenarioError::new_err(format!(
+                    "unknown preset `{p}`; expected one of {}",
+                    Preset::ALL.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Placement {
+        routers,
+        computers,
+        controller,
+        preset,
+        clients_per_router,
+        computers_per_switch,
+    })
+}
+
+macro_rules! generator {
+    ($(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) $(, $extra:ident : $ety:ty = $edef:expr)* => |$p:ident, $l:ident| $body:expr) => {
+        $(#[$doc])*
+        #[pyfunction]
+        #[pyo3(signature = ($($arg,)* $($extra = $edef,)* *, bw = None, delay = 0.0, loss = 0.0, queue = None,
+                            routers = None, computers = None, controller = None, preset = None,
+                            clients_per_router = None, computers_per_switch = None))]
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            py: Python<'_>,
+            $($arg: $ty,)*
+            $($extra: $ety,)*
+            bw: Option<f64>,
+            delay: f64,
+            loss: f64,
+            queue: Option<u32>,
+            routers: Option<Vec<String>>,
+            computers: Option<Vec<String>>,
+            controller: Option<String>,
+            preset: Option<&str>,
+            clients_per_router: Option<u32>,
+            computers_per_switch: Option<u32>,
+        ) -> PyResult<PyScenario> {
+            let $l = params(bw, delay, loss, queue)?;
+            let $p = placement(routers, computers, controller, preset, clients_per_router, computers_per_switch)?;
+            let sc = py.detach(|| $body).map_err(to_py)?;
+            Ok(PyScenario::wrap(sc))
+        }
+    };
+}
+
+generator!(
+    /// A line of `n` switches: router at the far edge, computers along the line.
+    line(n: usize) => |p, l| generators::line(n, &l, &p)
+);
+generator!(
+    /// `n` rings of `n` switches joined by a middle ring: n(n+1) switches.
+    pods(n: usize) => |p, l| generators::pods(n, &l, &p)
+);
+generator!(
+    /// An inner ring with outer trees (spokes).
+    ring_tree(ring: usize), fanout: usize = 2, depth: usize = 2 => |p, l| generators::ring_tree(ring, fanout, depth, &l, &p)
+);
+generator!(
+    /// An n x m grid with clients on the external nodes and a NAT gateway.
+    grid(n: usize, m: usize) => |p, l| generators::grid(n, m, &l, &p)
+);
+
+/// The Array of Things (Chicago) topology from the shipped nodes.csv (or `csv_text`).
+#[pyfunction]
+#[pyo3(signature = (*, bridge = true, csv_text = None, routers = None, computers = None, controller = None,
+                    preset = None, clients_per_router = None, computers_per_switch = None))]
+#[allow(clippy::too_many_arguments)]
+fn aot_chicago(
+    py: Python<'_>,
+    bridge: bool,
+    csv_text: Option<String>,
+    routers: Option<Vec<String>>,
+    computers: Option<Vec<String>>,
+    controller: Option<String>,
+    preset: Option<&str>,
+    clients_per_router: Option<u32>,
+    computers_per_switch: Option<u32>,
+) -> PyResult<PyScenario> {
+    let p = placement(
+        routers,
+        computers,
+        controller,
+        preset,
+        clients_per_router,
+        computers_per_switch,
+    )?;
+    let text = csv_text.as_deref().unwrap_or(generators::AOT_NODES_CSV);
+    let sc = py
+        .detach(|| generators::aot_chicago(text, bridge, &p))
+        .map_err(to_py)?;
+    Ok(PyScenario::wrap(sc))
+}
+
+/// The AoT nodes kept by the merge rule: `(vsn, lat, lon)`.
+#[pyfunction]
+#[pyo3(signature = (csv_text = None))]
+fn aot_nodes(csv_text: Option<String>) -> PyResult<Vec<(String, f64, f64)>> {
+    let text = csv_text.as_deref().unwrap_or(generators::AOT_NODES_CSV);
+    Ok(generators::aot_nodes(text)
+        .map_err(to_py)?
+        .into_iter()
+        .map(|n| (n.vsn, n.lat, n.lon))
+        .collect())
+}
+
+/// Imports a BRITE topology from its text.
+#[pyfunction]
+#[pyo3(signature = (text, file_name = "<brite>", *, routers = None, computers = None, controller = None,
+                    preset = None, clients_per_router = None, computers_per_switch = None))]
+#[allow(clippy::too_many_arguments)]
+fn brite(
+    text: &str,
+    file_name: &str,
+    routers: Option<Vec<String>>,
+    computers: Option<Vec<String>>,
+    controller: Option<String>,
+    preset: Option<&str>,
+    clients_per_router: Option<u32>,
+    computers_per_switch: Option<u32>,
+) -> PyResult<PyScenario> {
+    let p = placement(
+        routers,
+        computers,
+        controller,
+        preset,
+        clients_per_router,
+        computers_per_switch,
+    )?;
+    generators::brite(text, file_name, &p)
+        .map(PyScenario::wrap)
+        .map_err(to_py)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
+    m.add_class::<PyScenario>()?;
+    m.add_function(wrap_pyfunction!(line, m)?)?;
+    m.add_function(wrap_pyfunction!(pods, m)?)?;
+    m.add_function(wrap_pyfunction!(ring_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(grid, m)?)?;
+    m.add_function(wrap_pyfunction!(aot_chicago, m)?)?;
+    m.add_function(wrap_pyfunction!(aot_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(brite, m)?)?;
+    Ok(())
+}
