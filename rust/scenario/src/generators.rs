@@ -367,7 +367,7 @@ pub fn grid(n: usize, m: usize, link_params: &LinkParams, p: &Placement) -> Resu
     need(n >= 1 && m >= 1, "grid(n, m): n and m must be at least 1")?;
     let at = |r: usize, c: usize| r * m + c;
     let positions = (0..n * m)
-        .map(|i| [(i % m) as f64, -((i / m) as f64)])
+        .map(|i| [(i % m) as f64, (n - 1 - i / m) as f64])
         .collect();
     let mut sc = new_scenario(
         &format!("grid-{n}x{m}"),

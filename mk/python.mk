@@ -1,0 +1,38 @@
+# Python package `lambdaroute` (python/, native module built from rust/py by maturin) in a venv
+# made from Debian's /usr/bin/python3 with --system-site-packages, so the same venv can import
+# Mininet (a dist-package of that interpreter) later. Included by the root Makefile.
+#
+#   make venv          .venv with pip, maturin, pytest (installed only when missing)
+#   make python        build the native module and install the package into .venv (maturin develop)
+#   make test-python   pytest python/tests
+#   make topologies    regenerate the shipped scenarios and their drawings under topologies/
+
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV ?= $(CURDIR)/.venv
+VENV_PY := $(VENV)/bin/python
+PYTHON_TEST_TARGETS := test-python
+TOPOLOGIES := $(CURDIR)/topologies
+
+.PHONY: venv python test-python topologies
+
+venv:
+	@test -x $(SYSTEM_PYTHON) || { echo "installing python3"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3; }
+	@$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "installing python3-venv"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
+	@test -x $(VENV_PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	@$(VENV_PY) -c 'import maturin, pytest, matplotlib' 2>/dev/null || \
+	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=7' 'matplotlib>=3.6'
+
+# maturin develop needs the venv "active": VIRTUAL_ENV and its bin first on PATH.
+python: venv rust-toolchain
+	cd python && VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH $(VENV)/bin/maturin develop --release
+	@$(VENV_PY) -c 'import lambdaroute' || { echo "lambdaroute does not import from $(VENV_PY)"; exit 1; }
+
+test-python: python
+	cd python && $(VENV_PY) -m pytest -q
+
+topologies: python
+	$(VENV_PY) -m lambdaroute topo line 5 --bw 10 --delay 5 -o $(TOPOLOGIES)/line.yaml
+	$(VENV_PY) -m lambdaroute topo pods 3 --bw 100 --delay 1 -o $(TOPOLOGIES)/pods.yaml
+	$(VENV_PY) -m lambdaroute topo ring-tree 4 2 2 --bw 100 --delay 1 -o $(TOPOLOGIES)/ring-tree.yaml
+	$(VENV_PY) -m lambdaroute topo grid 4 4 --bw 100 --delay 1 -o $(TOPOLOGIES)/grid.yaml
+	$(VENV_PY) -m lambdaroute topo aot-chicago -o $(TOPOLOGIES)/aot-chicago.yaml

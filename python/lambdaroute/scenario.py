@@ -1,0 +1,213 @@
+"""The :class:`Scenario` class and the plain records it hands out.
+
+A scenario is immutable: load it (:meth:`Scenario.load`), parse it (:meth:`Scenario.from_yaml`)
+or generate it (:mod:`lambdaroute.topologies`), then read it. Records are frozen dataclasses
+built once from the native module's answers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from lambdaroute import _native
+
+
+@dataclass(frozen=True)
+class Switch:
+    """An OpenFlow switch; ``ports`` maps port number to the switch or host behind it."""
+
+    name: str
+    position: tuple[float, float] | None
+    ports: dict[int, str]
+
+
+@dataclass(frozen=True)
+class Host:
+    """A host with one interface on ``switch`` port ``port``.
+
+    ``role`` is one of router, computer, controller, client, traffic-source, traffic-sink, nat.
+    ``link`` is the access link's shaping (bw Mbit/s or None, delay ms, loss %, queue packets or
+    None); ``computer`` the computer's preset and overrides (None for other roles).
+    """
+
+    name: str
+    switch: str
+    role: str
+    ip: str
+    mac: str
+    port: int
+    link: dict[str, Any]
+    computer: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A switch-to-switch link named ``a-b``, with its ports at each end."""
+
+    name: str
+    a: str
+    b: str
+    port_a: int
+    port_b: int
+    bw: float | None
+    delay: float
+    loss: float
+    queue: int | None
+
+
+@dataclass(frozen=True)
+class FlowEntry:
+    """A static flow entry: packets of ``kind`` (ip or arp) for ``ip`` go out of ``out_port``."""
+
+    kind: str
+    ip: str
+    out_port: int
+    host: str
+    ofctl: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Calls a client sends to a router; pattern parameters in ``params``."""
+
+    client: str
+    router: str
+    lambda_: str
+    pattern: str
+    size: tuple[int, int]
+    start: float
+    stop: float | None
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Path:
+    """The switch links between a router and a computer, in order."""
+
+    router: str
+    computer: str
+    links: tuple[str, ...]
+
+
+class Scenario:
+    """A validated scenario and its network."""
+
+    def __init__(self, native: _native.Scenario) -> None:
+        self._native = native
+
+    # ----- making one -----
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Scenario:
+        """Reads and validates a scenario file; raises :class:`ScenarioError`."""
+        return cls(_native.Scenario.load(os.fspath(path)))
+
+    @classmethod
+    def from_yaml(cls, text: str, file_name: str = "<string>") -> Scenario:
+        """Parses and validates scenario text; ``file_name`` names it in errors."""
+        return cls(_native.Scenario.from_yaml(text, file_name))
+
+    def to_yaml(self) -> str:
+        """The scenario as YAML (reads back as an equal scenario)."""
+        return self._native.to_yaml()
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes :meth:`to_yaml` to ``path``."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_yaml())
+
+    # ----- what it says -----
+
+    @property
+    def name(self) -> str:
+        return self._native.name
+
+    @property
+    def description(self) -> str:
+        return self._native.description
+
+    @property
+    def duration(self) -> float:
+        """Length of the run, s."""
+        return self._native.duration
+
+    @property
+    def seed(self) -> int:
+        return self._native.seed
+
+    @property
+    def coordinates(self) -> str:
+        """``plane`` or ``geo`` (positions are longitude, latitude)."""
+        return self._native.coordinates
+
+    @cached_property
+    def control(self) -> dict[str, Any]:
+        """Policy, estimator, installer, routing and congestion threshold."""
+        return dict(self._native.control())
+
+    @cached_property
+    def switches(self) -> list[Switch]:
+        return [
+            Switch(name=d["name"], position=d["position"], ports={n: peer for n, peer in d["ports"]})
+            for d in self._native.switches()
+        ]
+
+    @cached_property
+    def hosts(self) -> list[Host]:
+        return [Host(**d) for d in self._native.hosts()]
+
+    @cached_property
+    def links(self) -> list[Link]:
+        return [Link(**d) for d in self._native.links()]
+
+    @cached_property
+    def workloads(self) -> list[Workload]:
+        out = []
+        for d in self._native.workloads():
+            common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
+            out.append(Workload(lambda_=d.pop("lambda"), params=d, **common))
+        return out
+
+    @cached_property
+    def background(self) -> list[dict[str, Any]]:
+        """Background flows: source, sink, trace or rate (Mbit/s) and on_off, start, stop."""
+        return list(self._native.background())
+
+    def host(self, name: str) -> Host:
+        """The host called ``name``; raises :class:`KeyError`."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def hosts_with(self, role: str) -> list[Host]:
+        """Hosts whose role is ``role`` (e.g. ``"computer"``), in file order."""
+        return [h for h in self.hosts if h.role == role]
+
+    # ----- what the testbed derives -----
+
+    def flows(self, switch: str) -> list[FlowEntry]:
+        """Static flow entries of ``switch``: IPv4 and ARP of every host to an output port."""
+        return [FlowEntry(*row) for row in self._native.flows(switch)]
+
+    def path(self, a: str, b: str) -> list[str]:
+        """Names of the switch links from host ``a`` to host ``b``."""
+        return self._native.path(a, b)
+
+    def router_computer_paths(self) -> list[Path]:
+        """The path of every (router, computer) pair, for congestion steering."""
+        return [Path(r, c, tuple(links)) for r, c, links in self._native.router_computer_paths()]
+
+    def distance_matrix(self) -> tuple[list[str], list[list[int]]]:
+        """Hop distances among routers and computers: ``(names, rows)``."""
+        return self._native.distance_matrix()
+
+    def components(self) -> list[list[str]]:
+        """Connected parts of the switch graph, largest first (one for a valid scenario)."""
+        return self._native.components()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
