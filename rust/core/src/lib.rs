@@ -4,3 +4,6 @@
 pub mod clock;
 pub mod stats;
 pub mod workload;
+pub mod table;
+pub mod policy;
+pub mod estimator;

@@ -1,0 +1,222 @@
+//! Latency estimators ("optimizers" upstream): how a router turns the latencies it measures for
+//! a (lambda, destination) into that entry's weight (DESIGN.md §3).
+//!
+//! [`EstimatorKind`] names the estimator and its parameters; [`Estimate`] is the O(1) state one
+//! entry carries. The table drives both: a sample per successful call, and for the periodic
+//! estimator a `tick` that closes periods.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::clock::Time;
+
+/// The async EWMA restarts from the sample when the previous one is at least this old.
+pub const EWMA_STALE_AFTER: Duration = Duration::from_secs(5);
+/// The EWMA's default smoothing factor (upstream experiments).
+pub const DEFAULT_ALPHA: f64 = 0.95;
+/// The periodic estimator's default period (upstream experiments).
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
+/// Latency samples are clamped to at least this many seconds, so that weights stay > 0.
+pub const MIN_SAMPLE_SECS: f64 = 1e-6;
+
+/// Which statistic of a period's samples the periodic estimator keeps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stat {
+    /// The smallest sample.
+    Min,
+    /// The arithmetic mean.
+    Mean,
+    /// The largest sample.
+    Max,
+}
+
+impl Stat {
+    fn name(self) -> &'static str {
+        match self {
+            Stat::Min => "min",
+            Stat::Mean => "mean",
+            Stat::Max => "max",
+        }
+    }
+}
+
+/// How a table estimates weights from measured latencies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EstimatorKind {
+    /// Asynchronous EWMA (upstream's `OptimizerEwma`): on every sample s,
+    /// `w = alpha * w + (1 - alpha) * s` if the previous sample is less than 5 s old, else
+    /// `w = s` (also for the first sample), so a weight never mixes in stale history.
+    /// Upstream experiments used alpha = 0.95.
+    Ewma {
+        /// Weight of the old estimate, in [0, 1].
+        alpha: f64,
+    },
+    /// Periodic (upstream's `OptimizerPeriodic`): every `period`, set w to the min, mean or max
+    /// of that period's samples, and keep w where there were none. Upstream experiments used a
+    /// 5 s period and the min, which tracks the unloaded latency and ignores queueing spikes.
+    Periodic {
+        /// Length of a period; periods are aligned on the clock's origin.
+        period: Duration,
+        /// The statistic kept.
+        stat: Stat,
+    },
+}
+
+impl Default for EstimatorKind {
+    fn default() -> Self {
+        EstimatorKind::Ewma {
+            alpha: DEFAULT_ALPHA,
+        }
+    }
+}
+
+impl fmt::Display for EstimatorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EstimatorKind::Ewma { alpha } => write!(f, "ewma:{alpha}"),
+            EstimatorKind::Periodic { period, stat } => {
+                write!(f, "periodic:{}:{}", period.as_secs_f64(), stat.name())
+            }
+        }
+    }
+}
+
+/// An estimator specification that [`EstimatorKind::from_str`] cannot parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid estimator '{spec}': {reason}; expected 'ewma', 'ewma:<alpha in [0,1]>', 'periodic' \
+     or 'periodic:<period in seconds>[:min|mean|max]' (e.g. 'ewma:0.95', 'periodic:5:min')"
+)]
+pub struct InvalidEstimator {
+    /// The text given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl FromStr for EstimatorKind {
+    type Err = InvalidEstimator;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| InvalidEstimator {
+            spec: s.to_string(),
+            reason,
+        };
+        let mut parts = s.trim().split(':');
+        let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let args: Vec<&str> = parts.collect();
+        match (name.as_str(), args.as_slice()) {
+            ("ewma", []) => Ok(EstimatorKind::default()),
+            ("ewma", [alpha]) => {
+                let alpha: f64 = alpha
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("alpha '{alpha}' is not a number")))?;
+                if !(0.0..=1.0).contains(&alpha) {
+                    return Err(err(format!("alpha {alpha} is outside [0, 1]")));
+                }
+                Ok(EstimatorKind::Ewma { alpha })
+            }
+            ("periodic", []) => Ok(EstimatorKind::Periodic {
+                period: DEFAULT_PERIOD,
+                stat: Stat::Min,
+            }),
+            ("periodic", [period] | [period, _]) => {
+                let secs: f64 = period
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("period '{period}' is not a number of seconds")))?;
+                if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+                    return Err(err(format!("period {secs} s must be > 0 and finite")));
+                }
+                let stat = match args.get(1).map(|s| s.trim().to_ascii_lowercase()) {
+                    None => Stat::Min,
+                    Some(stat) => match stat.as_str() {
+                        "min" => Stat::Min,
+                        "mean" => Stat::Mean,
+                        "max" => Stat::Max,
+                        other => return Err(err(format!("unknown statistic '{other}'"))),
+                    },
+                };
+                Ok(EstimatorKind::Periodic {
+                    period: Duration::from_secs_f64(secs),
+                    stat,
+                })
+            }
+            ("ewma" | "periodic", _) => Err(err("too many ':' fields".to_string())),
+            (other, _) => Err(err(format!("unknown estimator '{other}'"))),
+        }
+    }
+}
+
+/// The estimator state of one entry: O(1) whatever the estimator.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Estimate {
+    /// When the last sample arrived (EWMA staleness).
+    last_sample: Option<Time>,
+    /// The current period's samples (periodic): count, min, max, sum, in seconds.
+    count: u32,
+    min: f64,
+    max: f64,
+    sum: f64,
+}
+
+// ===== impl Estimate =====
+
+impl Estimate {
+    /// A latency as a sample in seconds, clamped to [`MIN_SAMPLE_SECS`].
+    pub fn sample_secs(latency: Duration) -> f64 {
+        latency.as_secs_f64().max(MIN_SAMPLE_SECS)
+    }
+
+    /// The EWMA step: the new weight after sample `sample` (seconds) at `now`.
+    pub fn ewma(&mut self, weight: f64, alpha: f64, sample: f64, now: Time) -> f64 {
+        debug_assert!(sample > 0.0 && sample.is_finite(), "sample {sample}");
+        let fresh = self
+            .last_sample
+            .is_some_and(|last| now.saturating_since(last) < EWMA_STALE_AFTER);
+        self.last_sample = Some(now);
+        if fresh {
+            alpha * weight + (1.0 - alpha) * sample
+        } else {
+            sample
+        }
+    }
+
+    /// Record sample `sample` (seconds) in the current period; true if it is the period's first.
+    pub fn record(&mut self, sample: f64) -> bool {
+        debug_assert!(sample > 0.0 && sample.is_finite(), "sample {sample}");
+        let first = self.count == 0;
+        if first {
+            self.min = sample;
+            self.max = sample;
+            self.sum = 0.0;
+        } else {
+            self.min = self.min.min(sample);
+            self.max = self.max.max(sample);
+        }
+        self.count = self.count.saturating_add(1);
+        self.sum += sample;
+        first
+    }
+
+    /// Close the current period: the new weight (`weight` if there were no samples).
+    pub fn close(&mut self, weight: f64, stat: Stat) -> f64 {
+        if self.count == 0 {
+            return weight;
+        }
+        let w = match stat {
+            Stat::Min => self.min,
+            Stat::Mean => self.sum / f64::from(self.count),
+            Stat::Max => self.max,
+        };
+        self.count = 0;
+        w
+    }
+
+    /// Forget every sample (e.g. when the entry is unmarked and restarts at its initial weight).
+    pub fn reset(&mut self) {
+        *self = Estimate::default();
+    }
+}

@@ -1,0 +1,140 @@
+//! Per-lambda dispatch policies: how a router picks one destination among those its e-table
+//! holds for a lambda (DESIGN.md §3).
+//!
+//! A [`Policy`] holds the state of one policy for one lambda and knows destinations only by a
+//! small dense `slot` index that the table owns; the table does not know which policy it holds.
+//! Every operation is O(1) or O(log n) in the number of destinations.
+
+mod least_impedance;
+mod power_of_two;
+mod random_proportional;
+mod round_robin;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+
+use crate::clock::Time;
+
+pub use least_impedance::LeastImpedance;
+pub use power_of_two::PowerOfTwo;
+pub use random_proportional::RandomProportional;
+pub use round_robin::RoundRobin;
+
+/// Which policy a table runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// [`RandomProportional`]: P(d) proportional to 1/w_d.
+    RandomProportional,
+    /// [`LeastImpedance`]: the smallest weight.
+    LeastImpedance,
+    /// [`RoundRobin`]: weighted deficit round robin.
+    RoundRobin,
+    /// [`PowerOfTwo`]: power of two choices over peak EWMA x (in-flight + 1).
+    PowerOfTwo,
+}
+
+impl PolicyKind {
+    /// Every policy, in a stable order.
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::RandomProportional,
+        PolicyKind::LeastImpedance,
+        PolicyKind::RoundRobin,
+        PolicyKind::PowerOfTwo,
+    ];
+
+    /// The short name, as printed by `Display` and accepted by `FromStr`.
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            PolicyKind::RandomProportional => "rp",
+            PolicyKind::LeastImpedance => "li",
+            PolicyKind::RoundRobin => "rr",
+            PolicyKind::PowerOfTwo => "p2c",
+        }
+    }
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short_name())
+    }
+}
+
+/// A policy name that [`PolicyKind::from_str`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown policy '{0}': expected one of rp (random-proportional), li (least-impedance), \
+     rr (round-robin), p2c (power-of-two)"
+)]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for PolicyKind {
+    type Err = UnknownPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rp" | "random-proportional" => Ok(PolicyKind::RandomProportional),
+            "li" | "least-impedance" => Ok(PolicyKind::LeastImpedance),
+            "rr" | "round-robin" => Ok(PolicyKind::RoundRobin),
+            "p2c" | "power-of-two" => Ok(PolicyKind::PowerOfTwo),
+            _ => Err(UnknownPolicy(s.to_string())),
+        }
+    }
+}
+
+/// One policy's state for one lambda: the table does not know which policy it holds.
+///
+/// Destinations are `slot`s: small dense indices owned by the table, reused after removal.
+/// Weights are estimated latencies in seconds, finite and > 0 (the table checks them).
+pub trait Policy: Send {
+    /// Add destination `slot` with weight `weight`. The slot must not be present.
+    fn insert(&mut self, slot: usize, weight: f64, now: Time);
+    /// Remove destination `slot`; a slot that is not present is ignored.
+    fn remove(&mut self, slot: usize);
+    /// A new weight for `slot` (from the controller or the estimator); ignored if absent.
+    fn set_weight(&mut self, slot: usize, weight: f64, now: Time);
+    /// Pick a destination for one call; `None` only when the policy holds none.
+    fn select(&mut self, now: Time, rng: &mut SmallRng) -> Option<usize>;
+    /// The end of a call that `select` sent to `slot`: `Some(latency)` for a success, `None`
+    /// for a failure. The table calls it after the estimator's `set_weight` for that call.
+    fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
+        let _ = (slot, latency, now);
+    }
+    /// Number of destinations held.
+    fn len(&self) -> usize;
+    /// Whether the policy holds no destination.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A fresh, empty policy of kind `kind`.
+pub fn new_policy(kind: PolicyKind) -> Box<dyn Policy> {
+    match kind {
+        PolicyKind::RandomProportional => Box::new(RandomProportional::new()),
+        PolicyKind::LeastImpedance => Box::new(LeastImpedance::new()),
+        PolicyKind::RoundRobin => Box::new(RoundRobin::new()),
+        PolicyKind::PowerOfTwo => Box::new(PowerOfTwo::new()),
+    }
+}
+
+/// Total order key of a weight: finite, non-negative floats order like their bit patterns.
+#[inline]
+pub(crate) fn weight_key(w: f64) -> u64 {
+    debug_assert!(
+        w.is_finite() && w >= 0.0,
+        "weight {w} must be finite and >= 0"
+    );
+    // +0.0 and -0.0 both map to 0.
+    if w == 0.0 { 0 } else { w.to_bits() }
+}
+
+/// Grow `v` with `fill` so that index `slot` exists.
+#[inline]
+pub(crate) fn ensure_slot<T: Clone>(v: &mut Vec<T>, slot: usize, fill: T) {
+    if slot >= v.len() {
+        v.resize(slot + 1, fill);
+    }
+}

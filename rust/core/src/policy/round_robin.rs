@@ -1,0 +1,308 @@
+//! Weighted deficit round robin with stale timers.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+
+use super::{Policy, ensure_slot, weight_key};
+use crate::clock::Time;
+
+/// The first stale timer of a destination that left the active set.
+pub const STALE_TIMER_INITIAL: Duration = Duration::from_secs(1);
+/// The longest stale timer: it doubles from [`STALE_TIMER_INITIAL`] up to this while probes stay bad.
+pub const STALE_TIMER_MAX: Duration = Duration::from_secs(30);
+/// A destination is active while its weight is at most this factor times the minimum weight.
+pub const ACTIVE_FACTOR: f64 = 2.0;
+
+/// Weighted deficit round robin: the active destinations (weight at most twice the minimum,
+/// plus new ones) take turns, the one with the smallest deficit goes next and its weight is added
+/// to its deficit, so each is chosen in proportion to 1/w, fairly in every short window and in
+/// the long run.
+///
+/// A destination whose weight exceeds twice the minimum leaves the active set and gets a stale
+/// timer; when it expires the destination is re-admitted for one probe, and the timer starts at
+/// 1 s and doubles up to 30 s while probes stay bad (weight still above twice the minimum after
+/// the probe's update), back to 1 s and into the active set after a good one. This is the round
+/// robin policy of Cicconetti, Conti, Passarella (IEEE TNSM 2020, CloudCom 2018;
+/// `serverlessonedge`'s `ForwardingTableRoundRobin`). Ordered sets keyed by (deficit, seq), by
+/// weight and by timer expiry make every operation amortised O(log n); entries of the active set
+/// that became too slow are evicted lazily when they reach its front.
+#[derive(Debug)]
+pub struct RoundRobin {
+    dest: Vec<Option<Dest>>,
+    /// Every destination, by (weight key, seq, slot): gives the minimum weight.
+    by_weight: BTreeSet<(u64, u64, usize)>,
+    /// Active destinations by (deficit key, seq, slot).
+    active: BTreeSet<(u64, u64, usize)>,
+    /// Idle (outside the active set, not probing) destinations by (expiry, seq, slot).
+    timers: BTreeSet<(Time, u64, usize)>,
+    /// Idle destinations by (weight key, seq, slot): admitted when the minimum weight grows.
+    idle_by_weight: BTreeSet<(u64, u64, usize)>,
+    /// The smallest active deficit at the last selection (used when the active set is empty).
+    floor: f64,
+    next_seq: u64,
+    selections_since_renormalise: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Dest {
+    weight: f64,
+    seq: u64,
+    deficit: f64,
+    state: State,
+    /// The next stale timer.
+    backoff: Duration,
+    /// Inserted and not selected yet: exempt from eviction until its first turn.
+    fresh: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Active,
+    Idle { expiry: Time },
+    Probing,
+}
+
+impl Default for RoundRobin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ===== impl RoundRobin =====
+
+impl RoundRobin {
+    /// An empty policy.
+    pub fn new() -> Self {
+        RoundRobin {
+            dest: Vec::new(),
+            by_weight: BTreeSet::new(),
+            active: BTreeSet::new(),
+            timers: BTreeSet::new(),
+            idle_by_weight: BTreeSet::new(),
+            floor: 0.0,
+            next_seq: 0,
+            selections_since_renormalise: 0,
+        }
+    }
+
+    /// Whether `slot` is in the active set (an evicted destination may linger there until it
+    /// reaches the front).
+    pub fn is_active(&self, slot: usize) -> bool {
+        matches!(self.get(slot), Some(d) if d.state == State::Active)
+    }
+
+    /// When the stale timer of `slot` expires, if it is idle.
+    pub fn stale_timer(&self, slot: usize) -> Option<Time> {
+        match self.get(slot)?.state {
+            State::Idle { expiry } => Some(expiry),
+            _ => None,
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<&Dest> {
+        self.dest.get(slot).and_then(Option::as_ref)
+    }
+
+    fn min_weight(&self) -> f64 {
+        self.by_weight
+            .first()
+            .map_or(f64::INFINITY, |&(w, _, _)| f64::from_bits(w))
+    }
+
+    fn min_deficit(&self) -> f64 {
+        self.active
+            .first()
+            .map_or(self.floor, |&(d, _, _)| f64::from_bits(d))
+    }
+
+    fn is_good(&self, weight: f64) -> bool {
+        weight <= ACTIVE_FACTOR * self.min_weight()
+    }
+
+    /// Put an idle or probing `slot` into the active set at the minimum deficit.
+    fn activate(&mut self, slot: usize) {
+        let deficit = self.min_deficit();
+        let d = self.dest[slot].as_mut().expect("slot present");
+        if let State::Idle { expiry } = d.state {
+            self.timers.remove(&(expiry, d.seq, slot));
+            self.idle_by_weight
+                .remove(&(weight_key(d.weight), d.seq, slot));
+        }
+        debug_assert!(d.state != State::Active);
+        d.state = State::Active;
+        d.backoff = STALE_TIMER_INITIAL;
+        d.deficit = deficit;
+        self.active.insert((weight_key(deficit), d.seq, slot));
+    }
+
+    /// Take an active or probing `slot` out of the active set with a stale timer.
+    fn deactivate(&mut self, slot: usize, now: Time) {
+        let d = self.dest[slot].as_mut().expect("slot present");
+        if d.state == State::Active {
+            self.active.remove(&(weight_key(d.deficit), d.seq, slot));
+        }
+        debug_assert!(!matches!(d.state, State::Idle { .. }));
+        let expiry = now + d.backoff;
+        d.state = State::Idle { expiry };
+        self.timers.insert((expiry, d.seq, slot));
+        self.idle_by_weight
+            .insert((weight_key(d.weight), d.seq, slot));
+    }
+
+    /// Admit every idle destination whose weight is now at most twice the minimum.
+    fn admit_good(&mut self) {
+        let limit = ACTIVE_FACTOR * self.min_weight();
+        while let Some(&(w, _, slot)) = self.idle_by_weight.first() {
+            if f64::from_bits(w) > limit {
+                break;
+            }
+            self.activate(slot);
+        }
+    }
+
+    /// Give `slot` (active) its turn: add its weight to its deficit.
+    fn take_turn(&mut self, slot: usize) {
+        let d = self.dest[slot].as_mut().expect("slot present");
+        debug_assert_eq!(d.state, State::Active);
+        self.active.remove(&(weight_key(d.deficit), d.seq, slot));
+        self.floor = d.deficit;
+        d.deficit += d.weight;
+        d.fresh = false;
+        self.active.insert((weight_key(d.deficit), d.seq, slot));
+        self.selections_since_renormalise += 1;
+        if self.selections_since_renormalise >= (4 * self.by_weight.len()).max(1 << 20) {
+            self.renormalise();
+        }
+    }
+
+    /// Subtract the smallest deficit from every active deficit, so they stay small (O(n),
+    /// done every max(4n, 2^20) selections).
+    fn renormalise(&mut self) {
+        let base = self.min_deficit();
+        let active = std::mem::take(&mut self.active);
+        for (_, seq, slot) in active {
+            let d = self.dest[slot].as_mut().expect("slot present");
+            d.deficit = (d.deficit - base).max(0.0);
+            self.active.insert((weight_key(d.deficit), seq, slot));
+        }
+        self.floor = 0.0;
+        self.selections_since_renormalise = 0;
+    }
+}
+
+impl Policy for RoundRobin {
+    fn insert(&mut self, slot: usize, weight: f64, _now: Time) {
+        debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
+        ensure_slot(&mut self.dest, slot, None);
+        debug_assert!(self.dest[slot].is_none(), "slot {slot} inserted twice");
+        if self.dest[slot].is_some() {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let deficit = self.min_deficit();
+        self.dest[slot] = Some(Dest {
+            weight,
+            seq,
+            deficit,
+            state: State::Active,
+            backoff: STALE_TIMER_INITIAL,
+            fresh: true,
+        });
+        self.by_weight.insert((weight_key(weight), seq, slot));
+        self.active.insert((weight_key(deficit), seq, slot));
+    }
+
+    fn remove(&mut self, slot: usize) {
+        let Some(d) = self.dest.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.by_weight.remove(&(weight_key(d.weight), d.seq, slot));
+        match d.state {
+            State::Active => {
+                self.active.remove(&(weight_key(d.deficit), d.seq, slot));
+            }
+            State::Idle { expiry } => {
+                self.timers.remove(&(expiry, d.seq, slot));
+                self.idle_by_weight
+                    .remove(&(weight_key(d.weight), d.seq, slot));
+            }
+            State::Probing => {}
+        }
+        self.admit_good();
+    }
+
+    fn set_weight(&mut self, slot: usize, weight: f64, _now: Time) {
+        debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
+        let Some(Some(d)) = self.dest.get_mut(slot) else {
+            return;
+        };
+        let (old, new) = (weight_key(d.weight), weight_key(weight));
+        if old == new {
+            return;
+        }
+        d.weight = weight;
+        let seq = d.seq;
+        let idle = matches!(d.state, State::Idle { .. });
+        self.by_weight.remove(&(old, seq, slot));
+        self.by_weight.insert((new, seq, slot));
+        if idle {
+            self.idle_by_weight.remove(&(old, seq, slot));
+            self.idle_by_weight.insert((new, seq, slot));
+        }
+        self.admit_good();
+    }
+
+    fn select(&mut self, now: Time, _rng: &mut SmallRng) -> Option<usize> {
+        // A destination whose stale timer expired gets its one probe.
+        if let Some(&(expiry, _, slot)) = self.timers.first()
+            && expiry <= now
+        {
+            let d = self.dest[slot].as_mut().expect("slot present");
+            self.timers.remove(&(expiry, d.seq, slot));
+            self.idle_by_weight
+                .remove(&(weight_key(d.weight), d.seq, slot));
+            d.state = State::Probing;
+            return Some(slot);
+        }
+        let limit = ACTIVE_FACTOR * self.min_weight();
+        while let Some(&(_, _, slot)) = self.active.first() {
+            let d = self.dest[slot].as_ref().expect("slot present");
+            if d.weight > limit && !d.fresh {
+                self.deactivate(slot, now);
+                continue;
+            }
+            self.take_turn(slot);
+            return Some(slot);
+        }
+        // Nothing active: the minimum is probing (or idle); use it rather than nothing.
+        let &(_, _, slot) = self.by_weight.first()?;
+        if matches!(self.get(slot)?.state, State::Idle { .. }) {
+            self.activate(slot);
+            self.take_turn(slot);
+        }
+        Some(slot)
+    }
+
+    fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
+        let Some(d) = self.get(slot) else {
+            return;
+        };
+        if d.state != State::Probing {
+            return;
+        }
+        if latency.is_some() && self.is_good(d.weight) {
+            self.activate(slot);
+        } else {
+            let d = self.dest[slot].as_mut().expect("slot present");
+            d.backoff = (d.backoff * 2).min(STALE_TIMER_MAX);
+            self.deactivate(slot, now);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_weight.len()
+    }
+}

@@ -1,0 +1,608 @@
+//! The e-table of a router (DESIGN.md §3): for each lambda, the destinations it may be sent to,
+//! their weights (estimated latencies in seconds), and the policy that picks one per call.
+//!
+//! Two tables share the entries: table 0 "overall" holds every entry and serves calls from
+//! clients; table 1 "final" holds only final entries (destinations that execute) and serves
+//! calls that another router forwarded. An entry has one weight, updated in both tables.
+//!
+//! Per lambda and per table there are two policy instances: one for the unmarked entries and
+//! one for the entries marked by congestion steering, used only when the first is empty, so
+//! marking costs nothing on the per-call path. `select` and `complete` are a couple of hash
+//! lookups plus one O(log n) (or O(1)) policy operation.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::clock::Time;
+use crate::estimator::{Estimate, EstimatorKind};
+use crate::policy::{Policy, PolicyKind, new_policy};
+
+/// Which of a router's two tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TableKind {
+    /// Table 0: every entry; looked up for calls from clients.
+    Overall = 0,
+    /// Table 1: final entries only; looked up for calls forwarded by another router.
+    Final = 1,
+}
+
+impl TableKind {
+    /// Both tables, by id.
+    pub const ALL: [TableKind; 2] = [TableKind::Overall, TableKind::Final];
+
+    /// The table with wire id `id` (`TableId.value`), if any.
+    pub fn from_id(id: u32) -> Option<TableKind> {
+        match id {
+            0 => Some(TableKind::Overall),
+            1 => Some(TableKind::Final),
+            _ => None,
+        }
+    }
+
+    /// The wire id.
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One entry, as listed by [`ETable::entries`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub lambda: String,
+    pub destination: String,
+    /// Estimated latency in seconds.
+    pub weight: f64,
+    pub is_final: bool,
+    /// Marked by congestion steering: used only as a last resort.
+    pub marked: bool,
+}
+
+/// What went wrong with a table operation.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TableError {
+    #[error("unknown lambda '{0}': no entry in the table")]
+    UnknownLambda(String),
+    #[error("no destination available for lambda '{0}'")]
+    Empty(String),
+    #[error(
+        "invalid weight {weight} for lambda '{lambda}' at '{destination}': weights are estimated latencies in seconds and must be finite and > 0"
+    )]
+    InvalidWeight {
+        lambda: String,
+        destination: String,
+        weight: f64,
+    },
+    #[error("empty lambda or destination name")]
+    EmptyName,
+}
+
+/// The e-table of a router: table 0 "overall" holds every entry, table 1 "final" only final ones.
+pub struct ETable {
+    policy: PolicyKind,
+    estimator: EstimatorKind,
+    rng: SmallRng,
+    lambdas: HashMap<Arc<str>, Lambda>,
+    /// Destination -> the lambdas that have an entry for it.
+    by_destination: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// Destinations marked by congestion steering (kept for entries installed later).
+    marked: HashSet<Arc<str>>,
+    len: [usize; 2],
+    next_seq: u64,
+    /// The latest time seen (used to stamp entries installed by `change`).
+    now: Time,
+    /// Periodic estimator: end of the current period.
+    period_end: Time,
+    /// Periodic estimator: the entries with samples in the current period, as
+    /// (lambda, slot, entry sequence number).
+    pending: Vec<(Arc<str>, usize, u64)>,
+}
+
+/// The entries of one lambda.
+struct Lambda {
+    name: Arc<str>,
+    slots: HashMap<Arc<str>, usize>,
+    records: Vec<Option<Record>>,
+    free: Vec<usize>,
+    /// Per table: the policy of the unmarked entries and the one of the marked entries.
+    tables: [Instances; 2],
+}
+
+struct Instances {
+    unmarked: Box<dyn Policy>,
+    marked: Box<dyn Policy>,
+}
+
+impl Instances {
+    fn get(&mut self, marked: bool) -> &mut dyn Policy {
+        if marked {
+            self.marked.as_mut()
+        } else {
+            self.unmarked.as_mut()
+        }
+    }
+}
+
+struct Record {
+    destination: Arc<str>,
+    weight: f64,
+    /// The weight last installed by `change`: restored on unmark.
+    installed: f64,
+    is_final: bool,
+    marked: bool,
+    /// Installation order, unique over the table's life.
+    seq: u64,
+    estimate: Estimate,
+}
+
+impl Record {
+    fn in_table(&self, table: TableKind) -> bool {
+        table == TableKind::Overall || self.is_final
+    }
+}
+
+// ===== impl Lambda =====
+
+impl Lambda {
+    fn new(name: Arc<str>, policy: PolicyKind) -> Self {
+        let instances = || Instances {
+            unmarked: new_policy(policy),
+            marked: new_policy(policy),
+        };
+        Lambda {
+            name,
+            slots: HashMap::new(),
+            records: Vec::new(),
+            free: Vec::new(),
+            tables: [instances(), instances()],
+        }
+    }
+
+    fn record(&self, slot: usize) -> &Record {
+        self.records[slot].as_ref().expect("slot in use")
+    }
+
+    fn record_mut(&mut self, slot: usize) -> &mut Record {
+        self.records[slot].as_mut().expect("slot in use")
+    }
+
+    /// Set the weight of `slot` in the record and in every policy holding it.
+    fn apply_weight(&mut self, slot: usize, weight: f64, now: Time) {
+        debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
+        let r = self.records[slot].as_mut().expect("slot in use");
+        r.weight = weight;
+        let (marked, is_final) = (r.marked, r.is_final);
+        self.tables[0].get(marked).set_weight(slot, weight, now);
+        if is_final {
+            self.tables[1].get(marked).set_weight(slot, weight, now);
+        }
+    }
+
+    /// Remove `slot` from every policy and free it; the record removed.
+    fn remove_slot(&mut self, slot: usize) -> Record {
+        let r = self.records[slot].take().expect("slot in use");
+        self.tables[0].get(r.marked).remove(slot);
+        if r.is_final {
+            self.tables[1].get(r.marked).remove(slot);
+        }
+        self.slots.remove(&r.destination);
+        self.free.push(slot);
+        r
+    }
+}
+
+// ===== impl ETable =====
+
+impl ETable {
+    /// An empty table running `policy` and `estimator`, its random draws seeded by `seed`.
+    pub fn new(policy: PolicyKind, estimator: EstimatorKind, seed: u64) -> Self {
+        let period_end = match estimator {
+            EstimatorKind::Periodic { period, .. } => Time::ZERO + period,
+            EstimatorKind::Ewma { .. } => Time::ZERO,
+        };
+        ETable {
+            policy,
+            estimator,
+            rng: SmallRng::seed_from_u64(seed),
+            lambdas: HashMap::new(),
+            by_destination: HashMap::new(),
+            marked: HashSet::new(),
+            len: [0, 0],
+            next_seq: 0,
+            now: Time::ZERO,
+            period_end,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn policy(&self) -> PolicyKind {
+        self.policy
+    }
+
+    pub fn estimator(&self) -> EstimatorKind {
+        self.estimator
+    }
+
+    /// Insert or update (controller's CHANGE). New entries start at `weight`; an existing entry
+    /// gets `weight` and the final flag; changing final moves it into/out of the final table.
+    /// `weight` also becomes the entry's initial weight, restored when it is unmarked.
+    pub fn change(
+        &mut self,
+        lambda: &str,
+        destination: &str,
+        weight: f64,
+        is_final: bool,
+    ) -> Result<(), TableError> {
+        if lambda.is_empty() || destination.is_empty() {
+            return Err(TableError::EmptyName);
+        }
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(TableError::InvalidWeight {
+                lambda: lambda.to_string(),
+                destination: destination.to_string(),
+                weight,
+            });
+        }
+        let now = self.now;
+        let policy = self.policy;
+        if !self.lambdas.contains_key(lambda) {
+            let name: Arc<str> = Arc::from(lambda);
+            self.lambdas.insert(name.clone(), Lambda::new(name, policy));
+        }
+        let l = self.lambdas.get_mut(lambda).expect("just inserted");
+
+        if let Some(&slot) = l.slots.get(destination) {
+            let r = l.record_mut(slot);
+            r.installed = weight;
+            let (marked, was_final) = (r.marked, r.is_final);
+            l.apply_weight(slot, weight, now);
+            if was_final != is_final {
+                l.record_mut(slot).is_final = is_final;
+                if is_final {
+                    l.tables[1].get(marked).insert(slot, weight, now);
+                    self.len[1] += 1;
+                } else {
+                    l.tables[1].get(marked).remove(slot);
+                    self.len[1] -= 1;
+                }
+            }
+            return Ok(());
+        }
+
+        // A new entry: share one `Arc<str>` per destination name.
+        let dest: Arc<str> = match self.by_destination.get_key_value(destination) {
+            Some((d, _)) => d.clone(),
+            None => match self.marked.get(destination) {
+                Some(d) => d.clone(),
+                None => Arc::from(destination),
+            },
+        };
+        let marked = self.marked.contains(destination);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = Record {
+            destination: dest.clone(),
+            weight,
+            installed: weight,
+            is_final,
+            marked,
+            seq,
+            estimate: Estimate::default(),
+        };
+        let slot = match l.free.pop() {
+            Some(slot) => {
+                l.records[slot] = Some(record);
+                slot
+            }
+            None => {
+                l.records.push(Some(record));
+                l.records.len() - 1
+            }
+        };
+        l.slots.insert(dest.clone(), slot);
+        l.tables[0].get(marked).insert(slot, weight, now);
+        self.len[0] += 1;
+        if is_final {
+            l.tables[1].get(marked).insert(slot, weight, now);
+            self.len[1] += 1;
+        }
+        let lambda_name = l.name.clone();
+        self.by_destination
+            .entry(dest)
+            .or_default()
+            .insert(lambda_name);
+        Ok(())
+    }
+
+    /// Remove the entry (lambda, destination) from both tables; false if there was none.
+    pub fn remove(&mut self, lambda: &str, destination: &str) -> bool {
+        let Some(l) = self.lambdas.get_mut(lambda) else {
+            return false;
+        };
+        let Some(&slot) = l.slots.get(destination) else {
+            return false;
+        };
+        let r = l.remove_slot(slot);
+        self.len[0] -= 1;
+        if r.is_final {
+            self.len[1] -= 1;
+        }
+        if l.slots.is_empty() {
+            self.lambdas.remove(lambda);
+        }
+        if let Some(lambdas) = self.by_destination.get_mut(destination) {
+            lambdas.remove(lambda);
+            if lambdas.is_empty() {
+                self.by_destination.remove(destination);
+            }
+        }
+        true
+    }
+
+    /// Remove every entry whose destination is `destination` (every lambda, both tables);
+    /// returns the number of entries removed.
+    pub fn remove_destination(&mut self, destination: &str) -> usize {
+        let Some(lambdas) = self.by_destination.remove(destination) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for lambda in lambdas {
+            let Some(l) = self.lambdas.get_mut(&lambda) else {
+                continue;
+            };
+            let Some(&slot) = l.slots.get(destination) else {
+                continue;
+            };
+            let r = l.remove_slot(slot);
+            removed += 1;
+            self.len[0] -= 1;
+            if r.is_final {
+                self.len[1] -= 1;
+            }
+            if l.slots.is_empty() {
+                self.lambdas.remove(&lambda);
+            }
+        }
+        removed
+    }
+
+    /// Remove every entry (controller's FLUSH). Congestion marks of destinations stay.
+    pub fn flush(&mut self) {
+        self.lambdas.clear();
+        self.by_destination.clear();
+        self.pending.clear();
+        self.len = [0, 0];
+    }
+
+    /// Per-call decision: the destination for one call to `lambda`, looked up in `table`.
+    /// Never linear in the number of destinations.
+    pub fn select(
+        &mut self,
+        lambda: &str,
+        table: TableKind,
+        now: Time,
+    ) -> Result<Arc<str>, TableError> {
+        self.advance(now);
+        let Some(l) = self.lambdas.get_mut(lambda) else {
+            return Err(TableError::UnknownLambda(lambda.to_string()));
+        };
+        let instances = &mut l.tables[table.index()];
+        let slot = match instances.unmarked.select(now, &mut self.rng) {
+            Some(slot) => slot,
+            None => instances
+                .marked
+                .select(now, &mut self.rng)
+                .ok_or_else(|| TableError::Empty(lambda.to_string()))?,
+        };
+        Ok(l.record(slot).destination.clone())
+    }
+
+    /// Report the end of a call that `select` sent to `destination` from `table`. `latency` is
+    /// Some for a success (feeds the estimator, which updates the weight of that (lambda,
+    /// destination) in BOTH tables), None for a failure (no estimator update). Unknown entries
+    /// (e.g. removed meanwhile) are ignored.
+    pub fn complete(
+        &mut self,
+        lambda: &str,
+        destination: &str,
+        table: TableKind,
+        latency: Option<Duration>,
+        now: Time,
+    ) {
+        self.advance(now);
+        let Some(l) = self.lambdas.get_mut(lambda) else {
+            return;
+        };
+        let Some(&slot) = l.slots.get(destination) else {
+            return;
+        };
+        if let Some(latency) = latency {
+            let sample = Estimate::sample_secs(latency);
+            match self.estimator {
+                EstimatorKind::Ewma { alpha } => {
+                    let r = l.record_mut(slot);
+                    let w = r.estimate.ewma(r.weight, alpha, sample, now);
+                    l.apply_weight(slot, w, now);
+                }
+                EstimatorKind::Periodic { .. } => {
+                    let r = l.record_mut(slot);
+                    if r.estimate.record(sample) {
+                        let seq = r.seq;
+                        self.pending.push((l.name.clone(), slot, seq));
+                    }
+                }
+            }
+        }
+        let r = l.record(slot);
+        if r.in_table(table) {
+            let marked = r.marked;
+            l.tables[table.index()]
+                .get(marked)
+                .on_complete(slot, latency, now);
+        }
+    }
+
+    /// Periodic estimator: close the periods that ended by `now` (set weight to min/mean/max of
+    /// the period's samples, keep w where there were none). Costs one comparison when no
+    /// period ended, and O(entries with samples) when one did. No-op for EWMA.
+    /// `select` and `complete` call it too, so samples always land in the right period.
+    pub fn tick(&mut self, now: Time) {
+        self.advance(now);
+    }
+
+    fn advance(&mut self, now: Time) {
+        if now > self.now {
+            self.now = now;
+        }
+        let EstimatorKind::Periodic { period, stat } = self.estimator else {
+            return;
+        };
+        if now < self.period_end {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        for (lambda, slot, seq) in pending.drain(..) {
+            let Some(l) = self.lambdas.get_mut(&lambda) else {
+                continue;
+            };
+            let Some(Some(r)) = l.records.get_mut(slot) else {
+                continue;
+            };
+            if r.seq != seq {
+                continue;
+            }
+            let w = r.estimate.close(r.weight, stat);
+            l.apply_weight(slot, w, now);
+        }
+        self.pending = pending;
+        // The next period boundary after `now`, periods aligned on the origin.
+        let p = period.as_nanos().max(1);
+        let next = (now.since_origin().as_nanos() / p + 1) * p;
+        let next = Duration::new((next / 1_000_000_000) as u64, (next % 1_000_000_000) as u32);
+        self.period_end = Time::from_duration(next);
+    }
+
+    /// Congestion steering: mark / unmark every entry whose destination is `destination` (all
+    /// lambdas, both tables). A marked entry is not selected while an unmarked destination
+    /// exists for that lambda, is used as a last resort when none does, and comes back at its
+    /// initial weight (the weight last installed by `change`) when unmarked. Entries installed
+    /// later for a marked destination start marked. Returns the number of entries changed.
+    pub fn set_marked(&mut self, destination: &str, marked: bool) -> usize {
+        if marked {
+            if !self.marked.contains(destination) {
+                let d = match self.by_destination.get_key_value(destination) {
+                    Some((d, _)) => d.clone(),
+                    None => Arc::from(destination),
+                };
+                self.marked.insert(d);
+            }
+        } else {
+            self.marked.remove(destination);
+        }
+        let Some(lambdas) = self.by_destination.get(destination) else {
+            return 0;
+        };
+        let now = self.now;
+        let mut changed = 0;
+        for lambda in lambdas {
+            let Some(l) = self.lambdas.get_mut(lambda) else {
+                continue;
+            };
+            let Some(&slot) = l.slots.get(destination) else {
+                continue;
+            };
+            let r = l.record_mut(slot);
+            if r.marked == marked {
+                continue;
+            }
+            r.marked = marked;
+            if !marked {
+                r.weight = r.installed;
+                r.estimate.reset();
+            }
+            let (weight, is_final) = (r.weight, r.is_final);
+            for t in TableKind::ALL {
+                if t == TableKind::Final && !is_final {
+                    continue;
+                }
+                let instances = &mut l.tables[t.index()];
+                instances.get(!marked).remove(slot);
+                instances.get(marked).insert(slot, weight, now);
+            }
+            changed += 1;
+        }
+        changed
+    }
+
+    /// Whether `destination` is marked by congestion steering.
+    pub fn is_marked(&self, destination: &str) -> bool {
+        self.marked.contains(destination)
+    }
+
+    /// The entries of `table`, ordered by lambda, then installation order.
+    pub fn entries(&self, table: TableKind) -> Vec<Entry> {
+        let mut lambdas: Vec<&Lambda> = self.lambdas.values().collect();
+        lambdas.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = Vec::with_capacity(self.len(table));
+        for l in lambdas {
+            let mut records: Vec<&Record> = l
+                .records
+                .iter()
+                .flatten()
+                .filter(|r| r.in_table(table))
+                .collect();
+            records.sort_by_key(|r| r.seq);
+            out.extend(records.into_iter().map(|r| Entry {
+                lambda: l.name.to_string(),
+                destination: r.destination.to_string(),
+                weight: r.weight,
+                is_final: r.is_final,
+                marked: r.marked,
+            }));
+        }
+        out
+    }
+
+    /// The weight of (lambda, destination) in `table`, if that entry is there.
+    pub fn weight(&self, lambda: &str, destination: &str, table: TableKind) -> Option<f64> {
+        let l = self.lambdas.get(lambda)?;
+        let r = l.record(*l.slots.get(destination)?);
+        r.in_table(table).then_some(r.weight)
+    }
+
+    /// Number of entries in `table`.
+    pub fn len(&self, table: TableKind) -> usize {
+        self.len[table.index()]
+    }
+
+    /// Whether the table holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.len[0] == 0
+    }
+
+    /// The lambdas with at least one entry, sorted.
+    pub fn lambdas(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lambdas.keys().map(|k| k.to_string()).collect();
+        names.sort();
+        names
+    }
+}
+
+impl std::fmt::Debug for ETable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ETable")
+            .field("policy", &self.policy)
+            .field("estimator", &self.estimator)
+            .field("overall", &self.len[0])
+            .field("final", &self.len[1])
+            .field("lambdas", &self.lambdas.len())
+            .finish()
+    }
+}
