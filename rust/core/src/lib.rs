@@ -2,6 +2,7 @@
 //! Python bindings. Time is always passed in explicitly (see [`clock`]).
 
 pub mod clock;
+pub mod computer_model;
 pub mod stats;
 pub mod workload;
 pub mod table;
