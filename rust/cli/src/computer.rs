@@ -1,0 +1,100 @@
+//! `lambdaroute computer`: a simulated e-computer, from a YAML configuration or a preset.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use lambdaroute_core::computer_model::Preset;
+use lambdaroute_node::computer::{self, ComputerOptions, DEFAULT_MAX_REQUEST_BYTES};
+use tracing::info;
+
+/// Run a simulated e-computer (processor-sharing model) serving RunLambda and StreamUtil.
+#[derive(clap::Args, Debug)]
+pub struct ComputerArgs {
+    /// Address of the lambda service (EdgeServer.RunLambda).
+    #[arg(long, default_value = "0.0.0.0:10000")]
+    pub listen: SocketAddr,
+    /// Address of the utilization stream (EdgeComputer.StreamUtil).
+    #[arg(long, default_value = "0.0.0.0:6476")]
+    pub util_listen: SocketAddr,
+    /// YAML file with processors, containers and lambdas (see experiments/computers/).
+    #[arg(
+        long,
+        value_name = "FILE.yaml",
+        required_unless_present = "preset",
+        conflicts_with = "preset"
+    )]
+    pub config: Option<PathBuf>,
+    /// A ready-made computer: raspberry or intel-server.
+    #[arg(long, value_parser = parse_preset)]
+    pub preset: Option<Preset>,
+    /// Endpoint to answer as `responder` (HOST:PORT); default: the --listen address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub endpoint: Option<String>,
+    /// Multiply the speed of every processor by this factor (> 0).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed_factor: f64,
+    /// Largest request accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
+    pub max_request_bytes: usize,
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+        .map_err(|e: lambdaroute_core::computer_model::ConfigError| e.to_string())
+}
+
+/// Loads the configuration, then serves until Ctrl-C or SIGTERM.
+pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
+    let (mut config, source) = match (&args.config, args.preset) {
+        (Some(path), _) => (computer::load_config(path)?, path.display().to_string()),
+        (None, Some(preset)) => (preset.config(), format!("preset {preset}")),
+        (None, None) => anyhow::bail!("expected --config FILE.yaml or --preset NAME"),
+    };
+    config
+        .scale_speed(args.speed_factor)
+        .context("--speed-factor")?;
+    info!(%source, speed_factor = args.speed_factor, "computer configuration loaded");
+    if args.endpoint.is_none() && args.listen.ip().is_unspecified() {
+        tracing::warn!(
+            listen = %args.listen,
+            "listening on an unspecified address: set --endpoint to the address peers should use"
+        );
+    }
+    let opts = ComputerOptions {
+        listen: args.listen,
+        util_listen: Some(args.util_listen),
+        endpoint: args.endpoint,
+        config,
+        max_request_bytes: args.max_request_bytes,
+    };
+    computer::serve_until(opts, shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => info!("Ctrl-C received"),
+        _ = term => info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,593 @@
+//! The simulated e-computer as a gRPC server (DESIGN §1, §2, §4).
+//!
+//! One driver task owns the [`ComputerModel`] and runs it in real time: calls reach it over a
+//! channel with a oneshot reply; it sleeps until the next completion, the next call or the next
+//! one-second utilization sample, maps tokio's [`Instant`] onto the model's [`Time`] (time since
+//! the server started) and answers each call when its task finishes. Two services face the
+//! network: `EdgeServer.RunLambda` (on `listen`) and `EdgeComputer.StreamUtil` (on
+//! `util_listen`, or beside `RunLambda` when there is none).
+//!
+//! `RunLambda` never fails with a gRPC error for a bad call: an unknown lambda or an input too
+//! big for the processor's memory is answered with a retcode other than "OK". Only a request
+//! larger than `max_request_bytes`, which is not even decoded, is refused by tonic with the
+//! gRPC status `OUT_OF_RANGE` ("decoded message length too large ... the limit is: N bytes"). The input size of a call is `len(input) + len(datain)`; the output
+//! echoes both, or is the lambda's fixed text.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::Stream;
+use lambdaroute_core::clock::Time;
+use lambdaroute_core::computer_model::{
+    ComputerConfig, ComputerModel, ConfigError, LambdaOutput, Load, ModelError, TaskId,
+};
+use lambdaroute_proto::RETCODE_OK;
+use lambdaroute_proto::uiiit::edge_computer_server::{EdgeComputer, EdgeComputerServer};
+use lambdaroute_proto::uiiit::edge_server_server::{EdgeServer, EdgeServerServer};
+use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse, Utilization, Void};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+use tracing::{debug, info, trace, warn};
+
+/// Default port of `RunLambda` (DESIGN §1).
+pub const DEFAULT_PORT: u16 = 10000;
+/// Default port of `StreamUtil` (DESIGN §1).
+pub const DEFAULT_UTIL_PORT: u16 = 6476;
+/// Default cap on the size of a request: 16 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
+/// Period of the utilization samples and of the `StreamUtil` messages.
+pub const UTIL_PERIOD: Duration = Duration::from_secs(1);
+
+/// How to run a simulated e-computer.
+#[derive(Clone, Debug)]
+pub struct ComputerOptions {
+    /// Address of the `EdgeServer` service (`RunLambda`); port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Address of the `EdgeComputer` service (`StreamUtil`); `None` serves it on `listen`.
+    pub util_listen: Option<SocketAddr>,
+    /// The endpoint this computer advertises as `responder`; default: the bound `listen`
+    /// address (set it when listening on 0.0.0.0).
+    pub endpoint: Option<String>,
+    /// Processors, containers and lambdas.
+    pub config: ComputerConfig,
+    /// Requests larger than this, in bytes, are refused (gRPC `OUT_OF_RANGE`, from tonic).
+    pub max_request_bytes: usize,
+}
+
+impl ComputerOptions {
+    /// Options for `config` on `listen`, with `StreamUtil` on the same address, the bound
+    /// address as endpoint and the default request cap.
+    pub fn new(listen: SocketAddr, config: ComputerConfig) -> Self {
+        ComputerOptions {
+            listen,
+            util_listen: None,
+            endpoint: None,
+            config,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+/// A computer configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadConfigError {
+    /// The file cannot be read.
+    #[error("{}: cannot read the computer configuration: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not a computer configuration in YAML.
+    #[error("{}:{line}:{column}: invalid computer configuration: {message}", path.display())]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// Line of the error, from 1 (0 when unknown).
+        line: usize,
+        /// Column of the error, from 1 (0 when unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The configuration parses but cannot run.
+    #[error("{}: invalid computer configuration: {error}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: ConfigError,
+    },
+}
+
+/// Reads a computer configuration from a YAML file and validates it.
+pub fn load_config(path: &Path) -> Result<ComputerConfig, LoadConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_config(path, &text)
+}
+
+/// Parses a computer configuration in YAML and validates it; `path` only names the source
+/// in errors.
+pub fn parse_config(path: &Path, yaml: &str) -> Result<ComputerConfig, LoadConfigError> {
+    let config: ComputerConfig = serde_yaml_ng::from_str(yaml).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        LoadConfigError::Yaml {
+            path: path.to_path_buf(),
+            line,
+            column,
+            // The location is in the error's name already; keep the message short.
+            message: e
+                .to_string()
+                .trim_end_matches(&format!(" at line {line} column {column}"))
+                .to_string(),
+        }
+    })?;
+    config
+        .validate()
+        .map_err(|error| LoadConfigError::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    Ok(config)
+}
+
+/// A running computer, from [`spawn`]. Dropping it stops the computer too.
+#[derive(Debug)]
+pub struct ComputerHandle {
+    lambda_addr: SocketAddr,
+    util_addr: SocketAddr,
+    endpoint: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl ComputerHandle {
+    /// Where `RunLambda` listens.
+    pub fn lambda_addr(&self) -> SocketAddr {
+        self.lambda_addr
+    }
+
+    /// Where `StreamUtil` listens.
+    pub fn util_addr(&self) -> SocketAddr {
+        self.util_addr
+    }
+
+    /// The endpoint it answers as `responder`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Stops the computer gracefully: the listeners close and new calls are refused, the
+    /// calls in flight run to their end and are answered, utilization streams end.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("computer task panicked")?
+    }
+}
+
+/// Binds the listeners, then runs the computer in a background task.
+pub async fn spawn(opts: ComputerOptions) -> anyhow::Result<ComputerHandle> {
+    let bound = Bound::bind(opts).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (lambda_addr, util_addr, endpoint) =
+        (bound.lambda_addr, bound.util_addr, bound.endpoint.clone());
+    let task = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    Ok(ComputerHandle {
+        lambda_addr,
+        util_addr,
+        endpoint,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Runs the computer until `shutdown` completes, then stops it cleanly.
+pub async fn serve_until(
+    opts: ComputerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Bound::bind(opts).await?.serve(shutdown).await
+}
+
+// ===== Bound: listeners ready, nothing served yet =====
+
+struct Bound {
+    lambda_listener: TcpListener,
+    util_listener: Option<TcpListener>,
+    lambda_addr: SocketAddr,
+    util_addr: SocketAddr,
+    endpoint: String,
+    model: ComputerModel,
+    max_request_bytes: usize,
+}
+
+impl Bound {
+    async fn bind(opts: ComputerOptions) -> anyhow::Result<Bound> {
+        let model = ComputerModel::new(opts.config).context("invalid computer configuration")?;
+        let lambda_listener = TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--listen)", opts.listen))?;
+        let lambda_addr = lambda_listener.local_addr()?;
+        let (util_listener, util_addr) = match opts.util_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--util-listen)"))?;
+                let a = l.local_addr()?;
+                (Some(l), a)
+            }
+            None => (None, lambda_addr),
+        };
+        let endpoint = opts.endpoint.unwrap_or_else(|| lambda_addr.to_string());
+        if opts.max_request_bytes == 0 {
+            anyhow::bail!("max request size: expected at least 1 byte, got 0");
+        }
+        Ok(Bound {
+            lambda_listener,
+            util_listener,
+            lambda_addr,
+            util_addr,
+            endpoint,
+            model,
+            max_request_bytes: opts.max_request_bytes,
+        })
+    }
+
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let outputs: HashMap<String, LambdaOutput> = self
+            .model
+            .config()
+            .lambdas
+            .iter()
+            .map(|l| (l.name.clone(), l.output.clone()))
+            .collect();
+        let lambdas: Vec<String> = self.model.lambda_names().map(String::from).collect();
+        info!(
+            listen = %self.lambda_addr,
+            util_listen = %self.util_addr,
+            endpoint = %self.endpoint,
+            lambdas = %lambdas.join(","),
+            "computer started"
+        );
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_on = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (util_tx, util_rx) = watch::channel(Utilization::default());
+        let driver = Driver {
+            model: self.model,
+            start: Instant::now(),
+            commands: cmd_rx,
+            pending: HashMap::new(),
+            util: Some(util_tx),
+        };
+        let driver = tokio::spawn(driver.run(stop_on(stop_rx.clone())));
+
+        let server = EdgeServerServer::new(LambdaService {
+            commands: cmd_tx,
+            outputs: Arc::new(outputs),
+            endpoint: Arc::from(self.endpoint.as_str()),
+        })
+        .max_decoding_message_size(self.max_request_bytes);
+        let util = EdgeComputerServer::new(UtilService { util: util_rx });
+
+        let lambda_incoming = TcpIncoming::from(self.lambda_listener);
+        let mut servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>> = Vec::new();
+        match self.util_listener {
+            Some(listener) => {
+                servers.push(tokio::spawn(
+                    Server::builder()
+                        .add_service(server)
+                        .serve_with_incoming_shutdown(lambda_incoming, stop_on(stop_rx.clone())),
+                ));
+                servers.push(tokio::spawn(
+                    Server::builder()
+                        .add_service(util)
+                        .serve_with_incoming_shutdown(
+                            TcpIncoming::from(listener),
+                            stop_on(stop_rx.clone()),
+                        ),
+                ));
+            }
+            None => servers.push(tokio::spawn(
+                Server::builder()
+                    .add_service(server)
+                    .add_service(util)
+                    .serve_with_incoming_shutdown(lambda_incoming, stop_on(stop_rx.clone())),
+            )),
+        }
+
+        // Stop everything when asked, or as soon as one server fails.
+        let mut result = Ok(());
+        let mut finished = None;
+        tokio::select! {
+            _ = shutdown => info!("computer stopping"),
+            (res, index, _) = futures::future::select_all(servers.iter_mut()) => {
+                finished = Some(index);
+                result = Err(match res {
+                    Ok(Ok(())) => anyhow::anyhow!("computer server stopped unexpectedly"),
+                    Ok(Err(e)) => anyhow::Error::new(e).context("computer server failed"),
+                    Err(e) => anyhow::Error::new(e).context("computer server panicked"),
+                });
+            }
+        }
+        // Servers stop accepting calls and wait for those in flight; the driver runs them to
+        // their end, then stops once the servers (and their services) are gone.
+        let _ = stop_tx.send(true);
+        for (index, server) in servers.into_iter().enumerate() {
+            if Some(index) == finished {
+                continue;
+            }
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if result.is_ok() => {
+                    result = Err(anyhow::Error::new(e).context("computer server failed"));
+                }
+                Ok(Err(e)) => warn!("computer server failed while stopping: {e}"),
+                Err(e) => warn!("computer server panicked while stopping: {e}"),
+            }
+        }
+        if let Err(e) = driver.await {
+            warn!("computer driver panicked: {e}");
+        }
+        info!("computer stopped");
+        result
+    }
+}
+
+// ===== Driver: owns the model =====
+
+/// What a call learns when its task finishes (or, dry, would finish).
+#[derive(Debug)]
+struct Outcome {
+    ptime: Duration,
+    load: Load,
+}
+
+enum Command {
+    Run {
+        lambda: String,
+        input_len: usize,
+        reply: oneshot::Sender<Result<Outcome, ModelError>>,
+    },
+    Estimate {
+        lambda: String,
+        input_len: usize,
+        reply: oneshot::Sender<Result<Outcome, ModelError>>,
+    },
+}
+
+struct Driver {
+    model: ComputerModel,
+    start: Instant,
+    commands: mpsc::Receiver<Command>,
+    pending: HashMap<TaskId, oneshot::Sender<Result<Outcome, ModelError>>>,
+    /// `None` once stopping: the utilization streams end.
+    util: Option<watch::Sender<Utilization>>,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        Time::from_duration(self.start.elapsed())
+    }
+
+    /// Runs the model until the servers are gone. At `stop` the utilization streams end (so
+    /// that the servers can stop gracefully) while the calls in flight still run to their end;
+    /// the driver ends when the last service is dropped and the command channel closes.
+    async fn run(mut self, stop: impl Future<Output = ()>) {
+        let mut tick = tokio::time::interval_at(self.start + UTIL_PERIOD, UTIL_PERIOD);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        let mut stopping = false;
+        loop {
+            let wake = self
+                .model
+                .next_completion()
+                .map(|t| self.start + t.since_origin());
+            tokio::select! {
+                _ = &mut stop, if !stopping => {
+                    stopping = true;
+                    self.util = None;
+                    debug!(in_flight = self.pending.len(), "computer draining the calls in flight");
+                }
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                _ = sleep_until_opt(wake) => {}
+                _ = tick.tick(), if !stopping => {
+                    let values = self.model.sample_utilization(self.now());
+                    trace!(?values, "utilization sample");
+                    if let Some(util) = &self.util {
+                        util.send_replace(Utilization { values });
+                    }
+                }
+            }
+            self.deliver();
+        }
+        debug!(abandoned = self.pending.len(), "computer driver stopped");
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Run {
+                lambda,
+                input_len,
+                reply,
+            } => match self.model.submit(&lambda, input_len, now) {
+                Ok(id) => {
+                    trace!(%lambda, input_len, id = id.0, "task submitted");
+                    self.pending.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Estimate {
+                lambda,
+                input_len,
+                reply,
+            } => {
+                let outcome = self
+                    .model
+                    .estimate(&lambda, input_len, now)
+                    .and_then(|ptime| {
+                        Ok(Outcome {
+                            ptime,
+                            load: self.model.load(&lambda)?,
+                        })
+                    });
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Runs the model up to now and answers the calls whose task finished.
+    fn deliver(&mut self) {
+        for done in self.model.advance(self.now()) {
+            trace!(lambda = %done.lambda, id = done.id.0, ptime_ms = done.ptime.as_millis(), "task finished");
+            let Some(reply) = self.pending.remove(&done.id) else {
+                continue;
+            };
+            let load = self.model.load(&done.lambda).unwrap_or_default();
+            // The caller may have gone away; the computer did the work anyway.
+            let _ = reply.send(Ok(Outcome {
+                ptime: done.ptime,
+                load,
+            }));
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+// ===== LambdaService: EdgeServer.RunLambda =====
+
+#[derive(Clone)]
+struct LambdaService {
+    commands: mpsc::Sender<Command>,
+    outputs: Arc<HashMap<String, LambdaOutput>>,
+    endpoint: Arc<str>,
+}
+
+#[tonic::async_trait]
+impl EdgeServer for LambdaService {
+    async fn run_lambda(
+        &self,
+        request: Request<LambdaRequest>,
+    ) -> Result<Response<LambdaResponse>, Status> {
+        let req = request.into_inner();
+        let input_len = req.input.len() + req.datain.len();
+        let mut resp = LambdaResponse {
+            responder: self.endpoint.to_string(),
+            hops: req.hops.saturating_add(1),
+            ..Default::default()
+        };
+        let (reply, answer) = oneshot::channel();
+        let cmd = if req.dry {
+            Command::Estimate {
+                lambda: req.name.clone(),
+                input_len,
+                reply,
+            }
+        } else {
+            Command::Run {
+                lambda: req.name.clone(),
+                input_len,
+                reply,
+            }
+        };
+        let outcome = match self.commands.send(cmd).await {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        match outcome {
+            Some(Ok(outcome)) => {
+                resp.retcode = RETCODE_OK.to_string();
+                resp.ptime = millis(outcome.ptime);
+                resp.load1 = outcome.load.load1;
+                resp.load10 = outcome.load.load10;
+                resp.load30 = outcome.load.load30;
+                if !req.dry {
+                    let output = self.outputs.get(&req.name).cloned().unwrap_or_default();
+                    resp.output = output.render(&req.input);
+                    if output == LambdaOutput::Echo {
+                        resp.dataout = req.datain;
+                    }
+                }
+                debug!(lambda = %req.name, input_len, dry = req.dry, ptime_ms = resp.ptime, "call answered");
+            }
+            Some(Err(e)) => {
+                resp.retcode = format!("Error: {e}");
+                warn!(lambda = %req.name, input_len, "call refused: {e}");
+            }
+            None => {
+                resp.retcode = "Error: the computer is shutting down; retry elsewhere".to_string();
+            }
+        }
+        Ok(Response::new(resp))
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    (d.as_secs_f64() * 1000.0).round().min(u32::MAX as f64) as u32
+}
+
+// ===== UtilService: EdgeComputer.StreamUtil =====
+
+#[derive(Clone)]
+struct UtilService {
+    util: watch::Receiver<Utilization>,
+}
+
+type UtilStream = Pin<Box<dyn Stream<Item = Result<Utilization, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl EdgeComputer for UtilService {
+    type StreamUtilStream = UtilStream;
+
+    async fn stream_util(
+        &self,
+        _request: Request<Void>,
+    ) -> Result<Response<Self::StreamUtilStream>, Status> {
+        let mut rx = self.util.clone();
+        rx.mark_unchanged();
+        // One message per sample (each second); the stream ends when the computer stops.
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            let util = rx.borrow_and_update().clone();
+            Some((Ok(util), rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
