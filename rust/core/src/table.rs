@@ -113,6 +113,17 @@ struct Lambda {
     free: Vec<usize>,
     /// Per table: the policy of the unmarked entries and the one of the marked entries.
     tables: [Instances; 2],
+    /// Recent selections, direct-mapped by the address of the destination name handed out:
+    /// (address, slot). `complete` usually gets that very `Arc<str>` back and finds its slot
+    /// here without hashing the name or probing `slots` (cold memory in large tables).
+    recent: Vec<(usize, usize)>,
+}
+
+/// Entries of [`Lambda::recent`] (a power of two).
+const RECENT: usize = 64;
+
+fn recent_index(address: usize) -> usize {
+    ((address >> 4) ^ (address >> 10)) & (RECENT - 1)
 }
 
 struct Instances {
@@ -162,7 +173,32 @@ impl Lambda {
             records: Vec::new(),
             free: Vec::new(),
             tables: [instances(), instances()],
+            recent: Vec::new(),
         }
+    }
+
+    /// Note that `slot` was handed out, for [`Lambda::find`].
+    fn remember(&mut self, slot: usize) {
+        if self.recent.is_empty() {
+            self.recent = vec![(0, usize::MAX); RECENT];
+        }
+        let address = self.record(slot).destination.as_ptr() as usize;
+        self.recent[recent_index(address)] = (address, slot);
+    }
+
+    /// The slot of `destination`: by address if it is a name handed out by `select`, else by
+    /// hash lookup.
+    fn find(&self, destination: &str) -> Option<usize> {
+        let address = destination.as_ptr() as usize;
+        if let Some(&(a, slot)) = self.recent.get(recent_index(address))
+            && a == address
+            && let Some(Some(r)) = self.records.get(slot)
+            && r.destination.as_ptr() as usize == address
+            && r.destination.len() == destination.len()
+        {
+            return Some(slot);
+        }
+        self.slots.get(destination).copied()
     }
 
     fn record(&self, slot: usize) -> &Record {
@@ -401,6 +437,7 @@ impl ETable {
                 .select(now, &mut self.rng)
                 .ok_or_else(|| TableError::Empty(lambda.to_string()))?,
         };
+        l.remember(slot);
         Ok(l.record(slot).destination.clone())
     }
 
@@ -420,7 +457,7 @@ impl ETable {
         let Some(l) = self.lambdas.get_mut(lambda) else {
             return;
         };
-        let Some(&slot) = l.slots.get(destination) else {
+        let Some(slot) = l.find(destination) else {
             return;
         };
         if let Some(latency) = latency {

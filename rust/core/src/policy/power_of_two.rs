@@ -20,20 +20,22 @@ pub const PEAK_EWMA_DECAY: Duration = Duration::from_secs(10);
 /// `load::PeakEwma` (beyond the upstream `serverlessonedge`). The peak EWMA jumps up to a sample
 /// above it at once and decays toward lower samples, and toward zero while idle, with a 10 s
 /// time constant; it starts from the installed weight and follows `set_weight` until the first
-/// sample of its own. Select is O(1): a vector of slots plus an index map with swap-remove.
+/// sample of its own. Select is O(1): a dense vector of loads plus a slot index map with swap-remove.
 #[derive(Debug, Default)]
 pub struct PowerOfTwo {
-    /// The present slots, in no particular order.
-    members: Vec<usize>,
-    /// Per slot: its state, `None` when absent.
-    state: Vec<Option<Load>>,
+    /// The present destinations, densely, in no particular order: a draw reads two of them
+    /// and nothing else.
+    loads: Vec<Load>,
+    /// Per slot: its index in `loads`, `ABSENT` when absent.
+    index: Vec<u32>,
 }
+
+const ABSENT: u32 = u32::MAX;
 
 /// Load of one destination.
 #[derive(Clone, Copy, Debug)]
 struct Load {
-    /// Index in `members`.
-    index: usize,
+    slot: u32,
     in_flight: u32,
     /// Peak EWMA of the latency in seconds, as of `stamp`.
     estimate: f64,
@@ -76,43 +78,49 @@ impl PowerOfTwo {
     }
 
     fn load(&self, slot: usize) -> Option<&Load> {
-        self.state.get(slot).and_then(Option::as_ref)
+        let i = *self.index.get(slot)?;
+        self.loads.get(i as usize)
+    }
+
+    fn load_mut(&mut self, slot: usize) -> Option<&mut Load> {
+        let i = *self.index.get(slot)?;
+        self.loads.get_mut(i as usize)
     }
 }
 
 impl Policy for PowerOfTwo {
     fn insert(&mut self, slot: usize, weight: f64, now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
-        ensure_slot(&mut self.state, slot, None);
-        debug_assert!(self.state[slot].is_none(), "slot {slot} inserted twice");
-        if self.state[slot].is_some() {
+        assert!(slot < ABSENT as usize, "slot {slot} out of range");
+        ensure_slot(&mut self.index, slot, ABSENT);
+        debug_assert_eq!(self.index[slot], ABSENT, "slot {slot} inserted twice");
+        if self.index[slot] != ABSENT {
             return;
         }
-        self.state[slot] = Some(Load {
-            index: self.members.len(),
+        self.index[slot] = self.loads.len() as u32;
+        self.loads.push(Load {
+            slot: slot as u32,
             in_flight: 0,
             estimate: weight,
             stamp: now,
             observed: false,
         });
-        self.members.push(slot);
     }
 
     fn remove(&mut self, slot: usize) {
-        let Some(load) = self.state.get_mut(slot).and_then(Option::take) else {
+        let Some(&i) = self.index.get(slot).filter(|&&i| i != ABSENT) else {
             return;
         };
-        self.members.swap_remove(load.index);
-        if let Some(&moved) = self.members.get(load.index)
-            && let Some(l) = self.state[moved].as_mut()
-        {
-            l.index = load.index;
+        self.index[slot] = ABSENT;
+        self.loads.swap_remove(i as usize);
+        if let Some(moved) = self.loads.get(i as usize) {
+            self.index[moved.slot as usize] = i;
         }
     }
 
     fn set_weight(&mut self, slot: usize, weight: f64, now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
-        if let Some(Some(l)) = self.state.get_mut(slot)
+        if let Some(l) = self.load_mut(slot)
             && !l.observed
         {
             l.estimate = weight;
@@ -121,33 +129,30 @@ impl Policy for PowerOfTwo {
     }
 
     fn select(&mut self, now: Time, rng: &mut SmallRng) -> Option<usize> {
-        let n = self.members.len();
+        let n = self.loads.len();
         let chosen = match n {
             0 => return None,
-            1 => self.members[0],
+            1 => 0,
             _ => {
                 let i = rng.random_range(0..n);
                 let mut j = rng.random_range(0..n - 1);
                 if j >= i {
                     j += 1;
                 }
-                let (a, b) = (self.members[i], self.members[j]);
-                let cost = |s: usize| {
-                    self.state[s]
-                        .as_ref()
-                        .map_or(f64::INFINITY, |l| l.cost(now))
-                };
-                if cost(b) < cost(a) { b } else { a }
+                if self.loads[j].cost(now) < self.loads[i].cost(now) {
+                    j
+                } else {
+                    i
+                }
             }
         };
-        if let Some(l) = self.state[chosen].as_mut() {
-            l.in_flight = l.in_flight.saturating_add(1);
-        }
-        Some(chosen)
+        let l = &mut self.loads[chosen];
+        l.in_flight = l.in_flight.saturating_add(1);
+        Some(l.slot as usize)
     }
 
     fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
-        let Some(Some(l)) = self.state.get_mut(slot) else {
+        let Some(l) = self.load_mut(slot) else {
             return;
         };
         l.in_flight = l.in_flight.saturating_sub(1);
@@ -165,6 +170,6 @@ impl Policy for PowerOfTwo {
     }
 
     fn len(&self) -> usize {
-        self.members.len()
+        self.loads.len()
     }
 }

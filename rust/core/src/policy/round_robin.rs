@@ -31,8 +31,10 @@ pub const ACTIVE_FACTOR: f64 = 2.0;
 #[derive(Debug)]
 pub struct RoundRobin {
     dest: Vec<Option<Dest>>,
-    /// Every destination, by (weight key, seq, slot): gives the minimum weight.
-    by_weight: BTreeSet<(u64, u64, usize)>,
+    /// Every destination, by (weight key, seq): gives the minimum weight. An indexed binary
+    /// heap rather than an ordered set: a weight update usually moves an entry by a level or
+    /// two, touching far less memory than a tree path.
+    by_weight: WeightHeap,
     /// Active destinations by (deficit key, seq, slot).
     active: BTreeSet<(u64, u64, usize)>,
     /// Idle (outside the active set, not probing) destinations by (expiry, seq, slot).
@@ -77,7 +79,7 @@ impl RoundRobin {
     pub fn new() -> Self {
         RoundRobin {
             dest: Vec::new(),
-            by_weight: BTreeSet::new(),
+            by_weight: WeightHeap::default(),
             active: BTreeSet::new(),
             timers: BTreeSet::new(),
             idle_by_weight: BTreeSet::new(),
@@ -108,7 +110,7 @@ impl RoundRobin {
     fn min_weight(&self) -> f64 {
         self.by_weight
             .first()
-            .map_or(f64::INFINITY, |&(w, _, _)| f64::from_bits(w))
+            .map_or(f64::INFINITY, |(w, _)| f64::from_bits(w))
     }
 
     fn min_deficit(&self) -> f64 {
@@ -211,7 +213,7 @@ impl Policy for RoundRobin {
             backoff: STALE_TIMER_INITIAL,
             fresh: true,
         });
-        self.by_weight.insert((weight_key(weight), seq, slot));
+        self.by_weight.insert(slot, weight_key(weight), seq);
         self.active.insert((weight_key(deficit), seq, slot));
     }
 
@@ -219,7 +221,7 @@ impl Policy for RoundRobin {
         let Some(d) = self.dest.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        self.by_weight.remove(&(weight_key(d.weight), d.seq, slot));
+        self.by_weight.remove(slot);
         match d.state {
             State::Active => {
                 self.active.remove(&(weight_key(d.deficit), d.seq, slot));
@@ -246,8 +248,7 @@ impl Policy for RoundRobin {
         d.weight = weight;
         let seq = d.seq;
         let idle = matches!(d.state, State::Idle { .. });
-        self.by_weight.remove(&(old, seq, slot));
-        self.by_weight.insert((new, seq, slot));
+        self.by_weight.update(slot, new);
         if idle {
             self.idle_by_weight.remove(&(old, seq, slot));
             self.idle_by_weight.insert((new, seq, slot));
@@ -278,7 +279,7 @@ impl Policy for RoundRobin {
             return Some(slot);
         }
         // Nothing active: the minimum is probing (or idle); use it rather than nothing.
-        let &(_, _, slot) = self.by_weight.first()?;
+        let (_, slot) = self.by_weight.first()?;
         if matches!(self.get(slot)?.state, State::Idle { .. }) {
             self.activate(slot);
             self.take_turn(slot);
@@ -304,5 +305,104 @@ impl Policy for RoundRobin {
 
     fn len(&self) -> usize {
         self.by_weight.len()
+    }
+}
+
+// ===== impl WeightHeap =====
+
+/// An indexed binary min-heap of (weight key, seq) per slot.
+#[derive(Debug, Default)]
+struct WeightHeap {
+    /// (weight key, seq, slot), heap-ordered on (weight key, seq).
+    heap: Vec<(u64, u64, usize)>,
+    /// Per slot: its index in `heap`, `usize::MAX` when absent.
+    pos: Vec<usize>,
+}
+
+impl WeightHeap {
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// The smallest (weight key, slot).
+    fn first(&self) -> Option<(u64, usize)> {
+        self.heap.first().map(|&(w, _, slot)| (w, slot))
+    }
+
+    fn insert(&mut self, slot: usize, w: u64, seq: u64) {
+        ensure_slot(&mut self.pos, slot, usize::MAX);
+        debug_assert_eq!(self.pos[slot], usize::MAX, "slot {slot} inserted twice");
+        self.heap.push((w, seq, slot));
+        let i = self.heap.len() - 1;
+        self.pos[slot] = i;
+        self.sift_up(i);
+    }
+
+    fn remove(&mut self, slot: usize) {
+        let Some(&i) = self.pos.get(slot).filter(|&&i| i != usize::MAX) else {
+            return;
+        };
+        self.pos[slot] = usize::MAX;
+        let last = self.heap.len() - 1;
+        self.heap.swap(i, last);
+        self.heap.pop();
+        if i < self.heap.len() {
+            self.pos[self.heap[i].2] = i;
+            self.sift_up(i);
+            self.sift_down(i);
+        }
+    }
+
+    fn update(&mut self, slot: usize, w: u64) {
+        let Some(&i) = self.pos.get(slot).filter(|&&i| i != usize::MAX) else {
+            return;
+        };
+        let old = self.heap[i].0;
+        self.heap[i].0 = w;
+        if w < old {
+            self.sift_up(i);
+        } else {
+            self.sift_down(i);
+        }
+    }
+
+    fn key(&self, i: usize) -> (u64, u64) {
+        (self.heap[i].0, self.heap[i].1)
+    }
+
+    fn swap(&mut self, i: usize, j: usize) {
+        self.heap.swap(i, j);
+        self.pos[self.heap[i].2] = i;
+        self.pos[self.heap[j].2] = j;
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.key(i) >= self.key(parent) {
+                break;
+            }
+            self.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut smallest = i;
+            if l < n && self.key(l) < self.key(smallest) {
+                smallest = l;
+            }
+            if r < n && self.key(r) < self.key(smallest) {
+                smallest = r;
+            }
+            if smallest == i {
+                break;
+            }
+            self.swap(i, smallest);
+            i = smallest;
+        }
     }
 }
