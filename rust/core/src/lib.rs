@@ -3,8 +3,8 @@
 
 pub mod clock;
 pub mod computer_model;
-pub mod stats;
-pub mod workload;
-pub mod table;
-pub mod policy;
 pub mod estimator;
+pub mod policy;
+pub mod stats;
+pub mod table;
+pub mod workload;
