@@ -1,0 +1,417 @@
+//! End-to-end dispatch on loopback, in-process: a router in front of simulated computers of
+//! different speed, driven by the real client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use lambdaroute_core::policy::PolicyKind;
+use lambdaroute_node::client::{self, ClientOptions, Pattern, Report};
+use lambdaroute_node::computer::{self, ComputerHandle, ComputerOptions};
+use lambdaroute_node::router::{self, RouterHandle, RouterOptions};
+use lambdaroute_node::table_tool::TableClient;
+use lambdaroute_proto::uiiit::edge_router_client::EdgeRouterClient;
+use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
+use lambdaroute_proto::uiiit::{EdgeRouterConf, LambdaRequest, LambdaResponse, Return};
+use tonic::transport::Channel;
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A computer whose lambda `f` takes `service_ms` on an idle computer.
+async fn start_computer(service_ms: f64) -> ComputerHandle {
+    let yaml = format!(
+        "processors:\n  - {{ name: cpu, type: cpu, speed: 1.0e9, cores: 4, memory: 1073741824 }}\n\
+         containers:\n  - {{ name: c, processor: cpu, lambda: f, num_workers: 4 }}\n\
+         lambdas:\n  - {{ name: f, op_offset: {ops}, op_coeff: 0 }}\n",
+        ops = service_ms * 1e6
+    );
+    let config = computer::parse_config(Path::new("test.yaml"), &yaml).unwrap();
+    computer::spawn(ComputerOptions::new(loopback(), config))
+        .await
+        .unwrap()
+}
+
+async fn start_router(policy: PolicyKind) -> RouterHandle {
+    router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        policy,
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A router with `f` installed, final, at weight 1.0 on each computer, in this order.
+async fn start_router_with(policy: PolicyKind, computers: &[&ComputerHandle]) -> RouterHandle {
+    let router = start_router(policy).await;
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    for computer in computers {
+        table
+            .change("f", computer.endpoint(), 1.0, true)
+            .await
+            .unwrap();
+    }
+    router
+}
+
+async fn closed_loop(router: &RouterHandle, threads: usize, calls: u64) -> Report {
+    client::run(ClientOptions {
+        pattern: Pattern::ClosedLoop { threads },
+        duration: None,
+        max_calls: Some(calls),
+        ..ClientOptions::new(router.listen.to_string(), "f")
+    })
+    .await
+    .unwrap()
+}
+
+fn calls_by_responder(report: &Report) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for call in &report.calls {
+        *counts.entry(call.responder.clone()).or_default() += 1;
+    }
+    counts
+}
+
+fn assert_all_ok(report: &Report) {
+    let failed: Vec<_> = report.calls.iter().filter(|c| !c.ok()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed calls, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+}
+
+/// Share of the calls served by `fast`, and the share that 1/latency predicts from the
+/// weights the router learned.
+async fn split(router: &RouterHandle, report: &Report, fast: &str, slow: &str) -> (f64, f64) {
+    let counts = calls_by_responder(report);
+    let share = counts.get(fast).copied().unwrap_or(0) as f64 / report.calls.len() as f64;
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    let weights: HashMap<String, f64> = table
+        .table(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.destination, f64::from(e.weight)))
+        .collect();
+    let (w_fast, w_slow) = (weights[fast], weights[slow]);
+    (share, w_slow / (w_fast + w_slow))
+}
+
+// Service times within 2x of each other, so round robin keeps both in its active set.
+const FAST_MS: f64 = 8.0;
+const SLOW_MS: f64 = 14.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_impedance_sends_the_calls_to_the_faster_computer() {
+    let fast = start_computer(FAST_MS).await;
+    let slow = start_computer(SLOW_MS).await;
+    // The slow one first, so that the tie at the initial weight favours it.
+    let router = start_router_with(PolicyKind::LeastImpedance, &[&slow, &fast]).await;
+    let report = closed_loop(&router, 1, 200).await;
+    assert_all_ok(&report);
+    assert_eq!(report.calls.len(), 200);
+    let counts = calls_by_responder(&report);
+    assert!(
+        counts[fast.endpoint()] >= 190,
+        "calls per responder: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_proportional_splits_calls_by_inverse_latency() {
+    let fast = start_computer(FAST_MS).await;
+    let slow = start_computer(SLOW_MS).await;
+    let router = start_router_with(PolicyKind::RandomProportional, &[&slow, &fast]).await;
+    let report = closed_loop(&router, 1, 400).await;
+    assert_all_ok(&report);
+    let (share, predicted) = split(&router, &report, fast.endpoint(), slow.endpoint()).await;
+    // 1/8 : 1/14 gives the fast computer about 64% of the calls.
+    assert!((0.55..0.75).contains(&share), "fast share {share:.3}");
+    assert!(
+        (share - predicted).abs() < 0.08,
+        "fast share {share:.3}, 1/w predicts {predicted:.3}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_splits_calls_by_inverse_latency() {
+    let fast = start_computer(FAST_MS).await;
+    let slow = start_computer(SLOW_MS).await;
+    let router = start_router_with(PolicyKind::RoundRobin, &[&slow, &fast]).await;
+    let report = closed_loop(&router, 1, 400).await;
+    assert_all_ok(&report);
+    let (share, predicted) = split(&router, &report, fast.endpoint(), slow.endpoint()).await;
+    assert!((0.55..0.75).contains(&share), "fast share {share:.3}");
+    assert!(
+        (share - predicted).abs() < 0.06,
+        "fast share {share:.3}, 1/w predicts {predicted:.3}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_of_two_choices_serves_every_call() {
+    let fast = start_computer(FAST_MS).await;
+    let slow = start_computer(SLOW_MS).await;
+    let router = start_router_with(PolicyKind::PowerOfTwo, &[&slow, &fast]).await;
+    let report = closed_loop(&router, 4, 200).await;
+    assert_all_ok(&report);
+    let counts = calls_by_responder(&report);
+    assert!(
+        counts[fast.endpoint()] > counts.get(slow.endpoint()).copied().unwrap_or(0),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_computer_mid_run_loses_no_call() {
+    let first = start_computer(5.0).await;
+    let second = start_computer(5.0).await;
+    let second_endpoint = second.endpoint().to_owned();
+    let router = start_router_with(PolicyKind::RandomProportional, &[&first, &second]).await;
+    let client = tokio::spawn(client::run(ClientOptions {
+        pattern: Pattern::ClosedLoop { threads: 4 },
+        duration: Some(Duration::from_millis(2000)),
+        ..ClientOptions::new(router.listen.to_string(), "f")
+    }));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    second.shutdown().await.unwrap();
+    let report = client.await.unwrap().unwrap();
+    assert_all_ok(&report);
+    let counts = calls_by_responder(&report);
+    assert!(
+        counts.get(&second_endpoint).is_some_and(|n| *n > 10),
+        "{counts:?}"
+    );
+    let late = report.calls.iter().filter(|c| c.time > 1.0);
+    assert!(late.clone().count() > 20);
+    assert!(late.into_iter().all(|c| c.responder == first.endpoint()));
+    // The failed computer left both tables.
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    for id in [0, 1] {
+        let destinations: Vec<String> = table
+            .table(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.destination)
+            .collect();
+        assert_eq!(
+            destinations,
+            vec![first.endpoint().to_owned()],
+            "table {id}"
+        );
+    }
+}
+
+async fn call(router: &RouterHandle, request: LambdaRequest) -> LambdaResponse {
+    let channel = Channel::from_shared(format!("http://{}", router.listen))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    EdgeServerClient::new(channel)
+        .run_lambda(request)
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn unknown_lambda_and_empty_table_answer_a_clear_retcode() {
+    let router = start_router(PolicyKind::RandomProportional).await;
+    let response = call(
+        &router,
+        LambdaRequest {
+            name: "nope".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        response.retcode.contains("unknown lambda 'nope'"),
+        "{}",
+        response.retcode
+    );
+
+    // An entry whose only destination is gone leaves the lambda with nothing: the call fails
+    // over, the destination is removed, and the answer says so.
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    table.change("f", "127.0.0.1:1", 1.0, true).await.unwrap();
+    let response = call(
+        &router,
+        LambdaRequest {
+            name: "f".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_ne!(response.retcode, "OK");
+    assert!(response.retcode.contains("'f'"), "{}", response.retcode);
+    assert!(table.table(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn hops_guard_loops_and_forwarded_calls_use_the_final_table() {
+    let computer = start_computer(1.0).await;
+    let router = start_router(PolicyKind::RandomProportional).await;
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    // Non-final: only calls from clients may use it.
+    table
+        .change("f", computer.endpoint(), 1.0, false)
+        .await
+        .unwrap();
+
+    let response = call(
+        &router,
+        LambdaRequest {
+            name: "f".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(response.retcode, "OK");
+    // client -> router (hops 1) -> computer (answers hops 2)
+    assert_eq!(response.hops, 2);
+    assert_eq!(response.responder, computer.endpoint());
+
+    let forwarded = LambdaRequest {
+        name: "f".into(),
+        forward: true,
+        hops: 1,
+        ..Default::default()
+    };
+    let response = call(&router, forwarded).await;
+    assert_ne!(
+        response.retcode, "OK",
+        "a forwarded call must not use a non-final entry"
+    );
+
+    let looping = LambdaRequest {
+        name: "f".into(),
+        hops: 255,
+        ..Default::default()
+    };
+    let response = call(&router, looping).await;
+    assert!(
+        response.retcode.contains("loop detected"),
+        "{}",
+        response.retcode
+    );
+}
+
+#[tokio::test]
+async fn table_service_rejects_bad_entries_with_an_error_message() {
+    let router = start_router(PolicyKind::LeastImpedance).await;
+    let channel = Channel::from_shared(format!("http://{}", router.table_listen))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = EdgeRouterClient::new(channel);
+    let mut configure = async |weight: f32, destination: &str| -> Return {
+        client
+            .configure(EdgeRouterConf {
+                action: 1,
+                lambda: "f".into(),
+                destination: destination.into(),
+                weight,
+                r#final: true,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    assert!(
+        configure(-1.0, "127.0.0.1:9")
+            .await
+            .msg
+            .starts_with("Error: invalid weight")
+    );
+    assert!(
+        configure(f32::NAN, "127.0.0.1:9")
+            .await
+            .msg
+            .starts_with("Error: invalid weight")
+    );
+    assert!(
+        configure(1.0, "not an endpoint")
+            .await
+            .msg
+            .starts_with("Error: invalid endpoint")
+    );
+    assert_eq!(configure(0.5, "127.0.0.1:9").await.msg, "");
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    let entries = table.table(1).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].weight, 0.5);
+    assert!(table.table(7).await.is_err());
+    assert!(table.remove("g", "127.0.0.1:9").await.is_err());
+    table.remove("f", "127.0.0.1:9").await.unwrap();
+    assert!(table.table(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_request_is_refused_without_touching_the_table() {
+    let computer = start_computer(1.0).await;
+    let router = router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        max_request_bytes: 1024,
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut table = TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap();
+    table
+        .change("f", computer.endpoint(), 1.0, true)
+        .await
+        .unwrap();
+    let channel = Channel::from_shared(format!("http://{}", router.listen))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = EdgeServerClient::new(channel)
+        .run_lambda(LambdaRequest {
+            name: "f".into(),
+            input: "x".repeat(4096),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(table.table(0).await.unwrap().len(), 1);
+    assert_eq!(
+        call(
+            &router,
+            LambdaRequest {
+                name: "f".into(),
+                ..Default::default()
+            }
+        )
+        .await
+        .retcode,
+        "OK"
+    );
+}
