@@ -5,12 +5,21 @@
 //! clients; table 1 "final" holds only final entries (destinations that execute) and serves
 //! calls that another router forwarded. An entry has one weight, updated in both tables.
 //!
+//! Each new entry is tried once before the policy ranks it, because its installed weight is a
+//! placeholder (the controller's 1.0 s, say): per lambda and table, a FIFO holds the entries
+//! never measured and not yet probed, and `select` hands out its front before asking the
+//! policy. Without it least impedance would never try a destination installed slower than the
+//! measured minimum, and random proportional would starve it. An entry counts as measured once
+//! a latency sample reached its estimator; a `change` of an existing entry leaves that as is,
+//! while a new entry (also one re-added after removal, or one coming back unmarked at its
+//! installed weight) is unmeasured. Marked entries are not probed.
+//!
 //! Per lambda and per table there are two policy instances: one for the unmarked entries and
 //! one for the entries marked by congestion steering, used only when the first is empty, so
 //! marking costs nothing on the per-call path. `select` and `complete` are a couple of hash
 //! lookups plus one O(log n) (or O(1)) policy operation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +94,10 @@ pub enum TableError {
 }
 
 /// The e-table of a router: table 0 "overall" holds every entry, table 1 "final" only final ones.
+///
+/// Each new entry is tried once before the policy ranks it, because its installed weight is a
+/// placeholder: `select` hands out the entries never measured nor probed, oldest first, then
+/// lets the policy decide (marked entries are never probed).
 pub struct ETable {
     policy: PolicyKind,
     estimator: EstimatorKind,
@@ -113,6 +126,9 @@ struct Lambda {
     free: Vec<usize>,
     /// Per table: the policy of the unmarked entries and the one of the marked entries.
     tables: [Instances; 2],
+    /// Per table: entries to probe once before the policy ranks them, as (slot, seq), oldest
+    /// first; entries measured, probed, marked or removed meanwhile are skipped lazily.
+    unprobed: [VecDeque<(usize, u64)>; 2],
     /// Recent selections, direct-mapped by the address of the destination name handed out:
     /// (address, slot). `complete` usually gets that very `Arc<str>` back and finds its slot
     /// here without hashing the name or probing `slots` (cold memory in large tables).
@@ -151,11 +167,20 @@ struct Record {
     /// Installation order, unique over the table's life.
     seq: u64,
     estimate: Estimate,
+    /// A latency sample reached the estimator since the entry was installed (or unmarked).
+    measured: bool,
+    /// Handed out by the probe FIFO (by either table) since the entry was installed.
+    probed: bool,
 }
 
 impl Record {
     fn in_table(&self, table: TableKind) -> bool {
         table == TableKind::Overall || self.is_final
+    }
+
+    /// Whether the probe FIFO of `table` should hand this entry out.
+    fn wants_probe(&self, table: TableKind) -> bool {
+        !self.measured && !self.probed && !self.marked && self.in_table(table)
     }
 }
 
@@ -173,8 +198,42 @@ impl Lambda {
             records: Vec::new(),
             free: Vec::new(),
             tables: [instances(), instances()],
+            unprobed: [VecDeque::new(), VecDeque::new()],
             recent: Vec::new(),
         }
+    }
+
+    /// Queue `slot` for its probe in `table` if it wants one. The queue is compacted when it
+    /// holds more than twice the entries (stale items of removed entries), amortised O(1).
+    fn queue_probe(&mut self, slot: usize, table: TableKind) {
+        let r = self.record(slot);
+        if !r.wants_probe(table) {
+            return;
+        }
+        let seq = r.seq;
+        let records = &self.records;
+        let queue = &mut self.unprobed[table.index()];
+        queue.push_back((slot, seq));
+        if queue.len() > 2 * records.len() + 16 {
+            queue.retain(|&(slot, seq)| {
+                matches!(records.get(slot), Some(Some(r)) if r.seq == seq && r.wants_probe(table))
+            });
+        }
+    }
+
+    /// The oldest entry of `table` still waiting for its probe, marked as probed.
+    fn next_probe(&mut self, table: TableKind) -> Option<usize> {
+        let queue = &mut self.unprobed[table.index()];
+        while let Some((slot, seq)) = queue.pop_front() {
+            if let Some(Some(r)) = self.records.get_mut(slot)
+                && r.seq == seq
+                && r.wants_probe(table)
+            {
+                r.probed = true;
+                return Some(slot);
+            }
+        }
+        None
     }
 
     /// Note that `slot` was handed out, for [`Lambda::find`].
@@ -303,6 +362,7 @@ impl ETable {
                 l.record_mut(slot).is_final = is_final;
                 if is_final {
                     l.tables[1].get(marked).insert(slot, weight, now);
+                    l.queue_probe(slot, TableKind::Final);
                     self.len[1] += 1;
                 } else {
                     l.tables[1].get(marked).remove(slot);
@@ -331,6 +391,8 @@ impl ETable {
             marked,
             seq,
             estimate: Estimate::default(),
+            measured: false,
+            probed: false,
         };
         let slot = match l.free.pop() {
             Some(slot) => {
@@ -344,9 +406,11 @@ impl ETable {
         };
         l.slots.insert(dest.clone(), slot);
         l.tables[0].get(marked).insert(slot, weight, now);
+        l.queue_probe(slot, TableKind::Overall);
         self.len[0] += 1;
         if is_final {
             l.tables[1].get(marked).insert(slot, weight, now);
+            l.queue_probe(slot, TableKind::Final);
             self.len[1] += 1;
         }
         let lambda_name = l.name.clone();
@@ -417,8 +481,9 @@ impl ETable {
         self.len = [0, 0];
     }
 
-    /// Per-call decision: the destination for one call to `lambda`, looked up in `table`.
-    /// Never linear in the number of destinations.
+    /// Per-call decision: the destination for one call to `lambda`, looked up in `table`: the
+    /// oldest entry never measured nor probed yet, if any (see the module doc), else the
+    /// policy's choice. Never linear in the number of destinations.
     pub fn select(
         &mut self,
         lambda: &str,
@@ -429,13 +494,18 @@ impl ETable {
         let Some(l) = self.lambdas.get_mut(lambda) else {
             return Err(TableError::UnknownLambda(lambda.to_string()));
         };
-        let instances = &mut l.tables[table.index()];
-        let slot = match instances.unmarked.select(now, &mut self.rng) {
+        let slot = match l.next_probe(table) {
             Some(slot) => slot,
-            None => instances
-                .marked
-                .select(now, &mut self.rng)
-                .ok_or_else(|| TableError::Empty(lambda.to_string()))?,
+            None => {
+                let instances = &mut l.tables[table.index()];
+                match instances.unmarked.select(now, &mut self.rng) {
+                    Some(slot) => slot,
+                    None => instances
+                        .marked
+                        .select(now, &mut self.rng)
+                        .ok_or_else(|| TableError::Empty(lambda.to_string()))?,
+                }
+            }
         };
         l.remember(slot);
         Ok(l.record(slot).destination.clone())
@@ -462,6 +532,7 @@ impl ETable {
         };
         if let Some(latency) = latency {
             let sample = Estimate::sample_secs(latency);
+            l.record_mut(slot).measured = true;
             match self.estimator {
                 EstimatorKind::Ewma { alpha } => {
                     let r = l.record_mut(slot);
@@ -563,6 +634,9 @@ impl ETable {
             if !marked {
                 r.weight = r.installed;
                 r.estimate.reset();
+                // Back at a placeholder weight: probe it again.
+                r.measured = false;
+                r.probed = false;
             }
             let (weight, is_final) = (r.weight, r.is_final);
             for t in TableKind::ALL {
@@ -572,6 +646,9 @@ impl ETable {
                 let instances = &mut l.tables[t.index()];
                 instances.get(!marked).remove(slot);
                 instances.get(marked).insert(slot, weight, now);
+                if !marked {
+                    l.queue_probe(slot, t);
+                }
             }
             changed += 1;
         }

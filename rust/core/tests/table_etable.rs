@@ -382,6 +382,105 @@ fn least_impedance_table_moves_to_the_faster_destination_as_latencies_arrive() {
     assert_eq!(&*t.select("f", Overall, T0).unwrap(), "c2");
 }
 
+// ===== probing unmeasured entries =====
+
+/// Answers every call to `dest` with its latency in `latencies` (ms).
+fn answer(t: &mut ETable, dest: &str, table: TableKind, latencies: &[(&str, u64)], now: Time) {
+    let ms_ = latencies.iter().find(|(d, _)| *d == dest).expect("known").1;
+    t.complete("f", dest, table, ms(ms_), now);
+}
+
+#[test]
+fn least_impedance_tries_every_new_entry_once_then_follows_the_minimum() {
+    let mut t = table(PolicyKind::LeastImpedance);
+    // Both at the controller's placeholder; "slow" installed first, so it wins the tie.
+    t.change("f", "slow", 1.0, true).unwrap();
+    t.change("f", "fast", 1.0, true).unwrap();
+    let latencies = [("slow", 15), ("fast", 8)];
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let d = t.select("f", Overall, T0).unwrap();
+        answer(&mut t, &d, Overall, &latencies, T0);
+        first.push(d.to_string());
+    }
+    // Without the probe, "fast" (still at 1.0 s) would never beat "slow" at 0.015 s.
+    assert_eq!(first, ["slow", "fast"]);
+    for i in 0..20 {
+        let now = secs(f64::from(i) * 0.01);
+        let d = t.select("f", Overall, now).unwrap();
+        assert_eq!(&*d, "fast");
+        answer(&mut t, &d, Overall, &latencies, now);
+    }
+}
+
+#[test]
+fn random_proportional_probes_unmeasured_entries_first() {
+    let mut t = table(PolicyKind::RandomProportional);
+    t.change("f", "c0", 1.0, true).unwrap();
+    let d = t.select("f", Overall, T0).unwrap();
+    t.complete("f", &d, Overall, ms(1), T0);
+    // c0 now weighs 0.001 s, the new ones 1.0 s: P = 1/1001 each without the probe.
+    for i in 1..10 {
+        t.change("f", &format!("c{i}"), 1.0, true).unwrap();
+    }
+    let probed: Vec<String> = (0..9)
+        .map(|_| {
+            let d = t.select("f", Overall, T0).unwrap();
+            t.complete("f", &d, Overall, ms(2), T0);
+            d.to_string()
+        })
+        .collect();
+    let want: Vec<String> = (1..10).map(|i| format!("c{i}")).collect();
+    assert_eq!(probed, want);
+    // A change of a measured entry does not probe it again; a re-added entry is new again.
+    t.change("f", "c3", 5.0, true).unwrap();
+    t.remove("f", "c5");
+    t.change("f", "c5", 1.0, true).unwrap();
+    assert_eq!(&*t.select("f", Overall, T0).unwrap(), "c5");
+}
+
+#[test]
+fn probe_is_tried_once_even_when_it_fails() {
+    let mut t = table(PolicyKind::LeastImpedance);
+    t.change("f", "c1", 0.5, true).unwrap();
+    t.change("f", "c2", 1.0, true).unwrap();
+    let d = t.select("f", Final, T0).unwrap();
+    t.complete("f", &d, Final, ms(10), T0);
+    assert_eq!(&*t.select("f", Final, T0).unwrap(), "c2");
+    t.complete("f", "c2", Final, None, T0);
+    // Probed once (failed, so unmeasured): the policy decides from now on, in both tables.
+    for table in [Overall, Final] {
+        assert_eq!(&*t.select("f", table, T0).unwrap(), "c1");
+    }
+}
+
+#[test]
+fn marked_entries_are_not_probed_while_unmarked_ones_exist() {
+    for policy in PolicyKind::ALL {
+        let mut t = table(policy);
+        t.set_marked("m", true);
+        t.change("f", "u1", 1.0, true).unwrap();
+        t.change("f", "m", 1.0, true).unwrap();
+        t.change("f", "u2", 1.0, true).unwrap();
+        let mut seen = Vec::new();
+        for i in 0..50 {
+            let now = secs(f64::from(i) * 0.01);
+            let d = t.select("f", Overall, now).unwrap();
+            assert_ne!(&*d, "m", "{policy}");
+            t.complete("f", &d, Overall, ms(10), now);
+            seen.push(d.to_string());
+        }
+        assert_eq!(seen[..2], ["u1", "u2"], "{policy}");
+        // Unmarked, it is back at its placeholder weight and gets its probe at once.
+        t.set_marked("m", false);
+        assert_eq!(
+            &*t.select("f", Overall, secs(1.0)).unwrap(),
+            "m",
+            "{policy}"
+        );
+    }
+}
+
 // ===== random operation sequences =====
 
 #[derive(Clone, Debug)]

@@ -4,6 +4,9 @@
 //! A [`Policy`] holds the state of one policy for one lambda and knows destinations only by a
 //! small dense `slot` index that the table owns; the table does not know which policy it holds.
 //! Every operation is O(1) or O(log n) in the number of destinations.
+//!
+//! A policy ranks only measured destinations: the table tries each new entry once before the
+//! policy ranks it, because its installed weight is a placeholder (see [`crate::table`]).
 
 mod least_impedance;
 mod power_of_two;
