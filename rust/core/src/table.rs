@@ -16,7 +16,8 @@
 //!
 //! Per lambda and per table there are two policy instances: one for the unmarked entries and
 //! one for the entries marked by congestion steering, used only when the first is empty, so
-//! marking costs nothing on the per-call path. `select` and `complete` are a couple of hash
+//! marking costs nothing on the per-call path. While every entry of a lambda is final (the
+//! common case) table 1 shares table 0's policies, so a weight update touches one policy. `select` and `complete` are a couple of hash
 //! lookups plus one O(log n) (or O(1)) policy operation.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -124,8 +125,15 @@ struct Lambda {
     slots: HashMap<Arc<str>, usize>,
     records: Vec<Option<Record>>,
     free: Vec<usize>,
-    /// Per table: the policy of the unmarked entries and the one of the marked entries.
-    tables: [Instances; 2],
+    policy: PolicyKind,
+    /// Table 0's policies: the one of the unmarked entries and the one of the marked entries.
+    overall: Instances,
+    /// Table 1's own policies, only while the lambda has non-final entries; `None` while all
+    /// its entries are final (the common case), when table 1 uses `overall`: one policy update
+    /// per weight update instead of two.
+    own_final: Option<Instances>,
+    /// Number of non-final entries.
+    nonfinal: usize,
     /// Per table: entries to probe once before the policy ranks them, as (slot, seq), oldest
     /// first; entries measured, probed, marked or removed meanwhile are skipped lazily.
     unprobed: [VecDeque<(usize, u64)>; 2],
@@ -148,6 +156,13 @@ struct Instances {
 }
 
 impl Instances {
+    fn new(policy: PolicyKind) -> Self {
+        Instances {
+            unmarked: new_policy(policy),
+            marked: new_policy(policy),
+        }
+    }
+
     fn get(&mut self, marked: bool) -> &mut dyn Policy {
         if marked {
             self.marked.as_mut()
@@ -188,16 +203,15 @@ impl Record {
 
 impl Lambda {
     fn new(name: Arc<str>, policy: PolicyKind) -> Self {
-        let instances = || Instances {
-            unmarked: new_policy(policy),
-            marked: new_policy(policy),
-        };
         Lambda {
             name,
             slots: HashMap::new(),
             records: Vec::new(),
             free: Vec::new(),
-            tables: [instances(), instances()],
+            policy,
+            overall: Instances::new(policy),
+            own_final: None,
+            nonfinal: 0,
             unprobed: [VecDeque::new(), VecDeque::new()],
             recent: Vec::new(),
         }
@@ -268,24 +282,67 @@ impl Lambda {
         self.records[slot].as_mut().expect("slot in use")
     }
 
+    /// The policies serving `table`.
+    fn instances(&mut self, table: TableKind) -> &mut Instances {
+        match (table, &mut self.own_final) {
+            (TableKind::Final, Some(own)) => own,
+            _ => &mut self.overall,
+        }
+    }
+
     /// Set the weight of `slot` in the record and in every policy holding it.
     fn apply_weight(&mut self, slot: usize, weight: f64, now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
         let r = self.records[slot].as_mut().expect("slot in use");
         r.weight = weight;
         let (marked, is_final) = (r.marked, r.is_final);
-        self.tables[0].get(marked).set_weight(slot, weight, now);
-        if is_final {
-            self.tables[1].get(marked).set_weight(slot, weight, now);
+        self.overall.get(marked).set_weight(slot, weight, now);
+        if is_final && let Some(own) = &mut self.own_final {
+            own.get(marked).set_weight(slot, weight, now);
+        }
+    }
+
+    /// Count one more non-final entry (its record already says so); the first one gives
+    /// table 1 its own policies, built from the final entries in installation order (O(n),
+    /// control plane only).
+    fn add_nonfinal(&mut self, now: Time) {
+        self.nonfinal += 1;
+        if self.nonfinal > 1 {
+            return;
+        }
+        debug_assert!(self.own_final.is_none());
+        let mut finals: Vec<(u64, usize)> = self
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, r)| r.as_ref().filter(|r| r.is_final).map(|r| (r.seq, slot)))
+            .collect();
+        finals.sort_unstable();
+        let mut own = Instances::new(self.policy);
+        for (_, slot) in finals {
+            let r = self.record(slot);
+            own.get(r.marked).insert(slot, r.weight, now);
+        }
+        self.own_final = Some(own);
+    }
+
+    /// Count one non-final entry less (removed or made final); the last one makes table 1
+    /// share table 0's policies again.
+    fn drop_nonfinal(&mut self) {
+        self.nonfinal -= 1;
+        if self.nonfinal == 0 {
+            self.own_final = None;
         }
     }
 
     /// Remove `slot` from every policy and free it; the record removed.
     fn remove_slot(&mut self, slot: usize) -> Record {
         let r = self.records[slot].take().expect("slot in use");
-        self.tables[0].get(r.marked).remove(slot);
-        if r.is_final {
-            self.tables[1].get(r.marked).remove(slot);
+        self.overall.get(r.marked).remove(slot);
+        if !r.is_final {
+            self.drop_nonfinal();
+        } else if let Some(own) = &mut self.own_final {
+            own.get(r.marked).remove(slot);
         }
         self.slots.remove(&r.destination);
         self.free.push(slot);
@@ -361,11 +418,17 @@ impl ETable {
             if was_final != is_final {
                 l.record_mut(slot).is_final = is_final;
                 if is_final {
-                    l.tables[1].get(marked).insert(slot, weight, now);
+                    l.drop_nonfinal();
+                    if let Some(own) = &mut l.own_final {
+                        own.get(marked).insert(slot, weight, now);
+                    }
                     l.queue_probe(slot, TableKind::Final);
                     self.len[1] += 1;
                 } else {
-                    l.tables[1].get(marked).remove(slot);
+                    if let Some(own) = &mut l.own_final {
+                        own.get(marked).remove(slot);
+                    }
+                    l.add_nonfinal(now);
                     self.len[1] -= 1;
                 }
             }
@@ -405,13 +468,17 @@ impl ETable {
             }
         };
         l.slots.insert(dest.clone(), slot);
-        l.tables[0].get(marked).insert(slot, weight, now);
+        l.overall.get(marked).insert(slot, weight, now);
         l.queue_probe(slot, TableKind::Overall);
         self.len[0] += 1;
         if is_final {
-            l.tables[1].get(marked).insert(slot, weight, now);
+            if let Some(own) = &mut l.own_final {
+                own.get(marked).insert(slot, weight, now);
+            }
             l.queue_probe(slot, TableKind::Final);
             self.len[1] += 1;
+        } else {
+            l.add_nonfinal(now);
         }
         let lambda_name = l.name.clone();
         self.by_destination
@@ -497,7 +564,7 @@ impl ETable {
         let slot = match l.next_probe(table) {
             Some(slot) => slot,
             None => {
-                let instances = &mut l.tables[table.index()];
+                let instances = l.instances(table);
                 match instances.unmarked.select(now, &mut self.rng) {
                     Some(slot) => slot,
                     None => instances
@@ -551,7 +618,7 @@ impl ETable {
         let r = l.record(slot);
         if r.in_table(table) {
             let marked = r.marked;
-            l.tables[table.index()]
+            l.instances(table)
                 .get(marked)
                 .on_complete(slot, latency, now);
         }
@@ -640,10 +707,10 @@ impl ETable {
             }
             let (weight, is_final) = (r.weight, r.is_final);
             for t in TableKind::ALL {
-                if t == TableKind::Final && !is_final {
+                if t == TableKind::Final && !(is_final && l.own_final.is_some()) {
                     continue;
                 }
-                let instances = &mut l.tables[t.index()];
+                let instances = l.instances(t);
                 instances.get(!marked).remove(slot);
                 instances.get(marked).insert(slot, weight, now);
                 if !marked {
