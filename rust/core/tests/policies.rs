@@ -130,6 +130,24 @@ fn random_proportional_handles_slots_far_apart() {
     assert!((c[1000] as f64 - 10_000.0).abs() < 500.0, "{}", c[1000]);
 }
 
+#[test]
+fn random_proportional_frequencies_follow_inverse_weights_across_tree_nodes() {
+    // 40 destinations span three 16-wide leaf nodes and two levels of the sum tree.
+    let weights: Vec<f64> = (1..=40).map(|i| 0.5 + f64::from(i % 7)).collect();
+    let mut p = RandomProportional::new();
+    for (slot, &w) in weights.iter().enumerate() {
+        p.insert(slot, w, T0);
+    }
+    // Updates in between: the partial sums must follow them.
+    for (slot, &w) in weights.iter().enumerate() {
+        p.set_weight(slot, 2.0 * w, T0);
+        p.set_weight(slot, w, T0);
+    }
+    let c = counts(&mut p, 40, 200_000, &mut rng());
+    // 39 degrees of freedom: P(chi2 > 72.1) = 0.001.
+    assert!(chi_square(&c, &weights) < 72.1, "counts {c:?}");
+}
+
 // ===== least impedance =====
 
 #[test]
