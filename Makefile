@@ -9,6 +9,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 .DELETE_ON_ERROR:
 
+# rustup installs into ~/.cargo/bin: make it visible to every recipe, even right after the install.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 # One build directory for everything (tests, release binary, Python bindings).
