@@ -25,9 +25,11 @@ pub const ACTIVE_FACTOR: f64 = 2.0;
 /// 1 s and doubles up to 30 s while probes stay bad (weight still above twice the minimum after
 /// the probe's update), back to 1 s and into the active set after a good one. This is the round
 /// robin policy of Cicconetti, Conti, Passarella (IEEE TNSM 2020, CloudCom 2018;
-/// `serverlessonedge`'s `ForwardingTableRoundRobin`). Ordered sets keyed by (deficit, seq), by
-/// weight and by timer expiry make every operation amortised O(log n); entries of the active set
-/// that became too slow are evicted lazily when they reach its front.
+/// `serverlessonedge`'s `ForwardingTableRoundRobin`). The active set is a 4-ary min-heap keyed
+/// by (deficit, seq) whose turn is a replace-top (one sift down through contiguous memory);
+/// entries that left it are deleted lazily when they reach its top. Heaps and ordered sets
+/// keyed by weight and by timer expiry make every operation amortised O(log n); entries of the
+/// active set that became too slow are evicted lazily when they reach its front.
 #[derive(Debug)]
 pub struct RoundRobin {
     dest: Vec<Option<Dest>>,
@@ -35,8 +37,8 @@ pub struct RoundRobin {
     /// heap rather than an ordered set: a weight update usually moves an entry by a level or
     /// two, touching far less memory than a tree path.
     by_weight: WeightHeap,
-    /// Active destinations by (deficit key, seq, slot).
-    active: BTreeSet<(u64, u64, usize)>,
+    /// Active destinations by (deficit key, seq), with lazily deleted stale items.
+    active: ActiveHeap,
     /// Idle (outside the active set, not probing) destinations by (expiry, seq, slot).
     timers: BTreeSet<(Time, u64, usize)>,
     /// Idle destinations by (weight key, seq, slot): admitted when the minimum weight grows.
@@ -57,6 +59,9 @@ struct Dest {
     backoff: Duration,
     /// Inserted and not selected yet: exempt from eviction until its first turn.
     fresh: bool,
+    /// Changes at every activation and turn: the heap item carrying the current ticket is the
+    /// live one, the others are stale.
+    ticket: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +85,7 @@ impl RoundRobin {
         RoundRobin {
             dest: Vec::new(),
             by_weight: WeightHeap::default(),
-            active: BTreeSet::new(),
+            active: ActiveHeap::default(),
             timers: BTreeSet::new(),
             idle_by_weight: BTreeSet::new(),
             floor: 0.0,
@@ -113,10 +118,41 @@ impl RoundRobin {
             .map_or(f64::INFINITY, |(w, _)| f64::from_bits(w))
     }
 
-    fn min_deficit(&self) -> f64 {
-        self.active
-            .first()
-            .map_or(self.floor, |&(d, _, _)| f64::from_bits(d))
+    /// Whether heap item `item` is the live one of an active destination.
+    fn is_live(dest: &[Option<Dest>], item: &Item) -> bool {
+        matches!(dest.get(item.slot as usize), Some(Some(d)) if d.state == State::Active && d.ticket == item.ticket)
+    }
+
+    /// Drop stale items from the top of the active heap; the live top, if any.
+    fn live_top(&mut self) -> Option<Item> {
+        while let Some(&top) = self.active.peek() {
+            if Self::is_live(&self.dest, &top) {
+                return Some(top);
+            }
+            self.active.pop();
+        }
+        None
+    }
+
+    fn min_deficit(&mut self) -> f64 {
+        self.live_top()
+            .map_or(self.floor, |item| f64::from_bits(item.key))
+    }
+
+    /// Push the live item of active `slot`; rebuild the heap when stale items outnumber the
+    /// live ones (amortised O(1)).
+    fn push_active(&mut self, slot: usize) {
+        let d = self.dest[slot].as_ref().expect("slot present");
+        self.active.push(Item {
+            key: weight_key(d.deficit),
+            seq: d.seq,
+            slot: slot as u32,
+            ticket: d.ticket,
+        });
+        if self.active.len() > 2 * self.by_weight.len() + 16 {
+            let dest = &self.dest;
+            self.active.retain(|item| Self::is_live(dest, item));
+        }
     }
 
     fn is_good(&self, weight: f64) -> bool {
@@ -136,15 +172,14 @@ impl RoundRobin {
         d.state = State::Active;
         d.backoff = STALE_TIMER_INITIAL;
         d.deficit = deficit;
-        self.active.insert((weight_key(deficit), d.seq, slot));
+        d.ticket = d.ticket.wrapping_add(1);
+        self.push_active(slot);
     }
 
     /// Take an active or probing `slot` out of the active set with a stale timer.
     fn deactivate(&mut self, slot: usize, now: Time) {
+        // Its heap item, if any, goes stale with the state change.
         let d = self.dest[slot].as_mut().expect("slot present");
-        if d.state == State::Active {
-            self.active.remove(&(weight_key(d.deficit), d.seq, slot));
-        }
         debug_assert!(!matches!(d.state, State::Idle { .. }));
         let expiry = now + d.backoff;
         d.state = State::Idle { expiry };
@@ -164,15 +199,22 @@ impl RoundRobin {
         }
     }
 
-    /// Give `slot` (active) its turn: add its weight to its deficit.
+    /// Give `slot` (active, its live item at the top of the heap) its turn: add its weight to
+    /// its deficit, and move its item down the heap.
     fn take_turn(&mut self, slot: usize) {
         let d = self.dest[slot].as_mut().expect("slot present");
         debug_assert_eq!(d.state, State::Active);
-        self.active.remove(&(weight_key(d.deficit), d.seq, slot));
+        debug_assert_eq!(self.active.peek().map(|i| i.slot as usize), Some(slot));
         self.floor = d.deficit;
         d.deficit += d.weight;
         d.fresh = false;
-        self.active.insert((weight_key(d.deficit), d.seq, slot));
+        d.ticket = d.ticket.wrapping_add(1);
+        self.active.replace_top(Item {
+            key: weight_key(d.deficit),
+            seq: d.seq,
+            slot: slot as u32,
+            ticket: d.ticket,
+        });
         self.selections_since_renormalise += 1;
         if self.selections_since_renormalise >= (4 * self.by_weight.len()).max(1 << 20) {
             self.renormalise();
@@ -183,12 +225,15 @@ impl RoundRobin {
     /// done every max(4n, 2^20) selections).
     fn renormalise(&mut self) {
         let base = self.min_deficit();
-        let active = std::mem::take(&mut self.active);
-        for (_, seq, slot) in active {
-            let d = self.dest[slot].as_mut().expect("slot present");
+        let dest = &mut self.dest;
+        self.active.retain(|item| Self::is_live(dest, item));
+        for item in self.active.items_mut() {
+            let d = dest[item.slot as usize].as_mut().expect("slot present");
             d.deficit = (d.deficit - base).max(0.0);
-            self.active.insert((weight_key(d.deficit), seq, slot));
+            item.key = weight_key(d.deficit);
         }
+        // Subtracting one base keeps the order but rounding may merge keys: re-heapify.
+        self.active.heapify();
         self.floor = 0.0;
         self.selections_since_renormalise = 0;
     }
@@ -197,6 +242,7 @@ impl RoundRobin {
 impl Policy for RoundRobin {
     fn insert(&mut self, slot: usize, weight: f64, _now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
+        assert!(slot < u32::MAX as usize, "slot {slot} out of range");
         ensure_slot(&mut self.dest, slot, None);
         debug_assert!(self.dest[slot].is_none(), "slot {slot} inserted twice");
         if self.dest[slot].is_some() {
@@ -212,9 +258,10 @@ impl Policy for RoundRobin {
             state: State::Active,
             backoff: STALE_TIMER_INITIAL,
             fresh: true,
+            ticket: 0,
         });
         self.by_weight.insert(slot, weight_key(weight), seq);
-        self.active.insert((weight_key(deficit), seq, slot));
+        self.push_active(slot);
     }
 
     fn remove(&mut self, slot: usize) {
@@ -223,9 +270,8 @@ impl Policy for RoundRobin {
         };
         self.by_weight.remove(slot);
         match d.state {
-            State::Active => {
-                self.active.remove(&(weight_key(d.deficit), d.seq, slot));
-            }
+            // Its heap item went stale with the slot.
+            State::Active => {}
             State::Idle { expiry } => {
                 self.timers.remove(&(expiry, d.seq, slot));
                 self.idle_by_weight
@@ -269,7 +315,8 @@ impl Policy for RoundRobin {
             return Some(slot);
         }
         let limit = ACTIVE_FACTOR * self.min_weight();
-        while let Some(&(_, _, slot)) = self.active.first() {
+        while let Some(top) = self.live_top() {
+            let slot = top.slot as usize;
             let d = self.dest[slot].as_ref().expect("slot present");
             if d.weight > limit && !d.fresh {
                 self.deactivate(slot, now);
@@ -403,6 +450,115 @@ impl WeightHeap {
             }
             self.swap(i, smallest);
             i = smallest;
+        }
+    }
+}
+
+// ===== impl ActiveHeap =====
+
+/// An item of the active heap: a destination's deficit key at the time it was pushed.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    key: u64,
+    seq: u64,
+    slot: u32,
+    ticket: u32,
+}
+
+impl Item {
+    fn order(&self) -> (u64, u64) {
+        (self.key, self.seq)
+    }
+}
+
+/// Children per node of the active heap: four 24-byte items, about two cache lines.
+const ARITY: usize = 4;
+
+/// A 4-ary min-heap of [`Item`]s by (deficit key, seq), without an index: removal is lazy.
+#[derive(Debug, Default)]
+struct ActiveHeap {
+    items: Vec<Item>,
+}
+
+impl ActiveHeap {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn peek(&self) -> Option<&Item> {
+        self.items.first()
+    }
+
+    fn items_mut(&mut self) -> &mut [Item] {
+        &mut self.items
+    }
+
+    fn push(&mut self, item: Item) {
+        self.items.push(item);
+        let mut i = self.items.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / ARITY;
+            if self.items[parent].order() <= item.order() {
+                break;
+            }
+            self.items[i] = self.items[parent];
+            i = parent;
+        }
+        self.items[i] = item;
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        let last = self.items.pop()?;
+        if self.items.is_empty() {
+            return Some(last);
+        }
+        let top = self.items[0];
+        self.sift_down(0, last);
+        Some(top)
+    }
+
+    /// Replace the top by `item` and restore the heap (one sift down).
+    fn replace_top(&mut self, item: Item) {
+        debug_assert!(!self.items.is_empty());
+        self.sift_down(0, item);
+    }
+
+    /// Place `item` at hole `i` or below it.
+    fn sift_down(&mut self, mut i: usize, item: Item) {
+        let n = self.items.len();
+        loop {
+            let first = ARITY * i + 1;
+            if first >= n {
+                break;
+            }
+            let mut best = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.items[c].order() < self.items[best].order() {
+                    best = c;
+                }
+            }
+            if item.order() <= self.items[best].order() {
+                break;
+            }
+            self.items[i] = self.items[best];
+            i = best;
+        }
+        self.items[i] = item;
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Item) -> bool) {
+        self.items.retain(keep);
+        self.heapify();
+    }
+
+    fn heapify(&mut self) {
+        let n = self.items.len();
+        if n < 2 {
+            return;
+        }
+        for i in (0..=(n - 2) / ARITY).rev() {
+            let item = self.items[i];
+            self.sift_down(i, item);
         }
     }
 }
