@@ -172,11 +172,22 @@ impl Estimate {
 
     /// The EWMA step: the new weight after sample `sample` (seconds) at `now`.
     pub fn ewma(&mut self, weight: f64, alpha: f64, sample: f64, now: Time) -> f64 {
+        Self::ewma_step(&mut self.last_sample, weight, alpha, sample, now)
+    }
+
+    /// The EWMA step on a time of last sample kept apart (the e-table keeps it with the weight,
+    /// in the small per-entry data its per-call path touches): the new weight after sample
+    /// `sample` (seconds) at `now`; `last_sample` becomes `now`.
+    pub fn ewma_step(
+        last_sample: &mut Option<Time>,
+        weight: f64,
+        alpha: f64,
+        sample: f64,
+        now: Time,
+    ) -> f64 {
         debug_assert!(sample > 0.0 && sample.is_finite(), "sample {sample}");
-        let fresh = self
-            .last_sample
-            .is_some_and(|last| now.saturating_since(last) < EWMA_STALE_AFTER);
-        self.last_sample = Some(now);
+        let fresh = last_sample.is_some_and(|last| now.saturating_since(last) < EWMA_STALE_AFTER);
+        *last_sample = Some(now);
         if fresh {
             alpha * weight + (1.0 - alpha) * sample
         } else {

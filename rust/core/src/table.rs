@@ -123,7 +123,10 @@ pub struct ETable {
 struct Lambda {
     name: Arc<str>,
     slots: HashMap<Arc<str>, usize>,
+    /// Per slot, what the per-call path touches (about 56 bytes).
     records: Vec<Option<Record>>,
+    /// Per slot, what only the control plane and the periodic estimator touch.
+    cold: Vec<Cold>,
     free: Vec<usize>,
     policy: PolicyKind,
     /// Table 0's policies: the one of the unmarked entries and the one of the marked entries.
@@ -175,17 +178,25 @@ impl Instances {
 struct Record {
     destination: Arc<str>,
     weight: f64,
-    /// The weight last installed by `change`: restored on unmark.
-    installed: f64,
+    /// When the last latency sample arrived (EWMA staleness).
+    last_sample: Option<Time>,
     is_final: bool,
     marked: bool,
     /// Installation order, unique over the table's life.
     seq: u64,
-    estimate: Estimate,
     /// A latency sample reached the estimator since the entry was installed (or unmarked).
     measured: bool,
     /// Handed out by the probe FIFO (by either table) since the entry was installed.
     probed: bool,
+}
+
+/// The per-slot data the per-call path does not touch (stale while the slot is free).
+#[derive(Default)]
+struct Cold {
+    /// The weight last installed by `change`: restored on unmark.
+    installed: f64,
+    /// Periodic estimator: the current period's samples.
+    estimate: Estimate,
 }
 
 impl Record {
@@ -207,6 +218,7 @@ impl Lambda {
             name,
             slots: HashMap::new(),
             records: Vec::new(),
+            cold: Vec::new(),
             free: Vec::new(),
             policy,
             overall: Instances::new(policy),
@@ -411,8 +423,8 @@ impl ETable {
         let l = self.lambdas.get_mut(lambda).expect("just inserted");
 
         if let Some(&slot) = l.slots.get(destination) {
-            let r = l.record_mut(slot);
-            r.installed = weight;
+            l.cold[slot].installed = weight;
+            let r = l.record(slot);
             let (marked, was_final) = (r.marked, r.is_final);
             l.apply_weight(slot, weight, now);
             if was_final != is_final {
@@ -449,21 +461,26 @@ impl ETable {
         let record = Record {
             destination: dest.clone(),
             weight,
-            installed: weight,
+            last_sample: None,
             is_final,
             marked,
             seq,
-            estimate: Estimate::default(),
             measured: false,
             probed: false,
+        };
+        let cold = Cold {
+            installed: weight,
+            estimate: Estimate::default(),
         };
         let slot = match l.free.pop() {
             Some(slot) => {
                 l.records[slot] = Some(record);
+                l.cold[slot] = cold;
                 slot
             }
             None => {
                 l.records.push(Some(record));
+                l.cold.push(cold);
                 l.records.len() - 1
             }
         };
@@ -603,13 +620,12 @@ impl ETable {
             match self.estimator {
                 EstimatorKind::Ewma { alpha } => {
                     let r = l.record_mut(slot);
-                    let w = r.estimate.ewma(r.weight, alpha, sample, now);
+                    let w = Estimate::ewma_step(&mut r.last_sample, r.weight, alpha, sample, now);
                     l.apply_weight(slot, w, now);
                 }
                 EstimatorKind::Periodic { .. } => {
-                    let r = l.record_mut(slot);
-                    if r.estimate.record(sample) {
-                        let seq = r.seq;
+                    if l.cold[slot].estimate.record(sample) {
+                        let seq = l.record(slot).seq;
                         self.pending.push((l.name.clone(), slot, seq));
                     }
                 }
@@ -647,13 +663,13 @@ impl ETable {
             let Some(l) = self.lambdas.get_mut(&lambda) else {
                 continue;
             };
-            let Some(Some(r)) = l.records.get_mut(slot) else {
+            let Some(Some(r)) = l.records.get(slot) else {
                 continue;
             };
             if r.seq != seq {
                 continue;
             }
-            let w = r.estimate.close(r.weight, stat);
+            let w = l.cold[slot].estimate.close(r.weight, stat);
             l.apply_weight(slot, w, now);
         }
         self.pending = pending;
@@ -693,19 +709,23 @@ impl ETable {
             let Some(&slot) = l.slots.get(destination) else {
                 continue;
             };
+            let installed = l.cold[slot].installed;
             let r = l.record_mut(slot);
             if r.marked == marked {
                 continue;
             }
             r.marked = marked;
             if !marked {
-                r.weight = r.installed;
-                r.estimate.reset();
+                r.weight = installed;
+                r.last_sample = None;
                 // Back at a placeholder weight: probe it again.
                 r.measured = false;
                 r.probed = false;
             }
             let (weight, is_final) = (r.weight, r.is_final);
+            if !marked {
+                l.cold[slot].estimate.reset();
+            }
             for t in TableKind::ALL {
                 if t == TableKind::Final && !(is_final && l.own_final.is_some()) {
                     continue;
