@@ -111,6 +111,43 @@ fn final_table_holds_only_final_entries_and_change_moves_them() {
 }
 
 #[test]
+fn final_table_follows_weights_while_non_final_entries_come_and_go() {
+    for policy in PolicyKind::ALL {
+        let mut t = table(policy);
+        t.change("f", "c1", 1.0, true).unwrap();
+        t.change("f", "c2", 1.0, true).unwrap();
+        // A non-final entry arrives (table 1 gets its own policies) and leaves again.
+        for round in 0..3 {
+            t.change("f", "r1", 0.001, false).unwrap();
+            t.complete("f", "c1", Final, ms(5), secs(f64::from(round)));
+            t.complete("f", "c2", Final, ms(900), secs(f64::from(round)));
+            for _ in 0..20 {
+                let d = t.select("f", Final, secs(f64::from(round))).unwrap();
+                assert_ne!(&*d, "r1", "{policy}");
+            }
+            assert!(
+                close(t.weight("f", "c1", Final).unwrap(), 0.005),
+                "{policy}"
+            );
+            if round % 2 == 0 {
+                t.remove("f", "r1");
+            } else {
+                t.change("f", "r1", 0.001, true).unwrap();
+                assert_eq!(t.len(Final), 3);
+                t.remove("f", "r1");
+            }
+            assert_eq!((t.len(Overall), t.len(Final)), (2, 2), "{policy}");
+            if policy == PolicyKind::LeastImpedance {
+                assert_eq!(
+                    &*t.select("f", Final, secs(f64::from(round))).unwrap(),
+                    "c1"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn entries_are_ordered_by_lambda_then_installation() {
     let mut t = table(PolicyKind::LeastImpedance);
     t.change("zeta", "c9", 1.0, true).unwrap();
