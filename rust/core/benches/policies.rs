@@ -1,5 +1,5 @@
 //! Cost of one dispatch decision plus its weight update (`ETable::select` then
-//! `ETable::complete` with a latency) for each policy, on one lambda with 10, 1,000 and 100,000
+//! `ETable::complete` with a latency) for each policy, on one lambda with 10, 1,000, 10,000 and 100,000
 //! destinations. Initial weights and latency samples are random (seeded); samples come from a
 //! pre-generated array so that the measurement holds no random generation of its own.
 //! See docs/benchmarks.md for the method and the figures.
@@ -15,7 +15,7 @@ use lambdaroute_core::table::{ETable, TableKind};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-const SIZES: [usize; 3] = [10, 1_000, 100_000];
+const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 const SAMPLES: usize = 1 << 16;
 
 /// A table with `n` final destinations for lambda "f", weights uniform in [10, 20] ms.
