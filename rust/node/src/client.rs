@@ -12,9 +12,10 @@ use lambdaroute_core::workload::{Arrivals, Sizes, TraceRow};
 use lambdaroute_proto::RETCODE_OK;
 use lambdaroute_proto::uiiit::LambdaRequest;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
+use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
@@ -69,6 +70,17 @@ impl ClientOptions {
     }
 }
 
+/// The columns of the calls CSV: the fields of [`CallRecord`], in order.
+pub const CSV_HEADER: [&str; 7] = [
+    "time",
+    "latency",
+    "load1",
+    "responder",
+    "lambda",
+    "hops",
+    "status",
+];
+
 /// One call, as recorded in the results.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct CallRecord {
@@ -106,22 +118,14 @@ impl Report {
         )
     }
 
-    /// Write the calls as CSV with a header.
+    /// Write the calls as CSV with a header (also when there are none).
     pub fn write_csv(&self, writer: impl Write) -> anyhow::Result<()> {
-        let mut csv = csv::Writer::from_writer(writer);
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(writer);
+        csv.write_record(CSV_HEADER)?;
         for call in &self.calls {
             csv.serialize(call)?;
-        }
-        if self.calls.is_empty() {
-            csv.write_record([
-                "time",
-                "latency",
-                "load1",
-                "responder",
-                "lambda",
-                "hops",
-                "status",
-            ])?;
         }
         csv.flush()?;
         Ok(())
@@ -176,8 +180,8 @@ impl Run {
         }
     }
 
-    async fn channel(&self, router: &str) -> Result<Channel, String> {
-        let mut channels = self.channels.lock().await;
+    fn channel(&self, router: &str) -> Result<Channel, String> {
+        let mut channels = self.channels.lock();
         if let Some(channel) = channels.get(router) {
             return Ok(channel.clone());
         }
@@ -196,7 +200,7 @@ impl Run {
             ..Default::default()
         };
         let sent = Instant::now();
-        let outcome = match self.channel(router).await {
+        let outcome = match self.channel(router) {
             Ok(channel) => {
                 let mut client = EdgeServerClient::new(channel)
                     .max_decoding_message_size(self.options.max_request_bytes)

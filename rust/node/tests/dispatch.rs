@@ -34,6 +34,21 @@ async fn start_computer(service_ms: f64) -> ComputerHandle {
         .unwrap()
 }
 
+/// A connection to `router`'s table service.
+async fn table_of(router: &RouterHandle) -> TableClient {
+    TableClient::connect(&router.table_listen.to_string())
+        .await
+        .unwrap()
+}
+
+/// A call to lambda `name` as a client sends it.
+fn request(name: &str) -> LambdaRequest {
+    LambdaRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
 async fn start_router(policy: PolicyKind) -> RouterHandle {
     router::spawn(RouterOptions {
         listen: loopback(),
@@ -48,9 +63,7 @@ async fn start_router(policy: PolicyKind) -> RouterHandle {
 /// A router with `f` installed, final, at weight 1.0 on each computer, in this order.
 async fn start_router_with(policy: PolicyKind, computers: &[&ComputerHandle]) -> RouterHandle {
     let router = start_router(policy).await;
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     for computer in computers {
         table
             .change("f", computer.endpoint(), 1.0, true)
@@ -94,9 +107,7 @@ fn assert_all_ok(report: &Report) {
 async fn split(router: &RouterHandle, report: &Report, fast: &str, slow: &str) -> (f64, f64) {
     let counts = calls_by_responder(report);
     let share = counts.get(fast).copied().unwrap_or(0) as f64 / report.calls.len() as f64;
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(router).await;
     let weights: HashMap<String, f64> = table
         .table(0)
         .await
@@ -196,9 +207,7 @@ async fn stopping_a_computer_mid_run_loses_no_call() {
     assert!(late.clone().count() > 20);
     assert!(late.into_iter().all(|c| c.responder == first.endpoint()));
     // The failed computer left both tables.
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     for id in [0, 1] {
         let destinations: Vec<String> = table
             .table(id)
@@ -231,14 +240,7 @@ async fn call(router: &RouterHandle, request: LambdaRequest) -> LambdaResponse {
 #[tokio::test]
 async fn unknown_lambda_and_empty_table_answer_a_clear_retcode() {
     let router = start_router(PolicyKind::RandomProportional).await;
-    let response = call(
-        &router,
-        LambdaRequest {
-            name: "nope".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let response = call(&router, request("nope")).await;
     assert!(
         response.retcode.contains("unknown lambda 'nope'"),
         "{}",
@@ -247,18 +249,9 @@ async fn unknown_lambda_and_empty_table_answer_a_clear_retcode() {
 
     // An entry whose only destination is gone leaves the lambda with nothing: the call fails
     // over, the destination is removed, and the answer says so.
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     table.change("f", "127.0.0.1:1", 1.0, true).await.unwrap();
-    let response = call(
-        &router,
-        LambdaRequest {
-            name: "f".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let response = call(&router, request("f")).await;
     assert_ne!(response.retcode, "OK");
     assert!(response.retcode.contains("'f'"), "{}", response.retcode);
     assert!(table.table(0).await.unwrap().is_empty());
@@ -268,23 +261,14 @@ async fn unknown_lambda_and_empty_table_answer_a_clear_retcode() {
 async fn hops_guard_loops_and_forwarded_calls_use_the_final_table() {
     let computer = start_computer(1.0).await;
     let router = start_router(PolicyKind::RandomProportional).await;
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     // Non-final: only calls from clients may use it.
     table
         .change("f", computer.endpoint(), 1.0, false)
         .await
         .unwrap();
 
-    let response = call(
-        &router,
-        LambdaRequest {
-            name: "f".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let response = call(&router, request("f")).await;
     assert_eq!(response.retcode, "OK");
     // client -> router (hops 1) -> computer (answers hops 2)
     assert_eq!(response.hops, 2);
@@ -356,9 +340,7 @@ async fn table_service_rejects_bad_entries_with_an_error_message() {
             .starts_with("Error: invalid endpoint")
     );
     assert_eq!(configure(0.5, "127.0.0.1:9").await.msg, "");
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     let entries = table.table(1).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].weight, 0.5);
@@ -379,9 +361,7 @@ async fn an_oversized_request_is_refused_without_touching_the_table() {
     })
     .await
     .unwrap();
-    let mut table = TableClient::connect(&router.table_listen.to_string())
-        .await
-        .unwrap();
+    let mut table = table_of(&router).await;
     table
         .change("f", computer.endpoint(), 1.0, true)
         .await
@@ -401,16 +381,5 @@ async fn an_oversized_request_is_refused_without_touching_the_table() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
     assert_eq!(table.table(0).await.unwrap().len(), 1);
-    assert_eq!(
-        call(
-            &router,
-            LambdaRequest {
-                name: "f".into(),
-                ..Default::default()
-            }
-        )
-        .await
-        .retcode,
-        "OK"
-    );
+    assert_eq!(call(&router, request("f")).await.retcode, "OK");
 }

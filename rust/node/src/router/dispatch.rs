@@ -124,17 +124,8 @@ impl EdgeServer for Dispatcher {
                     return Err(status);
                 }
                 Attempt::Failed(reason) => {
-                    let removed = {
-                        let mut table_guard = state.table.lock();
-                        table_guard.complete(
-                            &forwarded.name,
-                            &destination,
-                            table,
-                            None,
-                            state.now(),
-                        );
-                        table_guard.remove_destination(&destination)
-                    };
+                    // Its entries go, policy state included: no need to complete the call first.
+                    let removed = state.table.lock().remove_destination(&destination);
                     state.destinations.forget(&destination);
                     warn!(lambda = %forwarded.name, %destination, %reason, removed, "destination failed: removed from the tables, retrying elsewhere");
                 }

@@ -191,14 +191,19 @@ async fn serve(
             TcpListenerStream::new(table_listener),
             stopped(stop_rx.clone()),
         );
-    let ticker = tokio::spawn(tick_estimators(Arc::clone(&state), stop_rx));
+    // Only periodic estimators have periods to close while no call arrives; an EWMA needs no
+    // ticks, and skipping them keeps the table lock free for the calls.
+    let ticker = matches!(state.options.estimator, EstimatorKind::Periodic { .. })
+        .then(|| tokio::spawn(tick_estimators(Arc::clone(&state), stop_rx)));
 
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
     let (lambda_result, table_result) = tokio::join!(lambda_server, table_server);
-    ticker.abort();
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
     lambda_result.context("lambda service failed")?;
     table_result.context("table service failed")?;
     info!("router stopped");

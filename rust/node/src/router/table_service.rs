@@ -15,7 +15,6 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::RouterState;
-use crate::destinations::endpoint;
 
 /// How long a CHANGE waits for a new destination's connection before answering.
 const WARM_PATIENCE: Duration = Duration::from_millis(500);
@@ -34,7 +33,7 @@ impl TableService {
             && !conf.lambda.is_empty()
             && !conf.destination.is_empty()
         {
-            endpoint(&conf.destination, self.state.options.connect_timeout)?;
+            // Also validates the endpoint: a bad one answers "Error: invalid endpoint ...".
             let destination: std::sync::Arc<str> = conf.destination.as_str().into();
             self.state
                 .destinations
