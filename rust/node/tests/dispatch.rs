@@ -171,8 +171,11 @@ async fn round_robin_splits_calls_by_inverse_latency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_of_two_choices_serves_every_call() {
-    let fast = start_computer(FAST_MS).await;
-    let slow = start_computer(SLOW_MS).await;
+    // Peak EWMA holds a latency spike for seconds (10 s decay), longer than this run: the
+    // speeds differ by 15x so that one scheduling hiccup on the fast computer cannot flip the
+    // preference.
+    let fast = start_computer(2.0).await;
+    let slow = start_computer(30.0).await;
     let router = start_router_with(PolicyKind::PowerOfTwo, &[&slow, &fast]).await;
     let report = closed_loop(&router, 4, 200).await;
     assert_all_ok(&report);
