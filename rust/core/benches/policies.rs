@@ -1,5 +1,5 @@
-//! Cost of one dispatch decision plus its weight update (`ETable::select` then
-//! `ETable::complete` with a latency) for each policy, on one lambda with 10, 1,000, 10,000 and 100,000
+//! Cost of one dispatch decision plus its weight update (`ETable::choose` then
+//! `ETable::complete_choice` with a latency, the router's per-call path) for each policy, on one lambda with 10, 1,000, 10,000 and 100,000
 //! destinations. Initial weights and latency samples are random (seeded); samples come from a
 //! pre-generated array so that the measurement holds no random generation of its own.
 //! See docs/benchmarks.md for the method and the figures.
@@ -44,11 +44,11 @@ fn select_and_update(c: &mut Criterion) {
                 b.iter(|| {
                     now = now + Duration::from_micros(100);
                     i = (i + 1) & (SAMPLES - 1);
-                    let d = t
-                        .select(black_box("f"), TableKind::Overall, now)
+                    let choice = t
+                        .choose(black_box("f"), TableKind::Overall, now)
                         .expect("non-empty");
-                    t.complete("f", &d, TableKind::Overall, Some(samples[i]), now);
-                    d
+                    t.complete_choice("f", choice, TableKind::Overall, Some(samples[i]), now);
+                    choice
                 })
             });
         }

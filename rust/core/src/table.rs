@@ -75,6 +75,16 @@ pub struct Entry {
     pub marked: bool,
 }
 
+/// An entry handed out by [`ETable::choose`] for one call, given back to
+/// [`ETable::complete_choice`]: its slot and its installation number, so that a handle outlives
+/// the entry safely (a removed entry's slot may be re-used by another). Like a FIB's adjacency
+/// index, it spares the per-call path any work on the destination's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    slot: u32,
+    seq: u64,
+}
+
 /// What went wrong with a table operation.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TableError {
@@ -140,17 +150,6 @@ struct Lambda {
     /// Per table: entries to probe once before the policy ranks them, as (slot, seq), oldest
     /// first; entries measured, probed, marked or removed meanwhile are skipped lazily.
     unprobed: [VecDeque<(usize, u64)>; 2],
-    /// Recent selections, direct-mapped by the address of the destination name handed out:
-    /// (address, slot). `complete` usually gets that very `Arc<str>` back and finds its slot
-    /// here without hashing the name or probing `slots` (cold memory in large tables).
-    recent: Vec<(usize, usize)>,
-}
-
-/// Entries of [`Lambda::recent`] (a power of two).
-const RECENT: usize = 64;
-
-fn recent_index(address: usize) -> usize {
-    ((address >> 4) ^ (address >> 10)) & (RECENT - 1)
 }
 
 struct Instances {
@@ -176,7 +175,6 @@ impl Instances {
 }
 
 struct Record {
-    destination: Arc<str>,
     weight: f64,
     /// When the last latency sample arrived (EWMA staleness).
     last_sample: Option<Time>,
@@ -191,8 +189,9 @@ struct Record {
 }
 
 /// The per-slot data the per-call path does not touch (stale while the slot is free).
-#[derive(Default)]
 struct Cold {
+    /// The destination's name, shared with the other lambdas' entries for it.
+    destination: Arc<str>,
     /// The weight last installed by `change`: restored on unmark.
     installed: f64,
     /// Periodic estimator: the current period's samples.
@@ -225,7 +224,6 @@ impl Lambda {
             own_final: None,
             nonfinal: 0,
             unprobed: [VecDeque::new(), VecDeque::new()],
-            recent: Vec::new(),
         }
     }
 
@@ -262,28 +260,14 @@ impl Lambda {
         None
     }
 
-    /// Note that `slot` was handed out, for [`Lambda::find`].
-    fn remember(&mut self, slot: usize) {
-        if self.recent.is_empty() {
-            self.recent = vec![(0, usize::MAX); RECENT];
+    /// The slot of `choice` if its entry is still installed (not removed and re-used since).
+    #[inline]
+    fn slot_of(&self, choice: Choice) -> Option<usize> {
+        let slot = choice.slot as usize;
+        match self.records.get(slot) {
+            Some(Some(r)) if r.seq == choice.seq => Some(slot),
+            _ => None,
         }
-        let address = self.record(slot).destination.as_ptr() as usize;
-        self.recent[recent_index(address)] = (address, slot);
-    }
-
-    /// The slot of `destination`: by address if it is a name handed out by `select`, else by
-    /// hash lookup.
-    fn find(&self, destination: &str) -> Option<usize> {
-        let address = destination.as_ptr() as usize;
-        if let Some(&(a, slot)) = self.recent.get(recent_index(address))
-            && a == address
-            && let Some(Some(r)) = self.records.get(slot)
-            && r.destination.as_ptr() as usize == address
-            && r.destination.len() == destination.len()
-        {
-            return Some(slot);
-        }
-        self.slots.get(destination).copied()
     }
 
     fn record(&self, slot: usize) -> &Record {
@@ -356,7 +340,7 @@ impl Lambda {
         } else if let Some(own) = &mut self.own_final {
             own.get(r.marked).remove(slot);
         }
-        self.slots.remove(&r.destination);
+        self.slots.remove(&self.cold[slot].destination);
         self.free.push(slot);
         r
     }
@@ -459,7 +443,6 @@ impl ETable {
         let seq = self.next_seq;
         self.next_seq += 1;
         let record = Record {
-            destination: dest.clone(),
             weight,
             last_sample: None,
             is_final,
@@ -469,6 +452,7 @@ impl ETable {
             probed: false,
         };
         let cold = Cold {
+            destination: dest.clone(),
             installed: weight,
             estimate: Estimate::default(),
         };
@@ -565,15 +549,17 @@ impl ETable {
         self.len = [0, 0];
     }
 
-    /// Per-call decision: the destination for one call to `lambda`, looked up in `table`: the
-    /// oldest entry never measured nor probed yet, if any (see the module doc), else the
-    /// policy's choice. Never linear in the number of destinations.
-    pub fn select(
+    /// Per-call decision: the entry for one call to `lambda`, looked up in `table`: the oldest
+    /// entry never measured nor probed yet, if any (see the module doc), else the policy's
+    /// choice. Never linear in the number of destinations, and it touches neither the
+    /// destination's name nor any per-name hash: the router's hot path is `choose`,
+    /// [`ETable::destination_of`], [`ETable::complete_choice`].
+    pub fn choose(
         &mut self,
         lambda: &str,
         table: TableKind,
         now: Time,
-    ) -> Result<Arc<str>, TableError> {
+    ) -> Result<Choice, TableError> {
         self.advance(now);
         let Some(l) = self.lambdas.get_mut(lambda) else {
             return Err(TableError::UnknownLambda(lambda.to_string()));
@@ -591,14 +577,57 @@ impl ETable {
                 }
             }
         };
-        l.remember(slot);
-        Ok(l.record(slot).destination.clone())
+        Ok(Choice {
+            slot: slot as u32,
+            seq: l.record(slot).seq,
+        })
     }
 
-    /// Report the end of a call that `select` sent to `destination` from `table`. `latency` is
-    /// Some for a success (feeds the estimator, which updates the weight of that (lambda,
-    /// destination) in BOTH tables), None for a failure (no estimator update). Unknown entries
-    /// (e.g. removed meanwhile) are ignored.
+    /// The destination of an entry that [`ETable::choose`] returned, while it is installed.
+    pub fn destination_of(&self, lambda: &str, choice: Choice) -> Option<&Arc<str>> {
+        let l = self.lambdas.get(lambda)?;
+        let slot = l.slot_of(choice)?;
+        Some(&l.cold[slot].destination)
+    }
+
+    /// [`ETable::choose`], returning the destination's name.
+    pub fn select(
+        &mut self,
+        lambda: &str,
+        table: TableKind,
+        now: Time,
+    ) -> Result<Arc<str>, TableError> {
+        let choice = self.choose(lambda, table, now)?;
+        Ok(self
+            .destination_of(lambda, choice)
+            .expect("just chosen")
+            .clone())
+    }
+
+    /// Report the end of a call that [`ETable::choose`] sent to `choice` from `table`.
+    /// `latency` is Some for a success (feeds the estimator, which updates the weight of that
+    /// (lambda, destination) in BOTH tables), None for a failure (no estimator update). An
+    /// entry removed meanwhile is ignored (also when its slot was re-used since). O(1) plus
+    /// the policy's update.
+    pub fn complete_choice(
+        &mut self,
+        lambda: &str,
+        choice: Choice,
+        table: TableKind,
+        latency: Option<Duration>,
+        now: Time,
+    ) {
+        self.advance(now);
+        let Some(l) = self.lambdas.get_mut(lambda) else {
+            return;
+        };
+        let Some(slot) = l.slot_of(choice) else {
+            return;
+        };
+        self.complete_slot(lambda, slot, table, latency, now);
+    }
+
+    /// [`ETable::complete_choice`] for the entry (lambda, destination), found by name.
     pub fn complete(
         &mut self,
         lambda: &str,
@@ -611,9 +640,21 @@ impl ETable {
         let Some(l) = self.lambdas.get_mut(lambda) else {
             return;
         };
-        let Some(slot) = l.find(destination) else {
+        let Some(&slot) = l.slots.get(destination) else {
             return;
         };
+        self.complete_slot(lambda, slot, table, latency, now);
+    }
+
+    fn complete_slot(
+        &mut self,
+        lambda: &str,
+        slot: usize,
+        table: TableKind,
+        latency: Option<Duration>,
+        now: Time,
+    ) {
+        let l = self.lambdas.get_mut(lambda).expect("caller found it");
         if let Some(latency) = latency {
             let sample = Estimate::sample_secs(latency);
             l.record_mut(slot).measured = true;
@@ -753,16 +794,17 @@ impl ETable {
         lambdas.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out = Vec::with_capacity(self.len(table));
         for l in lambdas {
-            let mut records: Vec<&Record> = l
+            let mut records: Vec<(usize, &Record)> = l
                 .records
                 .iter()
-                .flatten()
-                .filter(|r| r.in_table(table))
+                .enumerate()
+                .filter_map(|(slot, r)| r.as_ref().map(|r| (slot, r)))
+                .filter(|(_, r)| r.in_table(table))
                 .collect();
-            records.sort_by_key(|r| r.seq);
-            out.extend(records.into_iter().map(|r| Entry {
+            records.sort_by_key(|(_, r)| r.seq);
+            out.extend(records.into_iter().map(|(slot, r)| Entry {
                 lambda: l.name.to_string(),
-                destination: r.destination.to_string(),
+                destination: l.cold[slot].destination.to_string(),
                 weight: r.weight,
                 is_final: r.is_final,
                 marked: r.marked,

@@ -627,3 +627,30 @@ proptest! {
         }
     }
 }
+
+// ===== choices: the router's per-call handles =====
+
+#[test]
+fn a_choice_names_its_destination_and_completes_it() {
+    let mut t = ewma_table(0.0);
+    t.change("f", "c1", 1.0, true).unwrap();
+    let choice = t.choose("f", Overall, T0).unwrap();
+    assert_eq!(t.destination_of("f", choice).map(|d| &**d), Some("c1"));
+    t.complete_choice("f", choice, Overall, ms(250), T0);
+    assert!(close(t.weight("f", "c1", Overall).unwrap(), 0.25));
+}
+
+#[test]
+fn a_choice_of_a_removed_entry_does_not_touch_the_entry_reusing_its_slot() {
+    let mut t = ewma_table(0.0);
+    t.change("f", "c1", 1.0, true).unwrap();
+    t.change("f", "keep", 1.0, true).unwrap();
+    let stale = t.choose("f", Overall, T0).unwrap();
+    assert_eq!(t.destination_of("f", stale).map(|d| &**d), Some("c1"));
+    assert!(t.remove("f", "c1"));
+    // c2 takes the freed slot of c1.
+    t.change("f", "c2", 1.0, true).unwrap();
+    assert_eq!(t.destination_of("f", stale), None);
+    t.complete_choice("f", stale, Overall, ms(10), T0);
+    assert!(close(t.weight("f", "c2", Overall).unwrap(), 1.0));
+}

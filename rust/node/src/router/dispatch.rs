@@ -81,12 +81,15 @@ impl EdgeServer for Dispatcher {
         };
 
         loop {
-            let selected = state
-                .table
-                .lock()
-                .select(&forwarded.name, table, state.now());
-            let destination = match selected {
-                Ok(destination) => destination,
+            let selected = {
+                let mut t = state.table.lock();
+                t.choose(&forwarded.name, table, state.now()).map(|choice| {
+                    let destination = t.destination_of(&forwarded.name, choice).cloned();
+                    (choice, destination.expect("just chosen"))
+                })
+            };
+            let (choice, destination) = match selected {
+                Ok(selected) => selected,
                 Err(error @ (TableError::UnknownLambda(_) | TableError::Empty(_))) => {
                     return Ok(Response::new(error_response(
                         format!("Error: {error}"),
@@ -103,9 +106,9 @@ impl EdgeServer for Dispatcher {
                 Attempt::Answered(response) => {
                     // A dry run's latency says nothing about a real call's.
                     let ok = response.retcode == RETCODE_OK && !forwarded.dry;
-                    state.table.lock().complete(
+                    state.table.lock().complete_choice(
                         &forwarded.name,
-                        &destination,
+                        choice,
                         table,
                         ok.then_some(latency),
                         state.now(),
@@ -114,9 +117,9 @@ impl EdgeServer for Dispatcher {
                     return Ok(Response::new(response));
                 }
                 Attempt::Rejected(status) => {
-                    state.table.lock().complete(
+                    state.table.lock().complete_choice(
                         &forwarded.name,
-                        &destination,
+                        choice,
                         table,
                         None,
                         state.now(),
