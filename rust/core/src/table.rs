@@ -29,7 +29,7 @@ use rand::rngs::SmallRng;
 
 use crate::clock::Time;
 use crate::estimator::{Estimate, EstimatorKind};
-use crate::policy::{Policy, PolicyKind, new_policy};
+use crate::policy::{Policy, PolicyKind, new_policy, prefetch};
 
 /// Which of a router's two tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -568,13 +568,19 @@ impl ETable {
             Some(slot) => slot,
             None => {
                 let instances = l.instances(table);
-                match instances.unmarked.select(now, &mut self.rng) {
+                let slot = match instances.unmarked.select(now, &mut self.rng) {
                     Some(slot) => slot,
                     None => instances
                         .marked
                         .select(now, &mut self.rng)
                         .ok_or_else(|| TableError::Empty(lambda.to_string()))?,
+                };
+                if let Some(next) = instances.unmarked.next_hint()
+                    && let Some(record) = l.records.get(next)
+                {
+                    prefetch(record);
                 }
+                slot
             }
         };
         Ok(Choice {

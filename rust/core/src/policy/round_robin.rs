@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 
-use super::{Policy, ensure_slot, weight_key};
+use super::{Policy, prefetch, weight_key};
 use crate::clock::Time;
 
 /// The first stale timer of a destination that left the active set.
@@ -25,19 +25,25 @@ pub const ACTIVE_FACTOR: f64 = 2.0;
 /// 1 s and doubles up to 30 s while probes stay bad (weight still above twice the minimum after
 /// the probe's update), back to 1 s and into the active set after a good one. This is the round
 /// robin policy of Cicconetti, Conti, Passarella (IEEE TNSM 2020, CloudCom 2018;
-/// `serverlessonedge`'s `ForwardingTableRoundRobin`). The active set is a 4-ary min-heap keyed
-/// by (deficit, seq) whose turn is a replace-top (one sift down through contiguous memory);
-/// entries that left it are deleted lazily when they reach its top. Heaps and ordered sets
-/// keyed by weight and by timer expiry make every operation amortised O(log n); entries of the
-/// active set that became too slow are evicted lazily when they reach its front.
+/// `serverlessonedge`'s `ForwardingTableRoundRobin`).
+///
+/// Cost: a turn is one sift down of a 4-ary heap of 16-byte items by (deficit, slot); items of
+/// destinations that left the active set are deleted lazily when they reach the top. The
+/// minimum weight comes from a lazy heap where each destination has one representative item
+/// whose key is a lower bound of its weight: a weight that grows costs nothing until its item
+/// reaches the top, one that falls below its item's key pushes a new item (usually O(1)). Per
+/// turn the per-destination state touched is one 32-byte record. Idle destinations sit in
+/// ordered sets by timer expiry and by weight.
 #[derive(Debug)]
 pub struct RoundRobin {
-    dest: Vec<Option<Dest>>,
-    /// Every destination, by (weight key, seq): gives the minimum weight. An indexed binary
-    /// heap rather than an ordered set: a weight update usually moves an entry by a level or
-    /// two, touching far less memory than a tree path.
-    by_weight: WeightHeap,
-    /// Active destinations by (deficit key, seq), with lazily deleted stale items.
+    /// Per slot: what a turn and a weight update touch.
+    hot: Vec<Hot>,
+    /// Per slot: what only state changes touch.
+    cold: Vec<Cold>,
+    len: usize,
+    /// Lower bounds of the weights, one representative item per destination.
+    min: MinHeap,
+    /// Active destinations by (deficit key, slot), with lazily deleted stale items.
     active: ActiveHeap,
     /// Idle (outside the active set, not probing) destinations by (expiry, seq, slot).
     timers: BTreeSet<(Time, u64, usize)>,
@@ -50,24 +56,45 @@ pub struct RoundRobin {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Dest {
+struct Hot {
     weight: f64,
-    seq: u64,
     deficit: f64,
+    /// Key of this destination's representative item in `min`: at most its weight's key.
+    min_key: u64,
+    /// Changes at every activation and turn: the active heap item carrying the current ticket
+    /// is the live one, the others are stale. Kept across removal so that items of a slot's
+    /// earlier occupant never look live.
+    ticket: u32,
     state: State,
-    /// The next stale timer.
-    backoff: Duration,
     /// Inserted and not selected yet: exempt from eviction until its first turn.
     fresh: bool,
-    /// Changes at every activation and turn: the heap item carrying the current ticket is the
-    /// live one, the others are stale.
-    ticket: u32,
+}
+
+impl Hot {
+    const FREE: Hot = Hot {
+        weight: 0.0,
+        deficit: 0.0,
+        min_key: 0,
+        ticket: 0,
+        state: State::Free,
+        fresh: false,
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Cold {
+    seq: u64,
+    /// When the stale timer expires, while idle.
+    expiry: Time,
+    /// The next stale timer.
+    backoff: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    Free,
     Active,
-    Idle { expiry: Time },
+    Idle,
     Probing,
 }
 
@@ -83,8 +110,10 @@ impl RoundRobin {
     /// An empty policy.
     pub fn new() -> Self {
         RoundRobin {
-            dest: Vec::new(),
-            by_weight: WeightHeap::default(),
+            hot: Vec::new(),
+            cold: Vec::new(),
+            len: 0,
+            min: MinHeap::default(),
             active: ActiveHeap::default(),
             timers: BTreeSet::new(),
             idle_by_weight: BTreeSet::new(),
@@ -97,36 +126,68 @@ impl RoundRobin {
     /// Whether `slot` is in the active set (an evicted destination may linger there until it
     /// reaches the front).
     pub fn is_active(&self, slot: usize) -> bool {
-        matches!(self.get(slot), Some(d) if d.state == State::Active)
+        self.state(slot) == State::Active
     }
 
     /// When the stale timer of `slot` expires, if it is idle.
     pub fn stale_timer(&self, slot: usize) -> Option<Time> {
-        match self.get(slot)?.state {
-            State::Idle { expiry } => Some(expiry),
-            _ => None,
+        (self.state(slot) == State::Idle).then(|| self.cold[slot].expiry)
+    }
+
+    fn state(&self, slot: usize) -> State {
+        self.hot.get(slot).map_or(State::Free, |h| h.state)
+    }
+
+    /// The destination with the smallest weight (ties: lowest slot) and that weight.
+    fn min_entry(&mut self) -> Option<(usize, f64)> {
+        loop {
+            let (key, slot) = self.min.peek()?;
+            let h = &mut self.hot[slot];
+            if h.state == State::Free || h.min_key != key {
+                self.min.pop();
+                continue;
+            }
+            let current = weight_key(h.weight);
+            if current == key {
+                return Some((slot, h.weight));
+            }
+            // Its weight grew since the item was pushed: represent it at its weight now.
+            h.min_key = current;
+            self.min.replace_top((current, slot));
         }
     }
 
-    fn get(&self, slot: usize) -> Option<&Dest> {
-        self.dest.get(slot).and_then(Option::as_ref)
+    fn min_weight(&mut self) -> f64 {
+        self.min_entry().map_or(f64::INFINITY, |(_, w)| w)
     }
 
-    fn min_weight(&self) -> f64 {
-        self.by_weight
-            .first()
-            .map_or(f64::INFINITY, |(w, _)| f64::from_bits(w))
+    /// Give `slot` a representative item at its current weight.
+    fn represent(&mut self, slot: usize) {
+        let key = weight_key(self.hot[slot].weight);
+        self.hot[slot].min_key = key;
+        self.min.push((key, slot));
+        if self.min.len() > 2 * self.len + 16 {
+            // Stale items outnumber the live ones: rebuild (amortised O(1)).
+            self.min.clear();
+            for (slot, h) in self.hot.iter_mut().enumerate() {
+                if h.state != State::Free {
+                    h.min_key = weight_key(h.weight);
+                    self.min.push((h.min_key, slot));
+                }
+            }
+        }
     }
 
     /// Whether heap item `item` is the live one of an active destination.
-    fn is_live(dest: &[Option<Dest>], item: &Item) -> bool {
-        matches!(dest.get(item.slot as usize), Some(Some(d)) if d.state == State::Active && d.ticket == item.ticket)
+    fn is_live(hot: &[Hot], item: &Item) -> bool {
+        let h = &hot[item.slot as usize];
+        h.state == State::Active && h.ticket == item.ticket
     }
 
     /// Drop stale items from the top of the active heap; the live top, if any.
     fn live_top(&mut self) -> Option<Item> {
         while let Some(&top) = self.active.peek() {
-            if Self::is_live(&self.dest, &top) {
+            if Self::is_live(&self.hot, &top) {
                 return Some(top);
             }
             self.active.pop();
@@ -142,54 +203,63 @@ impl RoundRobin {
     /// Push the live item of active `slot`; rebuild the heap when stale items outnumber the
     /// live ones (amortised O(1)).
     fn push_active(&mut self, slot: usize) {
-        let d = self.dest[slot].as_ref().expect("slot present");
+        let h = &self.hot[slot];
         self.active.push(Item {
-            key: weight_key(d.deficit),
-            seq: d.seq,
+            key: weight_key(h.deficit),
             slot: slot as u32,
-            ticket: d.ticket,
+            ticket: h.ticket,
         });
-        if self.active.len() > 2 * self.by_weight.len() + 16 {
-            let dest = &self.dest;
-            self.active.retain(|item| Self::is_live(dest, item));
+        if self.active.len() > 2 * self.len + 16 {
+            let hot = &self.hot;
+            self.active.retain(|item| Self::is_live(hot, item));
         }
     }
 
-    fn is_good(&self, weight: f64) -> bool {
-        weight <= ACTIVE_FACTOR * self.min_weight()
+    /// Take `slot` out of the idle sets.
+    fn leave_idle(&mut self, slot: usize) {
+        let c = self.cold[slot];
+        self.timers.remove(&(c.expiry, c.seq, slot));
+        self.idle_by_weight
+            .remove(&(weight_key(self.hot[slot].weight), c.seq, slot));
     }
 
     /// Put an idle or probing `slot` into the active set at the minimum deficit.
     fn activate(&mut self, slot: usize) {
         let deficit = self.min_deficit();
-        let d = self.dest[slot].as_mut().expect("slot present");
-        if let State::Idle { expiry } = d.state {
-            self.timers.remove(&(expiry, d.seq, slot));
-            self.idle_by_weight
-                .remove(&(weight_key(d.weight), d.seq, slot));
+        debug_assert!(matches!(self.hot[slot].state, State::Idle | State::Probing));
+        if self.hot[slot].state == State::Idle {
+            self.leave_idle(slot);
         }
-        debug_assert!(d.state != State::Active);
-        d.state = State::Active;
-        d.backoff = STALE_TIMER_INITIAL;
-        d.deficit = deficit;
-        d.ticket = d.ticket.wrapping_add(1);
+        self.cold[slot].backoff = STALE_TIMER_INITIAL;
+        let h = &mut self.hot[slot];
+        h.state = State::Active;
+        h.deficit = deficit;
+        h.ticket = h.ticket.wrapping_add(1);
         self.push_active(slot);
     }
 
     /// Take an active or probing `slot` out of the active set with a stale timer.
     fn deactivate(&mut self, slot: usize, now: Time) {
         // Its heap item, if any, goes stale with the state change.
-        let d = self.dest[slot].as_mut().expect("slot present");
-        debug_assert!(!matches!(d.state, State::Idle { .. }));
-        let expiry = now + d.backoff;
-        d.state = State::Idle { expiry };
-        self.timers.insert((expiry, d.seq, slot));
+        debug_assert!(matches!(
+            self.hot[slot].state,
+            State::Active | State::Probing
+        ));
+        let c = &mut self.cold[slot];
+        c.expiry = now + c.backoff;
+        let (expiry, seq) = (c.expiry, c.seq);
+        let h = &mut self.hot[slot];
+        h.state = State::Idle;
+        self.timers.insert((expiry, seq, slot));
         self.idle_by_weight
-            .insert((weight_key(d.weight), d.seq, slot));
+            .insert((weight_key(h.weight), seq, slot));
     }
 
     /// Admit every idle destination whose weight is now at most twice the minimum.
     fn admit_good(&mut self) {
+        if self.idle_by_weight.is_empty() {
+            return;
+        }
         let limit = ACTIVE_FACTOR * self.min_weight();
         while let Some(&(w, _, slot)) = self.idle_by_weight.first() {
             if f64::from_bits(w) > limit {
@@ -202,21 +272,20 @@ impl RoundRobin {
     /// Give `slot` (active, its live item at the top of the heap) its turn: add its weight to
     /// its deficit, and move its item down the heap.
     fn take_turn(&mut self, slot: usize) {
-        let d = self.dest[slot].as_mut().expect("slot present");
-        debug_assert_eq!(d.state, State::Active);
+        let h = &mut self.hot[slot];
+        debug_assert_eq!(h.state, State::Active);
         debug_assert_eq!(self.active.peek().map(|i| i.slot as usize), Some(slot));
-        self.floor = d.deficit;
-        d.deficit += d.weight;
-        d.fresh = false;
-        d.ticket = d.ticket.wrapping_add(1);
+        self.floor = h.deficit;
+        h.deficit += h.weight;
+        h.fresh = false;
+        h.ticket = h.ticket.wrapping_add(1);
         self.active.replace_top(Item {
-            key: weight_key(d.deficit),
-            seq: d.seq,
+            key: weight_key(h.deficit),
             slot: slot as u32,
-            ticket: d.ticket,
+            ticket: h.ticket,
         });
         self.selections_since_renormalise += 1;
-        if self.selections_since_renormalise >= (4 * self.by_weight.len()).max(1 << 20) {
+        if self.selections_since_renormalise >= (4 * self.len).max(1 << 20) {
             self.renormalise();
         }
     }
@@ -225,12 +294,12 @@ impl RoundRobin {
     /// done every max(4n, 2^20) selections).
     fn renormalise(&mut self) {
         let base = self.min_deficit();
-        let dest = &mut self.dest;
-        self.active.retain(|item| Self::is_live(dest, item));
+        let hot = &mut self.hot;
+        self.active.retain(|item| Self::is_live(hot, item));
         for item in self.active.items_mut() {
-            let d = dest[item.slot as usize].as_mut().expect("slot present");
-            d.deficit = (d.deficit - base).max(0.0);
-            item.key = weight_key(d.deficit);
+            let h = &mut hot[item.slot as usize];
+            h.deficit = (h.deficit - base).max(0.0);
+            item.key = weight_key(h.deficit);
         }
         // Subtracting one base keeps the order but rounding may merge keys: re-heapify.
         self.active.heapify();
@@ -243,59 +312,77 @@ impl Policy for RoundRobin {
     fn insert(&mut self, slot: usize, weight: f64, _now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
         assert!(slot < u32::MAX as usize, "slot {slot} out of range");
-        ensure_slot(&mut self.dest, slot, None);
-        debug_assert!(self.dest[slot].is_none(), "slot {slot} inserted twice");
-        if self.dest[slot].is_some() {
+        if slot >= self.hot.len() {
+            self.hot.resize(slot + 1, Hot::FREE);
+            self.cold.resize(
+                slot + 1,
+                Cold {
+                    seq: 0,
+                    expiry: Time::ZERO,
+                    backoff: STALE_TIMER_INITIAL,
+                },
+            );
+        }
+        debug_assert_eq!(
+            self.hot[slot].state,
+            State::Free,
+            "slot {slot} inserted twice"
+        );
+        if self.hot[slot].state != State::Free {
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         let deficit = self.min_deficit();
-        self.dest[slot] = Some(Dest {
+        let ticket = self.hot[slot].ticket.wrapping_add(1);
+        self.hot[slot] = Hot {
             weight,
-            seq,
             deficit,
+            min_key: weight_key(weight),
+            ticket,
             state: State::Active,
-            backoff: STALE_TIMER_INITIAL,
             fresh: true,
-            ticket: 0,
-        });
-        self.by_weight.insert(slot, weight_key(weight), seq);
+        };
+        self.cold[slot] = Cold {
+            seq,
+            expiry: Time::ZERO,
+            backoff: STALE_TIMER_INITIAL,
+        };
+        self.len += 1;
+        self.represent(slot);
         self.push_active(slot);
     }
 
     fn remove(&mut self, slot: usize) {
-        let Some(d) = self.dest.get_mut(slot).and_then(Option::take) else {
+        let state = self.state(slot);
+        if state == State::Free {
             return;
-        };
-        self.by_weight.remove(slot);
-        match d.state {
-            // Its heap item went stale with the slot.
-            State::Active => {}
-            State::Idle { expiry } => {
-                self.timers.remove(&(expiry, d.seq, slot));
-                self.idle_by_weight
-                    .remove(&(weight_key(d.weight), d.seq, slot));
-            }
-            State::Probing => {}
         }
+        if state == State::Idle {
+            self.leave_idle(slot);
+        }
+        // Its items in both heaps go stale with the state.
+        self.hot[slot].state = State::Free;
+        self.len -= 1;
         self.admit_good();
     }
 
     fn set_weight(&mut self, slot: usize, weight: f64, _now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
-        let Some(Some(d)) = self.dest.get_mut(slot) else {
+        let Some(h) = self.hot.get_mut(slot).filter(|h| h.state != State::Free) else {
             return;
         };
-        let (old, new) = (weight_key(d.weight), weight_key(weight));
+        let (old, new) = (weight_key(h.weight), weight_key(weight));
         if old == new {
             return;
         }
-        d.weight = weight;
-        let seq = d.seq;
-        let idle = matches!(d.state, State::Idle { .. });
-        self.by_weight.update(slot, new);
-        if idle {
+        h.weight = weight;
+        let (state, below_bound) = (h.state, new < h.min_key);
+        if below_bound {
+            self.represent(slot);
+        }
+        if state == State::Idle {
+            let seq = self.cold[slot].seq;
             self.idle_by_weight.remove(&(old, seq, slot));
             self.idle_by_weight.insert((new, seq, slot));
         }
@@ -307,27 +394,28 @@ impl Policy for RoundRobin {
         if let Some(&(expiry, _, slot)) = self.timers.first()
             && expiry <= now
         {
-            let d = self.dest[slot].as_mut().expect("slot present");
-            self.timers.remove(&(expiry, d.seq, slot));
-            self.idle_by_weight
-                .remove(&(weight_key(d.weight), d.seq, slot));
-            d.state = State::Probing;
+            self.leave_idle(slot);
+            self.hot[slot].state = State::Probing;
             return Some(slot);
         }
         let limit = ACTIVE_FACTOR * self.min_weight();
         while let Some(top) = self.live_top() {
             let slot = top.slot as usize;
-            let d = self.dest[slot].as_ref().expect("slot present");
-            if d.weight > limit && !d.fresh {
+            let h = &self.hot[slot];
+            if h.weight > limit && !h.fresh {
                 self.deactivate(slot, now);
                 continue;
             }
             self.take_turn(slot);
+            // The next turn's record: its cache miss overlaps the rest of this call.
+            if let Some(next) = self.active.peek() {
+                prefetch(&self.hot[next.slot as usize]);
+            }
             return Some(slot);
         }
         // Nothing active: the minimum is probing (or idle); use it rather than nothing.
-        let (_, slot) = self.by_weight.first()?;
-        if matches!(self.get(slot)?.state, State::Idle { .. }) {
+        let (slot, _) = self.min_entry()?;
+        if self.hot[slot].state == State::Idle {
             self.activate(slot);
             self.take_turn(slot);
         }
@@ -335,122 +423,98 @@ impl Policy for RoundRobin {
     }
 
     fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
-        let Some(d) = self.get(slot) else {
-            return;
-        };
-        if d.state != State::Probing {
+        if self.state(slot) != State::Probing {
             return;
         }
-        if latency.is_some() && self.is_good(d.weight) {
+        let weight = self.hot[slot].weight;
+        if latency.is_some() && weight <= ACTIVE_FACTOR * self.min_weight() {
             self.activate(slot);
         } else {
-            let d = self.dest[slot].as_mut().expect("slot present");
-            d.backoff = (d.backoff * 2).min(STALE_TIMER_MAX);
+            let c = &mut self.cold[slot];
+            c.backoff = (c.backoff * 2).min(STALE_TIMER_MAX);
             self.deactivate(slot, now);
         }
     }
 
+    fn next_hint(&self) -> Option<usize> {
+        self.active.peek().map(|item| item.slot as usize)
+    }
+
     fn len(&self) -> usize {
-        self.by_weight.len()
+        self.len
     }
 }
 
-// ===== impl WeightHeap =====
+// ===== impl MinHeap =====
 
-/// An indexed binary min-heap of (weight key, seq) per slot.
+/// A binary min-heap of (weight key, slot) without an index: removal is lazy.
 #[derive(Debug, Default)]
-struct WeightHeap {
-    /// (weight key, seq, slot), heap-ordered on (weight key, seq).
-    heap: Vec<(u64, u64, usize)>,
-    /// Per slot: its index in `heap`, `usize::MAX` when absent.
-    pos: Vec<usize>,
+struct MinHeap {
+    items: Vec<(u64, usize)>,
 }
 
-impl WeightHeap {
+impl MinHeap {
     fn len(&self) -> usize {
-        self.heap.len()
+        self.items.len()
     }
 
-    /// The smallest (weight key, slot).
-    fn first(&self) -> Option<(u64, usize)> {
-        self.heap.first().map(|&(w, _, slot)| (w, slot))
+    fn peek(&self) -> Option<(u64, usize)> {
+        self.items.first().copied()
     }
 
-    fn insert(&mut self, slot: usize, w: u64, seq: u64) {
-        ensure_slot(&mut self.pos, slot, usize::MAX);
-        debug_assert_eq!(self.pos[slot], usize::MAX, "slot {slot} inserted twice");
-        self.heap.push((w, seq, slot));
-        let i = self.heap.len() - 1;
-        self.pos[slot] = i;
-        self.sift_up(i);
+    fn clear(&mut self) {
+        self.items.clear();
     }
 
-    fn remove(&mut self, slot: usize) {
-        let Some(&i) = self.pos.get(slot).filter(|&&i| i != usize::MAX) else {
-            return;
-        };
-        self.pos[slot] = usize::MAX;
-        let last = self.heap.len() - 1;
-        self.heap.swap(i, last);
-        self.heap.pop();
-        if i < self.heap.len() {
-            self.pos[self.heap[i].2] = i;
-            self.sift_up(i);
-            self.sift_down(i);
-        }
-    }
-
-    fn update(&mut self, slot: usize, w: u64) {
-        let Some(&i) = self.pos.get(slot).filter(|&&i| i != usize::MAX) else {
-            return;
-        };
-        let old = self.heap[i].0;
-        self.heap[i].0 = w;
-        if w < old {
-            self.sift_up(i);
-        } else {
-            self.sift_down(i);
-        }
-    }
-
-    fn key(&self, i: usize) -> (u64, u64) {
-        (self.heap[i].0, self.heap[i].1)
-    }
-
-    fn swap(&mut self, i: usize, j: usize) {
-        self.heap.swap(i, j);
-        self.pos[self.heap[i].2] = i;
-        self.pos[self.heap[j].2] = j;
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
+    fn push(&mut self, item: (u64, usize)) {
+        self.items.push(item);
+        let mut i = self.items.len() - 1;
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.key(i) >= self.key(parent) {
+            if self.items[parent] <= item {
                 break;
             }
-            self.swap(i, parent);
+            self.items[i] = self.items[parent];
             i = parent;
+        }
+        self.items[i] = item;
+    }
+
+    fn pop(&mut self) {
+        let Some(last) = self.items.pop() else {
+            return;
+        };
+        if !self.items.is_empty() {
+            self.sift_down(last);
         }
     }
 
-    fn sift_down(&mut self, mut i: usize) {
-        let n = self.heap.len();
+    fn replace_top(&mut self, item: (u64, usize)) {
+        debug_assert!(!self.items.is_empty());
+        self.sift_down(item);
+    }
+
+    /// Place `item` at the root hole or below it.
+    fn sift_down(&mut self, item: (u64, usize)) {
+        let n = self.items.len();
+        let mut i = 0;
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut smallest = i;
-            if l < n && self.key(l) < self.key(smallest) {
-                smallest = l;
-            }
-            if r < n && self.key(r) < self.key(smallest) {
-                smallest = r;
-            }
-            if smallest == i {
+            let l = 2 * i + 1;
+            if l >= n {
                 break;
             }
-            self.swap(i, smallest);
-            i = smallest;
+            let c = if l + 1 < n && self.items[l + 1] < self.items[l] {
+                l + 1
+            } else {
+                l
+            };
+            if item <= self.items[c] {
+                break;
+            }
+            self.items[i] = self.items[c];
+            i = c;
         }
+        self.items[i] = item;
     }
 }
 
@@ -460,21 +524,22 @@ impl WeightHeap {
 #[derive(Clone, Copy, Debug)]
 struct Item {
     key: u64,
-    seq: u64,
     slot: u32,
     ticket: u32,
 }
 
 impl Item {
-    fn order(&self) -> (u64, u64) {
-        (self.key, self.seq)
+    /// Ties between equal deficits go to the lower slot.
+    #[inline]
+    fn order(&self) -> (u64, u32) {
+        (self.key, self.slot)
     }
 }
 
-/// Children per node of the active heap: four 24-byte items, about two cache lines.
+/// Children per node of the active heap: four 16-byte items, one cache line.
 const ARITY: usize = 4;
 
-/// A 4-ary min-heap of [`Item`]s by (deficit key, seq), without an index: removal is lazy.
+/// A 4-ary min-heap of [`Item`]s by (deficit key, slot), without an index: removal is lazy.
 #[derive(Debug, Default)]
 struct ActiveHeap {
     items: Vec<Item>,
@@ -559,6 +624,74 @@ impl ActiveHeap {
         for i in (0..=(n - 2) / ARITY).rev() {
             let item = self.items[i];
             self.sift_down(i, item);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(usize, u32),
+        Remove(usize),
+        SetWeight(usize, u32),
+        Select,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..12usize, 1..100u32).prop_map(|(s, w)| Op::Insert(s, w)),
+            (0..12usize).prop_map(Op::Remove),
+            (0..12usize, 1..100u32).prop_map(|(s, w)| Op::SetWeight(s, w)),
+            Just(Op::Select),
+        ]
+    }
+
+    proptest! {
+        /// The lazy minimum always equals the smallest weight held, through inserts, removals
+        /// (slots re-used), weight changes both ways and selections.
+        #[test]
+        fn lazy_minimum_matches_the_smallest_weight(ops in prop::collection::vec(op(), 1..300)) {
+            let mut p = RoundRobin::new();
+            let mut model: std::collections::BTreeMap<usize, f64> = Default::default();
+            let mut rng = SmallRng::seed_from_u64(1);
+            let mut now = Time::ZERO;
+            for op in ops {
+                now = now + Duration::from_millis(100);
+                match op {
+                    Op::Insert(s, w) if !model.contains_key(&s) => {
+                        p.insert(s, f64::from(w), now);
+                        model.insert(s, f64::from(w));
+                    }
+                    Op::Insert(..) => {}
+                    Op::Remove(s) => {
+                        p.remove(s);
+                        model.remove(&s);
+                    }
+                    Op::SetWeight(s, w) => {
+                        p.set_weight(s, f64::from(w), now);
+                        if let Some(v) = model.get_mut(&s) {
+                            *v = f64::from(w);
+                        }
+                    }
+                    Op::Select => {
+                        let chosen = p.select(now, &mut rng);
+                        prop_assert_eq!(chosen.is_some(), !model.is_empty());
+                        if let Some(s) = chosen {
+                            prop_assert!(model.contains_key(&s));
+                            p.on_complete(s, Some(Duration::from_millis(1)), now);
+                        }
+                    }
+                }
+                let expected = model.values().copied().fold(f64::INFINITY, f64::min);
+                prop_assert_eq!(p.min_weight(), expected);
+                prop_assert_eq!(p.len(), model.len());
+            }
         }
     }
 }
