@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use super::{Policy, ensure_slot};
+use super::{Policy, ensure_slot, prefetch};
 use crate::clock::Time;
 
 /// Time constant of the peak EWMA's decay (tower's and Finagle's default is 10 s).
@@ -28,6 +28,10 @@ pub struct PowerOfTwo {
     loads: Vec<Load>,
     /// Per slot: its index in `loads`, `ABSENT` when absent.
     index: Vec<u32>,
+    /// The two candidates of the next call, drawn one call ahead so that their loads are
+    /// prefetched while this call goes on (in a large table each is a cache miss). Cleared
+    /// whenever a destination comes or goes.
+    next: Option<(usize, usize)>,
 }
 
 const ABSENT: u32 = u32::MAX;
@@ -82,6 +86,16 @@ impl PowerOfTwo {
         self.loads.get(i as usize)
     }
 
+    /// Two distinct indices of `loads`, uniformly (n >= 2).
+    fn draw_pair(n: usize, rng: &mut SmallRng) -> (usize, usize) {
+        let i = rng.random_range(0..n);
+        let mut j = rng.random_range(0..n - 1);
+        if j >= i {
+            j += 1;
+        }
+        (i, j)
+    }
+
     fn load_mut(&mut self, slot: usize) -> Option<&mut Load> {
         let i = *self.index.get(slot)?;
         self.loads.get_mut(i as usize)
@@ -97,6 +111,7 @@ impl Policy for PowerOfTwo {
         if self.index[slot] != ABSENT {
             return;
         }
+        self.next = None;
         self.index[slot] = self.loads.len() as u32;
         self.loads.push(Load {
             slot: slot as u32,
@@ -111,6 +126,7 @@ impl Policy for PowerOfTwo {
         let Some(&i) = self.index.get(slot).filter(|&&i| i != ABSENT) else {
             return;
         };
+        self.next = None;
         self.index[slot] = ABSENT;
         self.loads.swap_remove(i as usize);
         if let Some(moved) = self.loads.get(i as usize) {
@@ -134,11 +150,14 @@ impl Policy for PowerOfTwo {
             0 => return None,
             1 => 0,
             _ => {
-                let i = rng.random_range(0..n);
-                let mut j = rng.random_range(0..n - 1);
-                if j >= i {
-                    j += 1;
-                }
+                let (i, j) = match self.next.take() {
+                    Some(pair) => pair,
+                    None => Self::draw_pair(n, rng),
+                };
+                let next = Self::draw_pair(n, rng);
+                prefetch(&self.loads[next.0]);
+                prefetch(&self.loads[next.1]);
+                self.next = Some(next);
                 if self.loads[j].cost(now) < self.loads[i].cost(now) {
                     j
                 } else {
@@ -148,7 +167,10 @@ impl Policy for PowerOfTwo {
         };
         let l = &mut self.loads[chosen];
         l.in_flight = l.in_flight.saturating_add(1);
-        Some(l.slot as usize)
+        let slot = l.slot as usize;
+        // `complete` finds the load through the index: start that miss now.
+        prefetch(&self.index[slot]);
+        Some(slot)
     }
 
     fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
