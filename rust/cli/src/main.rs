@@ -3,6 +3,7 @@
 
 mod client;
 mod computer;
+mod netem;
 mod router;
 mod table;
 
@@ -30,6 +31,8 @@ enum Role {
     Client(client::ClientArgs),
     /// Read or change a router's e-tables.
     Table(table::TableArgs),
+    /// Delay element: hold NFQUEUE-queued packets a fixed delay, drop a seeded fraction.
+    Netem(netem::NetemArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
             Role::Computer(args) => computer::run(args).await,
             Role::Client(args) => client::run(args).await,
             Role::Table(args) => table::run(args).await,
+            Role::Netem(args) => netem::run(args).await,
         }
     });
     match result {
