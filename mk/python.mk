@@ -19,8 +19,8 @@ venv:
 	@test -x $(SYSTEM_PYTHON) || { echo "installing python3"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3; }
 	@$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "installing python3-venv"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
 	@test -x $(VENV_PY) || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
-	@$(VENV_PY) -c 'import maturin, pytest, matplotlib' 2>/dev/null || \
-	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=7' 'matplotlib>=3.6'
+	@$(VENV_PY) -c 'import maturin, pytest, matplotlib, yaml' 2>/dev/null || \
+	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' 'pytest>=7' 'matplotlib>=3.6' 'pyyaml>=6'
 
 # maturin develop needs the venv "active": VIRTUAL_ENV and its bin first on PATH.
 python: venv rust-toolchain

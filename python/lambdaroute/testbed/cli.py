@@ -1,0 +1,71 @@
+"""``lambdaroute-testbed``: run experiments in Mininet.
+
+    lambdaroute-testbed run experiments/grid.yaml [--results DIR] [--delay auto|netem|nfqueue|none]
+    lambdaroute-testbed clean        remove what runs killed without cleanup left behind (only theirs)
+    lambdaroute-testbed features     show what this kernel offers the testbed
+
+Needs root. Errors print one line and exit 2; an interrupted run cleans up and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lambdaroute-testbed", description="Run lambdaroute experiments in Mininet.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run an experiment file")
+    r.add_argument("experiment", help="experiment YAML (docs/experiment.md)")
+    r.add_argument("--results", help="results root (default: the experiment's `results`, else ./results)")
+    r.add_argument("--delay", choices=["auto", "netem", "nfqueue", "none"], help="override the delay mechanism")
+    r.add_argument("--duration", type=float, help="override the scenario's duration, s")
+    r.add_argument("--no-progress", action="store_true", help="no progress line")
+    r.add_argument("-v", "--verbose", action="store_true", help="log what the testbed does")
+    sub.add_parser("clean", help="remove leftovers of runs that died without cleaning up")
+    sub.add_parser("features", help="show the kernel features the testbed would use")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(ns, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from lambdaroute._native import ScenarioError
+    from lambdaroute.testbed import cleanup, features
+    from lambdaroute.testbed.experiment import ExperimentError, load
+
+    try:
+        if ns.command == "features":
+            print(features.detect().as_dict())
+            return 0
+        if ns.command == "clean":
+            removed = cleanup.clean_stale()
+            print("\n".join(removed) if removed else "nothing to clean")
+            return 0
+        from lambdaroute.testbed.run import run
+
+        path = Path(ns.experiment)
+        exp = load(path)
+        if ns.duration is not None:
+            exp = load(path, {**exp.raw, "duration": ns.duration})
+        if ns.delay:
+            exp.delay = ns.delay
+        run(exp, progress=not ns.no_progress, results=Path(ns.results) if ns.results else None)
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaned up", file=sys.stderr)
+        return 130
+    except (ExperimentError, ScenarioError, FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"lambdaroute-testbed: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Link delay and loss: netem where the kernel has it, else lambdaroute's NFQUEUE element.
+
+:func:`choose` picks the mechanism: ``netem`` when the kernel has the qdisc (TCLink then puts
+delay, loss and queue length on both ends of every link, as Mininet does), else ``nfqueue``.
+
+With ``nfqueue``, packets are held in the *hosts*, never in the switches (the userspace switches
+share one datapath that iptables does not see). A packet from host ``a`` to host ``b`` crosses
+``a``'s access link, the switch links of the static path from ``a`` to ``b``, and ``b``'s access
+link; the plan gives each delay to one host-side queue:
+
+- ``a``'s OUTPUT: ``a``'s access-link delay plus the delay of every switch link on the path to
+  ``b`` (one iptables rule per destination, ``-d <b>``, to the queue of that total);
+- ``b``'s INPUT: ``b``'s access-link delay (queue 1).
+
+Losses combine the same way (``1 - prod(1 - p)``), drawn at the sender for the path, at the
+receiver for its access link. So a one-way trip waits the sum of the delays on its path, exactly
+as with netem; what differs: the delay of a switch link is paid per flow at the sending host
+(two flows that share a link do not queue behind each other in the delay), queue lengths are
+not emulated, and traffic to addresses outside the scenario only pays the access links.
+Bandwidth is HTB in both cases (TCLink).
+
+Each host with anything to delay runs one ``lambdaroute netem`` with all its queues, started
+and ready (it logs ``ready``) before its rules go in; rules use ``--queue-bypass`` so a host
+whose element is gone still passes traffic. Host namespaces die with the network, and with them
+the rules; the elements are stopped by handle before that.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdaroute.scenario import Scenario
+from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id, stop_process
+from lambdaroute.testbed.features import Features
+
+__all__ = ["choose", "DelayPlan", "HostQueues", "plan", "start_elements", "MECHANISMS"]
+
+log = logging.getLogger(__name__)
+
+MECHANISMS = ("auto", "netem", "nfqueue", "none")
+
+#: The INPUT queue of every host; OUTPUT queues are numbered from 2.
+INPUT_QUEUE = 1
+
+
+def choose(requested: str, features: Features) -> str:
+    """The mechanism for ``requested`` (``auto``, ``netem``, ``nfqueue``, ``none``)."""
+    if requested not in MECHANISMS:
+        raise ValueError(f"delay mechanism `{requested}`: expected one of {', '.join(MECHANISMS)}")
+    if requested == "auto":
+        return "netem" if features.netem else "nfqueue"
+    if requested == "netem" and not features.netem:
+        raise RuntimeError(
+            "delay mechanism `netem` asked for, but this kernel has no netem qdisc; "
+            "use `auto` or `nfqueue` (lambdaroute's NFQUEUE element)"
+        )
+    return requested
+
+
+def _combine_loss(percents: list[float]) -> float:
+    keep = math.prod(1.0 - p / 100.0 for p in percents)
+    return (1.0 - keep) * 100.0
+
+
+@dataclass
+class HostQueues:
+    """What one host's element does: queue number -> (delay ms, loss %), and the iptables
+    rules that feed the queues."""
+
+    host: str
+    queues: dict[int, tuple[float, float]] = field(default_factory=dict)
+    rules: list[list[str]] = field(default_factory=list)
+
+    def queue_args(self) -> list[str]:
+        args = []
+        for number, (delay, loss) in sorted(self.queues.items()):
+            args += ["--queue", f"{number}:{delay:g}:{loss:g}" if loss else f"{number}:{delay:g}"]
+        return args
+
+
+@dataclass
+class DelayPlan:
+    """The per-host queues of a scenario (empty when nothing has delay or loss)."""
+
+    hosts: dict[str, HostQueues]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            name: {"queues": {str(n): {"delay_ms": d, "loss_pct": p} for n, (d, p) in hq.queues.items()},
+                   "rules": [" ".join(r) for r in hq.rules]}
+            for name, hq in self.hosts.items()
+        }
+
+
+def plan(scenario: Scenario) -> DelayPlan:
+    """The host-side queues that reproduce the scenario's link delays and losses."""
+    links = {link.name: link for link in scenario.links}
+    hosts = scenario.hosts
+    out: dict[str, HostQueues] = {}
+    for h in hosts:
+        hq = HostQueues(h.name)
+        access_delay = float(h.link.get("delay") or 0.0)
+        access_loss = float(h.link.get("loss") or 0.0)
+        if access_delay > 0 or access_loss > 0:
+            hq.queues[INPUT_QUEUE] = (access_delay, access_loss)
+            hq.rules.append(["-A", "INPUT", "-i", f"{h.name}-eth0", "-j", "NFQUEUE",
+                             "--queue-num", str(INPUT_QUEUE), "--queue-bypass"])
+        # Destinations grouped by their (delay, loss) on the way out.
+        classes: dict[tuple[float, float], list[str]] = defaultdict(list)
+        for g in hosts:
+            if g is h:
+                continue
+            path = [links[name] for name in scenario.path(h.name, g.name)]
+            delay = access_delay + sum(link.delay for link in path)
+            loss = _combine_loss([access_loss] + [link.loss for link in path])
+            classes[(round(delay, 6), round(loss, 6))].append(g.ip)
+        default = (round(access_delay, 6), round(access_loss, 6))
+        number = INPUT_QUEUE + 1
+        for (delay, loss), ips in sorted(classes.items()):
+            if delay <= 0 and loss <= 0:
+                continue
+            hq.queues[number] = (delay, loss)
+            for ip in ips:
+                hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-d", ip, "-j", "NFQUEUE",
+                                 "--queue-num", str(number), "--queue-bypass"])
+            number += 1
+        if default[0] > 0 or default[1] > 0:
+            # Anything else leaving the host (not a scenario host) pays the access link.
+            hq.queues[number] = default
+            hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-j", "NFQUEUE",
+                             "--queue-num", str(number), "--queue-bypass"])
+        if hq.queues:
+            out[h.name] = hq
+    return DelayPlan(out)
+
+
+def _wait_ready(proc: subprocess.Popen[Any], log_path: Path, host: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log_path.exists() and "netem element ready" in log_path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"host {host}: the netem element exited ({proc.returncode}) before binding its "
+                f"queues; see {log_path}"
+            )
+        time.sleep(0.02)
+    raise RuntimeError(f"host {host}: the netem element is not ready after {timeout:g} s; see {log_path}")
+
+
+def start_elements(
+    network: Any,
+    delay_plan: DelayPlan,
+    binary: str,
+    logs: Path,
+    seed: int,
+    cleanup: Cleanup,
+    state: RunState | None = None,
+) -> dict[str, subprocess.Popen[Any]]:
+    """Starts each host's element, waits until it is ready, then installs its iptables rules."""
+    procs: dict[str, subprocess.Popen[Any]] = {}
+    for i, (name, hq) in enumerate(sorted(delay_plan.hosts.items())):
+        node = network.node(name)
+        log_path = logs / f"netem-{name}.log"
+        with open(log_path, "wb") as log_file:
+            proc = node.popen(
+                [binary, "netem", *hq.queue_args(), "--seed", str(seed + i)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env={"NO_COLOR": "1", "RUST_LOG": "info", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            )
+        procs[name] = proc
+        cleanup.push(f"stop the netem element of {name}", lambda p=proc: stop_process(p))
+        if state is not None and (pid := process_id(proc.pid)):
+            state.add("pids", pid)
+        _wait_ready(proc, log_path, name)
+        for rule in hq.rules:
+            out = node.cmd(" ".join(["iptables", "-w", *rule]) + " 2>&1; echo rc=$?").strip()
+            if not out.endswith("rc=0"):
+                raise RuntimeError(f"host {name}: `iptables {' '.join(rule)}` failed: {out}")
+    return procs

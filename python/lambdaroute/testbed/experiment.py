@@ -1,0 +1,183 @@
+"""Experiment files: which scenario to run and how (docs/experiment.md).
+
+An experiment names a scenario file (``scenario:``) or a generator (``generator:`` with
+``args`` and ``options``), changes it with ``overrides`` (merged into the scenario's YAML, then
+validated again by the scenario crate), and says how the testbed runs it: delay mechanism,
+who installs the tables, monitor settings, where results go, which binary runs the nodes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lambdaroute import topologies
+from lambdaroute.scenario import Scenario
+
+__all__ = ["Experiment", "ExperimentError", "load", "apply_overrides", "find_binary"]
+
+KEYS = {"name", "description", "scenario", "generator", "args", "options", "overrides", "duration", "seed",
+        "delay", "tables", "monitor", "results", "binary", "grace"}
+MONITOR_KEYS = {"interval", "hysteresis", "samples"}
+
+
+class ExperimentError(ValueError):
+    """An experiment file that cannot be run; the message names the file and the key."""
+
+
+@dataclass
+class Experiment:
+    name: str
+    scenario: Scenario
+    source: Path | None
+    base: Path
+    raw: dict[str, Any]
+    description: str = ""
+    delay: str = "auto"
+    tables: str = "auto"
+    monitor: dict[str, float] = field(default_factory=lambda: {"interval": 1.0, "hysteresis": 0.2, "samples": 2})
+    results: Path = Path("results")
+    binary: str | None = None
+    grace: float = 10.0
+
+
+def _by_name(items: list[dict[str, Any]], key: Any) -> dict[str, dict[str, Any]]:
+    return {key(i): i for i in items}
+
+
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in change.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """The scenario document ``doc`` changed by ``overrides``:
+
+    - ``hosts`` / ``links`` / ``switches`` as a mapping: by name (links ``a-b``), each merged into
+      that item; ``null`` removes it; a name not there yet adds it (hosts, switches);
+    - as a list: replaces the whole section;
+    - ``control`` merges key by key; any other key replaces.
+    """
+    doc = copy.deepcopy(doc)
+    for key, value in overrides.items():
+        if key in ("hosts", "links", "switches") and isinstance(value, dict):
+            items = doc.get(key) or []
+            ident = (lambda i: f"{i['a']}-{i['b']}") if key == "links" else (lambda i: i["name"])
+            named = _by_name(items, ident)
+            for name, change in value.items():
+                if name not in named:
+                    if change is None:
+                        raise ExperimentError(f"{where}: overrides.{key}.{name}: no such item to remove")
+                    if key == "links":
+                        raise ExperimentError(f"{where}: overrides.links.{name}: no such link; add links with a list")
+                    items.append({"name": name, **change})
+                elif change is None:
+                    items = [i for i in items if ident(i) != name]
+                else:
+                    merged = _merge(named[name], change)
+                    items = [merged if ident(i) == name else i for i in items]
+            doc[key] = items
+        elif key == "control" and isinstance(value, dict):
+            doc["control"] = _merge(doc.get("control") or {}, value)
+        else:
+            doc[key] = value
+    return doc
+
+
+def find_binary(explicit: str | None = None) -> str:
+    """The ``lambdaroute`` binary: ``explicit``, ``$LAMBDAROUTE_BIN``, the repository's release
+    build (``$CARGO_TARGET_DIR`` or ``target/``), or ``lambdaroute`` on the PATH."""
+    import shutil
+
+    candidates = [explicit, os.environ.get("LAMBDAROUTE_BIN")]
+    repo = Path(__file__).resolve().parents[3]
+    if os.environ.get("CARGO_TARGET_DIR"):
+        candidates.append(str(Path(os.environ["CARGO_TARGET_DIR"]) / "release" / "lambdaroute"))
+    candidates.append(str(repo / "target" / "release" / "lambdaroute"))
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return str(Path(c).resolve())
+    found = shutil.which("lambdaroute")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "cannot find the lambdaroute binary: build it (`make release`) or set LAMBDAROUTE_BIN or `binary:`"
+    )
+
+
+def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None = None) -> Experiment:
+    """Reads an experiment file (or a ready dict, with ``path`` only for relative paths)."""
+    where = os.fspath(path) if path is not None else "<experiment>"
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    if data is None:
+        if path is None:
+            raise ValueError("load: give a path or data")
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ExperimentError(f"{where}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{where}: expected a mapping of experiment keys")
+    unknown = set(data) - KEYS
+    if unknown:
+        raise ExperimentError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(KEYS))}")
+    if ("scenario" in data) == ("generator" in data):
+        raise ExperimentError(f"{where}: give exactly one of `scenario: FILE` or `generator: KIND`")
+    source: Path | None = None
+    if "scenario" in data:
+        source = Path(data["scenario"])
+        source = source if source.is_absolute() else base / source
+        scenario = Scenario.load(source)
+    else:
+        kind = data["generator"]
+        if kind not in topologies.GENERATORS:
+            raise ExperimentError(f"{where}: generator `{kind}`: expected one of {', '.join(topologies.GENERATORS)}")
+        options = data.get("options") or {}
+        try:
+            scenario = topologies.GENERATORS[kind](*(data.get("args") or []), **options)
+        except TypeError as e:
+            raise ExperimentError(f"{where}: generator {kind}: {e}") from None
+    overrides = dict(data.get("overrides") or {})
+    for key in ("duration", "seed"):
+        if key in data:
+            overrides[key] = data[key]
+    if overrides:
+        doc = yaml.safe_load(scenario.to_yaml())
+        doc = apply_overrides(doc, overrides, where)
+        scenario = Scenario.from_yaml(yaml.safe_dump(doc, sort_keys=False), f"{where} (scenario with overrides)")
+    monitor = {"interval": 1.0, "hysteresis": 0.2, "samples": 2}
+    for k, v in (data.get("monitor") or {}).items():
+        if k not in MONITOR_KEYS:
+            raise ExperimentError(f"{where}: monitor.{k}: unknown; expected {', '.join(sorted(MONITOR_KEYS))}")
+        monitor[k] = float(v) if k != "samples" else int(v)
+    tables = data.get("tables", "auto")
+    if tables not in ("auto", "controller", "testbed"):
+        raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
+    results = Path(data.get("results", "results"))
+    binary = data.get("binary")
+    if binary and not Path(binary).is_absolute():
+        binary = str(base / binary)
+    return Experiment(
+        name=str(data.get("name") or (Path(path).stem if path else scenario.name)),
+        description=str(data.get("description", "")),
+        scenario=scenario,
+        source=source,
+        base=base,
+        raw=data,
+        delay=str(data.get("delay", "auto")),
+        tables=tables,
+        monitor=monitor,
+        results=results,
+        binary=binary,
+        grace=float(data.get("grace", 10.0)),
+    )

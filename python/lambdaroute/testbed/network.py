@@ -1,0 +1,270 @@
+"""A scenario's network in Mininet: Open vSwitch switches with static flows, hosts with static
+ARP, links shaped with TCLink.
+
+- Switches are ``OVSSwitch(failMode='secure', protocols='OpenFlow10,OpenFlow13')`` with no
+  OpenFlow controller; the kernel datapath where the ``openvswitch`` module is loaded, else the
+  userspace one (``datapath='user'``). Their bridge names are ``l<tag>s<index>`` (the scenario's
+  switch ``index``-th in file order), unique to the run, so that cleanup deletes only ours;
+  ports are numbered as the scenario numbers them.
+- Hosts keep their scenario names (their interfaces live in their own namespaces) and get the
+  scenario's addresses; every host gets a permanent neighbour entry for every other host.
+- The static flows of every switch go in with ``ovs-ofctl add-flows`` (which must print nothing)
+  and are checked with ``dump-flows``.
+- Links are TCLinks: bandwidth (HTB) always; delay, loss and queue length through netem only
+  when ``delay_mechanism == "netem"`` (see :mod:`lambdaroute.testbed.delay` for the other case).
+- With the userspace datapath, TCP needs transmit checksum offload off on host interfaces
+  (``ethtool -K <intf> tx off``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import resource
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lambdaroute.scenario import Host as ScenarioHost
+from lambdaroute.scenario import Scenario
+from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id
+from lambdaroute.testbed.features import Features
+
+__all__ = ["EmulatedNetwork", "NetworkError", "host_prefix"]
+
+log = logging.getLogger(__name__)
+
+
+class NetworkError(RuntimeError):
+    """The emulated network could not be built as the scenario says."""
+
+
+def host_prefix(scenario: Scenario) -> int:
+    """The longest prefix length whose network holds every host address (at most /8 wide for
+    the default 10.0.0.x addressing, so hosts reach each other without routes)."""
+    addrs = [int(ipaddress.IPv4Address(h.ip)) for h in scenario.hosts]
+    if not addrs:
+        return 8
+    lo, hi = min(addrs), max(addrs)
+    prefix = 32 - (lo ^ hi).bit_length()
+    return min(prefix, 8) if all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("10.0.0.0/8") for a in addrs) else max(prefix, 1)
+
+
+class _DropHtbQuantum(logging.Filter):
+    """Mininet logs tc's harmless "quantum of class ... is big" warning (HTB above ~10 Mbit/s)
+    as an error, once per shaped interface; keep every other message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "quantum of class" not in record.getMessage()
+
+
+def _quiet_mininet() -> None:
+    from mininet.log import lg
+
+    if not any(isinstance(f, _DropHtbQuantum) for f in lg.filters):
+        lg.addFilter(_DropHtbQuantum())
+        for handler in lg.handlers:
+            handler.addFilter(_DropHtbQuantum())
+    lg.propagate = False
+
+
+def _run(args: list[str], what: str) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise NetworkError(f"{what}: `{' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+class EmulatedNetwork:
+    """The Mininet network of one scenario. Build it with :meth:`start`; cleanup is pushed onto
+    the run's :class:`Cleanup` as it goes."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        features: Features,
+        tag: str,
+        delay_mechanism: str,
+        workdir: Path,
+        state: RunState | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.features = features
+        self.tag = tag
+        self.delay_mechanism = delay_mechanism
+        self.workdir = workdir
+        self.state = state
+        self.net: Any = None
+        #: Scenario switch name -> bridge name.
+        self.bridges = {s.name: f"l{tag}s{i}" for i, s in enumerate(scenario.switches, start=1)}
+        self.prefix = host_prefix(scenario)
+
+    # ----- building -----
+
+    def _link_params(self, bw: float | None, delay: float, loss: float, queue: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if bw is not None:
+            params["bw"] = bw
+        if self.delay_mechanism == "netem":
+            if delay > 0:
+                params["delay"] = f"{delay:g}ms"
+            if loss > 0:
+                params["loss"] = loss
+            if queue is not None:
+                params["max_queue_size"] = queue
+        return params
+
+    def start(self, cleanup: Cleanup) -> None:
+        """Builds and starts the network, installs flows and ARP, checks the flows."""
+        from mininet.link import TCLink
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.node import Host, OVSSwitch
+
+        setLogLevel(os.environ.get("LAMBDAROUTE_MININET_LOG", "warning"))
+        _quiet_mininet()
+        # Mininet.init() would raise machine-wide sysctls and limits; raise only ours.
+        Mininet.inited = True
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+        net = Mininet(
+            topo=None,
+            controller=None,
+            switch=OVSSwitch,
+            host=Host,
+            link=TCLink,
+            build=False,
+            autoSetMacs=False,
+            autoStaticArp=False,
+            waitConnected=False,
+        )
+        self.net = net
+        cleanup.push("stop the Mininet network", self._stop)
+        for i, sw in enumerate(self.scenario.switches, start=1):
+            net.addSwitch(
+                self.bridges[sw.name],
+                cls=OVSSwitch,
+                datapath=self.features.datapath,
+                failMode="secure",
+                protocols="OpenFlow10,OpenFlow13",
+                dpid=f"{i:016x}",
+            )
+            if self.state is not None:
+                self.state.add("bridges", self.bridges[sw.name])
+        for h in self.scenario.hosts:
+            net.addHost(h.name, ip=f"{h.ip}/{self.prefix}", mac=h.mac)
+        for link in self.scenario.links:
+            net.addLink(
+                self.bridges[link.a],
+                self.bridges[link.b],
+                port1=link.port_a,
+                port2=link.port_b,
+                **self._link_params(link.bw, link.delay, link.loss, link.queue),
+            )
+        for h in self.scenario.hosts:
+            lk = h.link
+            net.addLink(
+                h.name,
+                self.bridges[h.switch],
+                port1=0,
+                port2=h.port,
+                **self._link_params(lk.get("bw"), lk.get("delay", 0.0), lk.get("loss", 0.0), lk.get("queue")),
+            )
+        net.build()
+        if self.state is not None:
+            for node in net.hosts + net.switches:
+                pid = process_id(node.pid) if node.pid else None
+                if pid:
+                    self.state.add("pids", pid)
+        net.start()
+        self._install_flows()
+        self._install_arp()
+        if self.features.datapath == "user":
+            for h in self.scenario.hosts:
+                node = net.get(h.name)
+                out = node.cmd(f"ethtool -K {h.name}-eth0 tx off >/dev/null 2>&1; echo $?").strip()
+                if out != "0":
+                    raise NetworkError(f"host {h.name}: `ethtool -K {h.name}-eth0 tx off` failed")
+
+    def _install_flows(self) -> None:
+        for sw in self.scenario.switches:
+            bridge = self.bridges[sw.name]
+            entries = self.scenario.flows(sw.name)
+            with tempfile.NamedTemporaryFile("w", suffix=".flows", dir=self.workdir, delete=False) as f:
+                f.write("".join(e.ofctl + "\n" for e in entries))
+                path = f.name
+            try:
+                out = subprocess.run(
+                    ["ovs-ofctl", "add-flows", bridge, path], capture_output=True, text=True, check=False
+                )
+            finally:
+                os.unlink(path)
+            if out.returncode != 0 or out.stdout.strip() or out.stderr.strip():
+                raise NetworkError(
+                    f"switch {sw.name} ({bridge}): `ovs-ofctl add-flows` said: "
+                    f"{(out.stdout + out.stderr).strip() or f'exit {out.returncode}'}"
+                )
+            dumped = self.dump_flows(sw.name)
+            installed = sum(1 for line in dumped.splitlines() if "priority=" in line)
+            if installed != len(entries):
+                raise NetworkError(
+                    f"switch {sw.name} ({bridge}): {installed} flows installed, expected {len(entries)}; "
+                    f"dump-flows:\n{dumped}"
+                )
+
+    def _install_arp(self) -> None:
+        hosts = self.scenario.hosts
+        for h in hosts:
+            lines = "".join(
+                f"neigh replace {g.ip} lladdr {g.mac} dev {h.name}-eth0 nud permanent\n" for g in hosts if g is not h
+            )
+            if not lines:
+                continue
+            with tempfile.NamedTemporaryFile("w", suffix=".neigh", dir=self.workdir, delete=False) as f:
+                f.write(lines)
+                path = f.name
+            try:
+                out = self.net.get(h.name).cmd(f"ip -batch {path} 2>&1; echo rc=$?").strip()
+            finally:
+                os.unlink(path)
+            if not out.endswith("rc=0"):
+                raise NetworkError(f"host {h.name}: static ARP entries failed: {out}")
+
+    def _stop(self) -> None:
+        net, self.net = self.net, None
+        if net is None:
+            return
+        try:
+            net.stop()
+        finally:
+            # net.stop() deletes its bridges; make sure, by name, that none of ours is left.
+            for bridge in self.bridges.values():
+                subprocess.run(
+                    ["ovs-vsctl", "--if-exists", "del-br", bridge],
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+
+    # ----- using it -----
+
+    def node(self, name: str) -> Any:
+        """The Mininet host called ``name``."""
+        return self.net.get(name)
+
+    def dump_flows(self, switch: str) -> str:
+        """``ovs-ofctl dump-flows`` of a scenario switch."""
+        return _run(["ovs-ofctl", "--no-names", "dump-flows", self.bridges[switch]], f"switch {switch}")
+
+    def ping(self, a: str, b: ScenarioHost | str, count: int = 5, interval: float = 0.2) -> list[float]:
+        """RTTs in ms of ``count`` pings from host ``a`` to host ``b``."""
+        target = b if isinstance(b, ScenarioHost) else self.scenario.host(b)
+        out = self.node(a).cmd(f"ping -n -c {count} -i {interval} -W 2 {target.ip}")
+        rtts = []
+        for line in out.splitlines():
+            if "time=" in line:
+                rtts.append(float(line.split("time=", 1)[1].split()[0]))
+        return rtts

@@ -1,0 +1,376 @@
+"""One run of an experiment, from an empty machine state back to an empty machine state.
+
+:func:`testbed` is the network part as a context manager (network, delay elements, NAT gateway,
+all undone on exit); :func:`run` is the whole experiment:
+
+1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
+2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
+3. the controller (when the scenario has one and the binary has the subcommand;
+   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`);
+4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
+   its workload's start, with a progress line until the last client ends;
+5. final tables, summary, plot, ``metadata.json`` (:mod:`.report`);
+6. cleanup, always (:mod:`.cleanup`), and a check that nothing of the run is left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from lambdaroute.scenario import Scenario
+from lambdaroute.testbed import delay as delay_mod
+from lambdaroute.testbed import report
+from lambdaroute.testbed.cleanup import Cleanup, RunState, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed.experiment import Experiment, find_binary
+from lambdaroute.testbed.features import Features, detect, require_tools
+from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controller_reporter
+from lambdaroute.testbed.nat import Gateway, start_gateway
+from lambdaroute.testbed.network import EmulatedNetwork
+from lambdaroute.testbed.nodes import (
+    COMPUTER_PORT,
+    CONTROLLER_PORT,
+    NODE_ENV,
+    NodeProcess,
+    Nodes,
+    binary_has,
+    client_command,
+    endpoint,
+    write_controller_files,
+)
+from lambdaroute.testbed.traffic import Background, schedules
+
+__all__ = ["Bed", "testbed", "run", "RunResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bed:
+    """A running emulated network and what came with it."""
+
+    scenario: Scenario
+    network: EmulatedNetwork
+    features: Features
+    mechanism: str
+    tag: str
+    state: RunState
+    cleanup: Cleanup
+    binary: str
+    workdir: Path
+    delay_plan: delay_mod.DelayPlan | None = None
+    gateway: Gateway | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "features": self.features.as_dict(),
+            "datapath": self.features.datapath,
+            "delay_mechanism": self.mechanism,
+            "delay_plan": self.delay_plan.as_dict() if self.delay_plan else None,
+            "bridges": self.network.bridges,
+            "nat": self.gateway.as_dict() if self.gateway else None,
+            "timings_s": self.timings,
+        }
+
+
+@contextmanager
+def testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary: str | None = None,
+            seed: int | None = None) -> Iterator[Bed]:
+    """The scenario's network, with delay and NAT, undone on exit (also on error and Ctrl-C)."""
+    require_tools()
+    binary = find_binary(binary)
+    features = detect()
+    mechanism = delay_mod.choose(delay, features)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "logs").mkdir(exist_ok=True)
+    tag = new_tag()
+    state = RunState(tag)
+    cleanup = Cleanup()
+    cleanup.push("remove the run state file", state.remove)
+    network = EmulatedNetwork(scenario, features, tag, mechanism, workdir, state)
+    bed = Bed(scenario, network, features, mechanism, tag, state, cleanup, binary, workdir)
+    with terminate_on_sigterm():
+        try:
+            t = time.monotonic()
+            network.start(cleanup)
+            bed.timings["network"] = round(time.monotonic() - t, 3)
+            if mechanism == "nfqueue":
+                t = time.monotonic()
+                bed.delay_plan = delay_mod.plan(scenario)
+                delay_mod.start_elements(network, bed.delay_plan, binary, workdir / "logs",
+                                         scenario.seed if seed is None else seed, cleanup, state)
+                bed.timings["delay"] = round(time.monotonic() - t, 3)
+            bed.gateway = start_gateway(network, scenario, tag, cleanup, state)
+            yield bed
+        finally:
+            errors = cleanup.run()
+            bed.timings["cleanup_errors"] = float(len(errors))
+
+
+# ----- progress -----
+
+class Progress:
+    """A one-line progress bar on a terminal; a line every 5 s elsewhere (CI logs)."""
+
+    def __init__(self, total: float, stream: TextIO, enabled: bool = True) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self._last = -1e9
+
+    def update(self, now: float, note: str) -> None:
+        if not self.enabled:
+            return
+        frac = min(max(now / self.total, 0.0), 1.0) if self.total > 0 else 1.0
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        line = f"[{bar}] {now:6.1f}/{self.total:.0f} s  {note}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+            self.stream.flush()
+        elif now - self._last >= 5.0:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._last = now
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ----- the whole experiment -----
+
+@dataclass
+class RunResult:
+    out: Path
+    summaries: list[report.ClientSummary]
+    metadata: dict[str, Any]
+    transitions: list[Transition]
+    plot: Path
+    summary_text: str
+    calls: list[report.Call]
+
+
+def _version(args: list[str]) -> str:
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def _versions(binary: str) -> dict[str, str]:
+    from importlib import metadata as md
+
+    import mininet.net
+
+    try:
+        package = md.version("lambdaroute")
+    except md.PackageNotFoundError:
+        package = "unknown"
+    return {
+        "lambdaroute": _version([binary, "--version"]),
+        "lambdaroute_python": package,
+        "python": sys.version.split()[0],
+        "mininet": getattr(mininet.net, "VERSION", "unknown"),
+        "openvswitch": _version(["ovs-vsctl", "--version"]),
+        "iperf3": _version(["iperf3", "--version"]),
+        "git": _version(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always", "--dirty"]),
+    }
+
+
+def _congestion_intervals(transitions: list[Transition], end: float) -> list[tuple[float, float, str]]:
+    open_at: dict[str, float] = {}
+    out = []
+    for tr in transitions:
+        if tr.event == "congested":
+            open_at[tr.link] = tr.time
+        elif tr.link in open_at:
+            out.append((open_at.pop(tr.link), tr.time, tr.link))
+    out += [(start, end, link) for link, start in open_at.items()]
+    return out
+
+
+def run(
+    experiment: Experiment,
+    reporter: Reporter | None = None,
+    stream: TextIO = sys.stderr,
+    progress: bool = True,
+    results: Path | None = None,
+) -> RunResult:
+    """Runs ``experiment``; returns its results (also on disk). ``reporter`` replaces the
+    controller reporter of the monitor (tests capture reports with it)."""
+    scenario = experiment.scenario
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = results or experiment.results
+    out = root / experiment.name / stamp
+    n = 1
+    while out.exists():
+        n += 1
+        out = root / experiment.name / f"{stamp}-{n}"
+    out.mkdir(parents=True)
+    scenario.save(out / "scenario.yaml")
+    (out / "experiment.yaml").write_text(
+        __import__("yaml").safe_dump(experiment.raw, sort_keys=False), encoding="utf-8")
+    for sub in ("clients", "tables", "flows"):
+        (out / sub).mkdir()
+    metadata: dict[str, Any] = {
+        "experiment": experiment.name,
+        "description": experiment.description,
+        "scenario": scenario.name,
+        "scenario_source": str(experiment.source) if experiment.source else None,
+        "seed": scenario.seed,
+        "duration_s": scenario.duration,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "control": scenario.control,
+    }
+    stream.write(f"lambdaroute-testbed: {experiment.name} ({scenario.name}, {scenario.duration:g} s) -> {out}\n")
+    t_start = time.monotonic()
+    calls: list[report.Call] = []
+    transitions: list[Transition] = []
+    summary_text = ""
+    plot = out / "latency.png"
+    bed_meta: dict[str, Any] = {}
+    state_data: dict[str, Any] = {}
+    clients: list[tuple[NodeProcess, float, str, Path]] = []
+    names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
+    try:
+        with testbed(scenario, out, experiment.delay, experiment.binary) as bed:
+            state_data = bed.state.data
+            metadata["versions"] = _versions(bed.binary)
+            stream.write(f"  network up in {bed.timings['network']:.1f} s: datapath {bed.features.datapath}, "
+                         f"delay {bed.mechanism}, bridges l{bed.tag}s*\n")
+            for sw in scenario.switches:
+                (out / "flows" / f"{sw.name}.txt").write_text(bed.network.dump_flows(sw.name), encoding="utf-8")
+            nodes = Nodes(bed.network, scenario, bed.binary, out, bed.cleanup, bed.state, router_seed=scenario.seed)
+            bed.cleanup.push("stop the nodes", nodes.stop_all)
+
+            # Tables: the controller if there is one and the binary has it, else the testbed.
+            ctl_hosts = scenario.hosts_with("controller")
+            has_controller = binary_has(bed.binary, "controller")
+            distances, paths = write_controller_files(scenario, out)
+            if experiment.tables == "controller" and not (ctl_hosts and has_controller):
+                raise RuntimeError("tables: controller, but the scenario has no controller host "
+                                   "or the binary has no `controller` subcommand")
+            use_controller = bool(ctl_hosts and has_controller and experiment.tables != "testbed")
+            controller = endpoint(ctl_hosts[0], CONTROLLER_PORT) if use_controller else None
+            metadata["tables"] = "controller" if use_controller else "testbed (flat, lambdaroute table)"
+            t = time.monotonic()
+            if use_controller:
+                nodes.start_controller(ctl_hosts[0], distances, paths)
+            nodes.start_computers(controller)
+            nodes.start_routers(controller)
+            if not use_controller:
+                if scenario.control.get("installer") == "two-tier":
+                    log.warning("two-tier installer needs the controller; installing flat tables")
+                metadata["entries_installed"] = nodes.install_flat_tables()
+            bed.timings["nodes"] = round(time.monotonic() - t, 3)
+            stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}\n")
+
+            if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
+                ctl_node = bed.network.node(ctl_hosts[0].name)
+
+                def run_in_controller_host(args: list[str]) -> tuple[int, str]:
+                    p = ctl_node.popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(NODE_ENV))
+                    text, _ = p.communicate(timeout=30)
+                    return p.returncode, text.decode(errors="replace")
+
+                reporter = controller_reporter(run_in_controller_host, bed.binary, controller or "")
+                metadata["congestion_reports"] = "controller"
+            else:
+                metadata["congestion_reports"] = "injected reporter" if reporter else "recorded only (no controller)"
+            monitor = Monitor(scenario, bed.network.bridges, out, reporter, **experiment.monitor)  # type: ignore[arg-type]
+            monitor.start()
+            bed.cleanup.push("stop the monitor", monitor.stop)
+
+            background = Background(bed.network, scenario, schedules(scenario, experiment.base, scenario.seed),
+                                    out / "logs", bed.cleanup, bed.state)
+            background.start_servers()
+            for (sink, address), server in zip(background.server_addresses(), background.servers):
+                nodes.wait_listening(NodeProcess(sink, "iperf3 server", [], out / "logs", server, [address]))
+            bed.cleanup.push("stop the background traffic", background.stop)
+
+            # The run: clients at their start times, background segments, a progress line.
+            pending = sorted(enumerate(scenario.workloads), key=lambda iw: iw[1].start)
+            bar = Progress(scenario.duration, stream, progress)
+            origin = time.monotonic()
+            while True:
+                now = time.monotonic() - origin
+                while pending and pending[0][1].start <= now:
+                    i, w = pending.pop(0)
+                    stop = w.stop if w.stop is not None else scenario.duration
+                    csv_path = out / "clients" / f"{w.client}-{i}.csv"
+                    args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
+                                          scenario.seed * 1000 + i)
+                    np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
+                    clients.append((np, now, w.client, csv_path))
+                background.tick(now)
+                alive = sum(1 for c in clients if c[0].proc.poll() is None)
+                congested = ",".join(sorted(monitor.congested)) or "-"
+                bar.update(now, f"clients {alive}/{len(scenario.workloads)}  congested {congested}")
+                if not pending and alive == 0 and (now >= scenario.duration or not clients):
+                    break
+                if now > scenario.duration + experiment.grace:
+                    log.warning("clients still running %.0f s after the end: stopping them", experiment.grace)
+                    for np, *_ in clients:
+                        stop_process(np.proc, 10)
+                    break
+                time.sleep(0.1)
+            bar.done()
+            bed.timings["run"] = round(time.monotonic() - origin, 3)
+            background.stop()
+            nodes.dump_tables(out / "tables")
+            monitor.stop()
+            transitions = list(monitor.transitions)
+            metadata["monitor"] = monitor.as_dict()
+            metadata["clients"] = [
+                {"client": c, "started_s": round(t0, 3), "command": np.command, "exit": np.proc.returncode,
+                 "csv": str(p.relative_to(out))} for np, t0, c, p in clients]
+            metadata["background_segments"] = background.segments_started
+            for np, t0, client, path in clients:
+                if path.exists():
+                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0})
+                              for c in report.read_calls(path, client)]
+            bed_meta = bed.metadata()
+    except BaseException as e:
+        metadata["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        metadata.update(bed_meta)
+        metadata["wall_time_s"] = round(time.monotonic() - t_start, 3)
+        if state_data:
+            left = leftovers(state_data)
+            metadata["leftovers"] = left
+            if left:
+                stream.write(f"  WARNING: left behind: {', '.join(left)}\n")
+        policy = scenario.control.get("policy", "")
+        summaries = report.summarize(calls, policy, names)
+        summary_text = report.format_summary(summaries)
+        (out / "summary.txt").write_text(summary_text, encoding="utf-8")
+        metadata["summary"] = report.as_dict(summaries)
+        with open(out / "utilization.csv", "w", encoding="utf-8") as f:
+            f.write("time,computer,load1\n")
+            for t, c, u in report.utilization(calls, names):
+                f.write(f"{t:.3f},{c},{u:g}\n")
+        if calls:
+            report.plot_latency(calls, plot, f"{experiment.name}: {scenario.name}, policy {policy}", names,
+                                _congestion_intervals(transitions, scenario.duration))
+        (out / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str), encoding="utf-8")
+    stream.write("\n" + summary_text)
+    stream.write(f"\nresults: {out}\nplot:    {plot}\n")
+    return RunResult(out, summaries, metadata, transitions, plot, summary_text, calls)
+
