@@ -122,20 +122,22 @@ def plan(scenario: Scenario) -> DelayPlan:
             loss = _combine_loss([access_loss] + [link.loss for link in path])
             classes[(round(delay, 6), round(loss, 6))].append(g.ip)
         default = (round(access_delay, 6), round(access_loss, 6))
-        number = INPUT_QUEUE + 1
+        numbers: dict[tuple[float, float], int] = {}
         for (delay, loss), ips in sorted(classes.items()):
             if delay <= 0 and loss <= 0:
                 continue
+            number = numbers[(delay, loss)] = INPUT_QUEUE + 1 + len(numbers)
             hq.queues[number] = (delay, loss)
             for ip in ips:
                 hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-d", ip, "-j", "NFQUEUE",
                                  "--queue-num", str(number), "--queue-bypass"])
-            number += 1
         if default[0] > 0 or default[1] > 0:
             # Anything else leaving the host (not a scenario host) pays the access link.
-            hq.queues[number] = default
+            if default not in numbers:
+                numbers[default] = INPUT_QUEUE + 1 + len(numbers)
+                hq.queues[numbers[default]] = default
             hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-j", "NFQUEUE",
-                             "--queue-num", str(number), "--queue-bypass"])
+                             "--queue-num", str(numbers[default]), "--queue-bypass"])
         if hq.queues:
             out[h.name] = hq
     return DelayPlan(out)

@@ -1,6 +1,6 @@
 """One run of an experiment, from an empty machine state back to an empty machine state.
 
-:func:`testbed` is the network part as a context manager (network, delay elements, NAT gateway,
+:func:`start_testbed` is the network part as a context manager (network, delay elements, NAT gateway,
 all undone on exit); :func:`run` is the whole experiment:
 
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
@@ -50,7 +50,7 @@ from lambdaroute.testbed.nodes import (
 )
 from lambdaroute.testbed.traffic import Background, schedules
 
-__all__ = ["Bed", "testbed", "run", "RunResult"]
+__all__ = ["Bed", "start_testbed", "run", "RunResult"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Bed:
 
 
 @contextmanager
-def testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary: str | None = None,
+def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary: str | None = None,
             seed: int | None = None) -> Iterator[Bed]:
     """The scenario's network, with delay and NAT, undone on exit (also on error and Ctrl-C)."""
     require_tools()
@@ -249,7 +249,7 @@ def run(
     clients: list[tuple[NodeProcess, float, str, Path]] = []
     names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
     try:
-        with testbed(scenario, out, experiment.delay, experiment.binary) as bed:
+        with start_testbed(scenario, out, experiment.delay, experiment.binary) as bed:
             state_data = bed.state.data
             metadata["versions"] = _versions(bed.binary)
             stream.write(f"  network up in {bed.timings['network']:.1f} s: datapath {bed.features.datapath}, "
@@ -322,7 +322,7 @@ def run(
                 alive = sum(1 for c in clients if c[0].proc.poll() is None)
                 congested = ",".join(sorted(monitor.congested)) or "-"
                 bar.update(now, f"clients {alive}/{len(scenario.workloads)}  congested {congested}")
-                if not pending and alive == 0 and (now >= scenario.duration or not clients):
+                if not pending and alive == 0 and now >= scenario.duration:
                     break
                 if now > scenario.duration + experiment.grace:
                     log.warning("clients still running %.0f s after the end: stopping them", experiment.grace)

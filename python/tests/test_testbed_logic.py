@@ -1,0 +1,171 @@
+"""The testbed's pure parts, without Mininet: congestion hysteresis, port counters, traffic
+schedules, the delay plan, experiment files, summaries."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lambdaroute import Scenario
+from lambdaroute.testbed import delay, report, traffic
+from lambdaroute.testbed.experiment import ExperimentError, load
+from lambdaroute.testbed.monitor import CongestionDetector, parse_dump_ports
+from lambdaroute.testbed.nodes import client_command, computer_config, computer_lambdas
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ----- congestion detection -----
+
+def feed(det: CongestionDetector, link: str, mbps: list[float]) -> list[tuple[int, str]]:
+    out = []
+    for i, v in enumerate(mbps):
+        out += [(i, t.event) for t in det.update(float(i), {link: v})]
+    return out
+
+
+def test_a_link_is_congested_after_enough_readings_above_the_threshold():
+    det = CongestionDetector({"s1-s2": 10.0}, threshold=0.8, hysteresis=0.2, samples=2)
+    assert feed(det, "s1-s2", [9.0, 5.0, 8.0, 8.5]) == [(3, "congested")]
+    assert det.congested == {"s1-s2"}
+
+
+def test_a_congested_link_clears_only_below_the_lower_mark():
+    det = CongestionDetector({"l": 10.0}, threshold=0.8, hysteresis=0.25, samples=1)
+    # Between 6 (0.8 * 0.75) and 8 it stays congested, however long.
+    events = feed(det, "l", [9, 7.9, 7, 6.1, 7.5, 6.5, 5.9, 7.9, 8.0])
+    assert events == [(0, "congested"), (6, "cleared"), (8, "congested")]
+
+
+def test_a_link_hovering_at_the_threshold_does_not_flap():
+    det = CongestionDetector({"l": 100.0}, threshold=0.8, hysteresis=0.2, samples=2)
+    events = feed(det, "l", [79, 81, 79, 81, 79, 81, 79, 81])
+    assert events == []
+
+
+def test_links_without_bandwidth_are_never_congested():
+    det = CongestionDetector({"l": None}, threshold=0.5, samples=1)
+    assert det.update(0.0, {"l": 1e9}) == []
+
+
+def test_bad_detector_settings_say_what_is_expected():
+    with pytest.raises(ValueError, match="threshold"):
+        CongestionDetector({}, threshold=1.5)
+    with pytest.raises(ValueError, match="hysteresis"):
+        CongestionDetector({}, threshold=0.8, hysteresis=1.0)
+
+
+def test_dump_ports_tx_bytes_by_port_number():
+    text = textwrap.dedent("""\
+        OFPST_PORT reply (xid=0x2): 3 ports
+          port LOCAL: rx pkts=0, bytes=0, drop=0, errs=0, frame=0, over=0, crc=0
+                   tx pkts=0, bytes=0, drop=0, errs=0, coll=0
+          port  1: rx pkts=10, bytes=1000, drop=0, errs=0, frame=0, over=0, crc=0
+                   tx pkts=20, bytes=123456, drop=0, errs=0, coll=0
+          port  12: rx pkts=1, bytes=2, drop=?, errs=?, frame=?, over=?, crc=?
+                   tx pkts=3, bytes=4, drop=?, errs=?, coll=?
+        """)
+    assert parse_dump_ports(text) == {1: 123456, 12: 4}
+
+
+# ----- background traffic -----
+
+def test_on_off_schedules_repeat_with_the_seed_and_stay_in_bounds():
+    a = traffic.on_off(5.0, on=2.0, off=3.0, start=10.0, stop=60.0, seed=7)
+    assert a == traffic.on_off(5.0, on=2.0, off=3.0, start=10.0, stop=60.0, seed=7)
+    assert a != traffic.on_off(5.0, on=2.0, off=3.0, start=10.0, stop=60.0, seed=8)
+    assert all(10.0 <= s.start < s.stop <= 60.0 and s.rate == 5.0 for s in a)
+    assert all(x.stop < y.start for x, y in zip(a, a[1:]))
+
+
+def test_a_trace_holds_each_rate_until_the_next_row(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("time_s,rate_mbps\n0,2\n5,0\n8,12.5\n")
+    assert traffic.from_trace(path, start=10.0, stop=30.0) == [
+        traffic.Segment(10.0, 15.0, 2.0), traffic.Segment(18.0, 30.0, 12.5)]
+    path.write_text("time_s,rate_mbps\n0,2\n0,3\n")
+    with pytest.raises(ValueError, match=r"t.csv:3"):
+        traffic.read_trace(path)
+
+
+# ----- delay plan -----
+
+LINE = """
+name: d
+switches: [{name: s1}, {name: s2}]
+hosts:
+  - {name: a, switch: s1, role: traffic-source, link: {delay: 5}}
+  - {name: b, switch: s2, role: traffic-sink}
+  - {name: c, switch: s1, role: traffic-sink}
+links: [{a: s1, b: s2, delay: 20, loss: 1}]
+"""
+
+
+def test_delay_plan_puts_path_delay_on_the_sender_and_access_delay_on_both_ends():
+    plan = delay.plan(Scenario.from_yaml(LINE))
+    a = plan.hosts["a"]
+    # a's INPUT: its access link; OUTPUT to b: access + s1-s2; to c: access only; others: access.
+    assert a.queues[1] == (5.0, 0.0)
+    assert sorted(a.queues.values()) == [(5.0, 0.0), (5.0, 0.0), (25.0, 1.0)]
+    to_b = [r for r in a.rules if "10.0.0.2" in r]
+    assert len(to_b) == 1 and a.queues[int(to_b[0][to_b[0].index("--queue-num") + 1])] == (25.0, 1.0)
+    # b pays the link on its way back to a, nothing on its own access link.
+    assert list(plan.hosts["b"].queues.values()) == [(20.0, 1.0)]
+    # c: no access delay; only what crosses s1-s2 (to b) waits.
+    assert list(plan.hosts["c"].queues.values()) == [(20.0, 1.0)]
+    assert [r[r.index("-d") + 1] for r in plan.hosts["c"].rules] == ["10.0.0.2"]
+
+
+# ----- experiments -----
+
+def test_the_default_experiment_loads_with_two_computers_of_different_speed():
+    exp = load(REPO / "experiments" / "grid.yaml")
+    s = exp.scenario
+    assert s.duration == 20 and s.control["policy"] == "round-robin"
+    assert [h.name for h in s.hosts_with("router")] == ["r1"]
+    speeds = {h.name: h.computer["speed"] for h in s.hosts_with("computer")}
+    assert speeds["c1"] > speeds["c2"]
+    assert len(s.workloads) == 2
+
+
+def test_overrides_merge_by_name_remove_with_null_and_errors_name_the_key(tmp_path):
+    exp = load(tmp_path / "x.yaml", {"generator": "grid", "args": [2, 2], "duration": 5,
+                                     "overrides": {"hosts": {"ctl": None}, "links": {"s1-s2": {"bw": 7}}}})
+    assert not exp.scenario.hosts_with("controller")
+    assert next(lk for lk in exp.scenario.links if lk.name == "s1-s2").bw == 7
+    with pytest.raises(ExperimentError, match="unknown key"):
+        load(tmp_path / "x.yaml", {"generator": "grid", "args": [2, 2], "bogus": 1})
+    with pytest.raises(ExperimentError, match="exactly one"):
+        load(tmp_path / "x.yaml", {"args": [2, 2]})
+
+
+# ----- nodes -----
+
+def test_computer_overrides_expand_the_preset_and_plain_presets_do_not():
+    s = load(REPO / "experiments" / "grid.yaml").scenario
+    cfg = computer_config(s.host("c1"))
+    assert cfg is not None and cfg["processors"][0]["speed"] == 2.0e9 and cfg["processors"][0]["cores"] == 4
+    plain = Scenario.from_yaml(LINE.replace("role: traffic-sink}", "role: computer}", 1))
+    assert computer_config(plain.host("b")) is None
+    assert computer_lambdas(plain.host("b")) == ["clambda0", "glambda0"]
+
+
+def test_client_command_maps_each_pattern():
+    s = load(REPO / "experiments" / "grid.yaml").scenario
+    args = client_command(s.workloads[0], s.host("r1"), Path("o.csv"), 20.0, 3)
+    assert args[:3] == ["client", "--router", f"{s.host('r1').ip}:6473"]
+    assert args[args.index("--pattern") + 1] == "closed" and args[args.index("--threads") + 1] == "2"
+
+
+# ----- report -----
+
+def test_summary_splits_by_responder_and_counts_errors():
+    calls = [report.Call("u1", i, 0.010 if i % 2 else 0.020, 0, "10.0.0.9:10000" if i % 2 else "x", "l", 2,
+                         True, "OK") for i in range(10)]
+    calls.append(report.Call("u1", 11, 0.5, 0, "", "l", 0, False, "unavailable"))
+    (s,) = report.summarize(calls, "round-robin", {"10.0.0.9:10000": "c1"})
+    assert (s.calls, s.errors) == (11, 1)
+    assert s.responders["c1"]["calls"] == 5 and s.share("c1") == 0.5
+    assert "c1" in report.format_summary([s])
