@@ -51,14 +51,19 @@ bench: release
 ## ----- Python package and testbed (mk/python.mk) -----
 
 -include mk/python.mk
+-include mk/testbed.mk
 
 ## ----- top level -----
 
-test: lint test-rust $(PYTHON_TEST_TARGETS)
+test: lint test-rust $(PYTHON_TEST_TARGETS) test-testbed
 
-# Until the Mininet testbed lands, the main job is a loopback demo: two simulated computers of
-# different speed, a router and a client, all on 127.0.0.1.
-experiment demo: release
+# The default experiment in Mininet (mk/testbed.mk): a 4x4 grid, one router, two computers of
+# different speed, two clients, round robin, 20 s. `make experiment EXPERIMENT=file.yaml` runs another.
+experiment: run-experiment
+
+# The loopback demo: two simulated computers of different speed, a router and a client, all on
+# 127.0.0.1, no Mininet.
+demo: release
 	experiments/loopback_demo.sh $(BIN)
 
 clean:

@@ -4,7 +4,7 @@
 #
 #   make venv          .venv with pip, maturin, pytest (installed only when missing)
 #   make python        build the native module and install the package into .venv (maturin develop)
-#   make test-python   pytest python/tests
+#   make test-python   pytest python/tests (without the Mininet runs: mk/testbed.mk has those)
 #   make topologies    regenerate the shipped scenarios and their drawings under topologies/
 
 SYSTEM_PYTHON ?= /usr/bin/python3
@@ -28,7 +28,7 @@ python: venv rust-toolchain
 	@$(VENV_PY) -c 'import lambdaroute' || { echo "lambdaroute does not import from $(VENV_PY)"; exit 1; }
 
 test-python: python
-	cd python && $(VENV_PY) -m pytest -q
+	cd python && $(VENV_PY) -m pytest -q -m 'not mininet'
 
 topologies: python
 	$(VENV_PY) -m lambdaroute topo line 5 --bw 10 --delay 5 -o $(TOPOLOGIES)/line.yaml

@@ -40,6 +40,7 @@ __all__ = [
     "clean_stale",
     "our_bridges",
     "STATE_DIR",
+    "BRIDGE_MARK",
     "terminate_on_sigterm",
 ]
 
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 STATE_DIR = Path(os.environ.get("LAMBDAROUTE_TESTBED_STATE", "/run/lambdaroute-testbed"))
 
 _ALPHABET = string.ascii_lowercase + string.digits
+
+#: The ``external_ids`` key that marks a bridge as made by a run (value: the run's tag).
+BRIDGE_MARK = "lambdaroute-testbed"
 
 
 def new_tag() -> str:
@@ -227,9 +231,7 @@ def leftovers(state: dict[str, Any]) -> list[str]:
 def clean_stale() -> list[str]:
     """Removes what runs whose owner process died left behind; returns what it removed."""
     removed: list[str] = []
-    if not STATE_DIR.is_dir():
-        return removed
-    for path in sorted(STATE_DIR.glob("*.json")):
+    for path in sorted(STATE_DIR.glob("*.json")) if STATE_DIR.is_dir() else []:
         state = RunState.load(path)
         if state is None or pid_alive(int(state.get("owner", 0))):
             continue
@@ -248,4 +250,32 @@ def clean_stale() -> list[str]:
             subprocess.run(["ip", "link", "del", link], check=False, stderr=subprocess.DEVNULL)
             removed.append(f"link {link}")
         path.unlink(missing_ok=True)
+    # Bridges marked by a run that has no live state file (e.g. left in OVS's database across a
+    # reboot, when /run was emptied).
+    live = set()
+    for path in STATE_DIR.glob("*.json"):
+        state = RunState.load(path)
+        if state is not None and pid_alive(int(state.get("owner", 0))):
+            live.add(state["tag"])
+    for bridge, tag in _marked_bridges().items():
+        if tag not in live:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], check=False)
+            removed.append(f"bridge {bridge}")
     return removed
+
+
+def _marked_bridges() -> dict[str, str]:
+    """Bridge name -> tag of every bridge a run marked."""
+    out = subprocess.run(
+        ["ovs-vsctl", "--timeout=10", "--format=csv", "--data=bare", "--no-headings",
+         "--columns=name,external_ids", "list", "Bridge"],
+        capture_output=True, text=True, check=False,
+    )
+    found = {}
+    for line in out.stdout.splitlines():
+        name, _, ids = line.partition(",")
+        for item in ids.strip('"').split():
+            key, _, value = item.partition("=")
+            if key == BRIDGE_MARK:
+                found[name] = value
+    return found

@@ -29,7 +29,7 @@ from typing import Any
 
 from lambdaroute.scenario import Host as ScenarioHost
 from lambdaroute.scenario import Scenario
-from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id
+from lambdaroute.testbed.cleanup import BRIDGE_MARK, Cleanup, RunState, process_id
 from lambdaroute.testbed.features import Features
 
 __all__ = ["EmulatedNetwork", "NetworkError", "host_prefix"]
@@ -180,6 +180,11 @@ class EmulatedNetwork:
                 if pid:
                     self.state.add("pids", pid)
         net.start()
+        # Mark our bridges, so `lambdaroute-testbed clean` finds them even after a reboot.
+        marks: list[str] = []
+        for bridge in self.bridges.values():
+            marks += ["--", "set", "Bridge", bridge, f"external_ids:{BRIDGE_MARK}={self.tag}"]
+        _run(["ovs-vsctl", *marks[1:]], "marking the bridges")
         self._install_flows()
         self._install_arp()
         if self.features.datapath == "user":

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from lambdaroute.scenario import Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
-from lambdaroute.testbed.cleanup import Cleanup, RunState, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
 from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controller_reporter
@@ -95,6 +95,8 @@ def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary
     mechanism = delay_mod.choose(delay, features)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
+    for item in clean_stale():
+        log.warning("removed a leftover of a run that died: %s", item)
     tag = new_tag()
     state = RunState(tag)
     cleanup = Cleanup()
@@ -297,7 +299,7 @@ def run(
             monitor.start()
             bed.cleanup.push("stop the monitor", monitor.stop)
 
-            background = Background(bed.network, scenario, schedules(scenario, experiment.base, scenario.seed),
+            background = Background(bed.network, scenario, schedules(scenario, experiment.source.parent if experiment.source else experiment.base, scenario.seed),
                                     out / "logs", bed.cleanup, bed.state)
             background.start_servers()
             for (sink, address), server in zip(background.server_addresses(), background.servers):

@@ -5,7 +5,7 @@ A flow's rate over time is a list of :class:`Segment` (start, stop, Mbit/s), mad
 - :func:`constant`: ``rate`` from ``start`` to ``stop``;
 - :func:`on_off`: seeded synthetic ON/OFF: exponential ON and OFF periods (means ``on``, ``off``
   s), ``rate`` during ON, nothing during OFF; the same seed gives the same periods;
-- :func:`from_trace`: a trace file (docs/traffic.md): CSV ``time_s,rate_mbps`` with a header,
+- :func:`from_trace`: a trace file (docs/testbed.md, "Background traffic"): CSV ``time_s,rate_mbps`` with a header,
   times increasing from 0; each row holds until the next row (the last until the flow stops);
   times are relative to the flow's ``start``; a rate of 0 is silence.
 

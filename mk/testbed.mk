@@ -1,0 +1,46 @@
+# The Mininet testbed (python/lambdaroute/testbed). Included by the root Makefile after
+# mk/python.mk. Every step checks before it acts.
+#
+#   make testbed-deps    apt packages the testbed needs (only the missing ones); Open vSwitch started
+#   make test-testbed    the real Mininet tests (pytest -m mininet), as root
+#   make experiment      deps, release build, Python package, then the default experiment
+#
+# Open vSwitch is started without --delete-bridges: that would delete every bridge on the
+# machine, other people's too. Bridges that killed runs of ours left behind are removed, and
+# only those, by `lambdaroute-testbed clean` (each run also does it before it starts).
+
+TESTBED_APT := mininet openvswitch-switch iperf3 iputils-ping ethtool bridge-utils iptables
+OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
+EXPERIMENT ?= experiments/grid.yaml
+RESULTS ?= $(CURDIR)/results
+
+.PHONY: testbed-deps ovs-start test-testbed run-experiment
+
+testbed-deps:
+	@test "$$(id -u)" = 0 || { echo "the testbed needs root (Mininet, Open vSwitch, iptables); run make as root"; exit 1; }
+	@missing=""; for p in $(TESTBED_APT); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory ovs-start
+
+ovs-start:
+	@ovs-vsctl --timeout=5 show >/dev/null 2>&1 || { \
+	  echo "starting Open vSwitch"; $(OVS_CTL) start --system-id=random >/dev/null; \
+	  ovs-vsctl --timeout=5 show >/dev/null; }
+
+# The Mininet tests need the release binary (nodes, netem element) and the Python package.
+# LAMBDAROUTE_SKIP_MININET=1 skips them on purpose (they fail, never skip, otherwise).
+ifeq ($(LAMBDAROUTE_SKIP_MININET),1)
+test-testbed:
+	@echo "test-testbed: skipped (LAMBDAROUTE_SKIP_MININET=1)"
+else
+test-testbed: testbed-deps release python
+	cd python && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV_PY) -m pytest -q -rP -p no:warnings -m mininet
+endif
+
+run-experiment: testbed-deps release python
+	@CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV)/bin/lambdaroute-testbed run $(EXPERIMENT) --results $(RESULTS)
