@@ -120,3 +120,54 @@ def test_an_interrupted_run_leaves_nothing(tmp_path):
             raise KeyboardInterrupt
     assert leftovers(state) == []
     assert subprocess.run(["ovs-vsctl", "br-exists", f"l{state['tag']}s1"]).returncode == 2
+
+
+def test_the_nat_gateway_joins_this_machine_and_the_emulated_hosts(tmp_path):
+    require_mininet()
+    import socket
+    import sys
+    import threading
+    import time
+
+    from lambdaroute import topologies
+
+    scenario = topologies.grid(2, 2)
+    with start_testbed(scenario, tmp_path) as bed:
+        gw, state = bed.gateway, bed.state.data
+        assert gw is not None
+        c1, nat = scenario.hosts_with("computer")[0], scenario.hosts_with("nat")[0]
+        server = bed.network.node(c1.name).popen([sys.executable, "-c", (
+            "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            f"s.bind(('{c1.ip}', 8099)); s.listen(); c, a = s.accept(); c.sendall(a[0].encode()); c.close()")])
+        try:
+            deadline = time.monotonic() + 10
+            while True:  # this machine -> an emulated host, through its outside address
+                try:
+                    conn = socket.create_connection((gw.outside[c1.name], 8099), timeout=2)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the host's server never answered through the gateway"
+                    time.sleep(0.05)
+            assert conn.recv(100).decode() == nat.ip  # the host sees the gateway as the caller
+            conn.close()
+        finally:
+            server.kill()
+            server.wait()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((gw.machine_address, 8098))
+        listener.listen()
+
+        def serve() -> None:
+            c, a = listener.accept()
+            c.sendall(a[0].encode())
+            c.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        # An emulated host -> a program on this machine, through the gateway's scenario address.
+        out = bed.network.node(c1.name).cmd(
+            f"{sys.executable} -c \"import socket; c = socket.create_connection(('{nat.ip}', 8098), timeout=5); "
+            "print(c.recv(100).decode())\"").strip()
+        listener.close()
+        assert out == str(__import__("ipaddress").IPv4Network(gw.network).network_address + 2), out
+    assert leftovers(state) == []
