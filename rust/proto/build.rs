@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/uiiit/edgecomputer.proto",
         "proto/uiiit/edgecontroller.proto",
         "proto/uiiit/edgerouter.proto",
+        "proto/lambdaroute/control.proto",
     ];
     tonic_prost_build::configure().compile_protos(&protos, &["proto"])?;
     for proto in protos {

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod computer_model;
+pub mod controller;
 pub mod estimator;
 pub mod policy;
 pub mod stats;

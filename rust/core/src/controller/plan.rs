@@ -1,0 +1,299 @@
+//! The installers (DESIGN.md §5) and congestion marks (§3) as pure functions: from the announced
+//! routers and computers to the entries each router should hold, and from what a router holds
+//! to the operations that bring it there.
+//!
+//! - flat: every (lambda, computer) on every router, final, weight 1.0.
+//! - two-tier: each computer gets a home router, the one minimising, over hop distances d,
+//!   `W*(d_ic + max_j d_ji) + (N*d_ic + sum_j d_ji)` (min-max; min-avg puts W on the second
+//!   term), `W = 1 + 2N^2`, N the nodes of the matrix, j over the announced routers. The
+//!   computer is final on its home router; every other router gets `lambda -> home router`
+//!   (the home router's lambda endpoint), non-final, so a call crosses at most two routers.
+//!   A computer not in the matrix, or with no router of the matrix that reaches it, is
+//!   installed as with flat (final on every router): it keeps working, tables grow.
+//!
+//! The controller owns a router's tables: [`diff`] changes what is wanted and missing, and
+//! removes what is there but not wanted, changes before removals so that a lambda is never
+//! left without a destination while its entries move.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Distances, Paths};
+
+/// Weight of every entry the controller installs (seconds; the router learns from there).
+pub const INITIAL_WEIGHT: f32 = 1.0;
+
+/// Which term of the two-tier cost dominates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Objective {
+    /// Minimise the longest path any router's call takes to the computer (ties: the average).
+    #[default]
+    MinMax,
+    /// Minimise the average path (ties: the longest).
+    MinAvg,
+}
+
+impl FromStr for Objective {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "min-max" => Ok(Objective::MinMax),
+            "min-avg" => Ok(Objective::MinAvg),
+            _ => Err(format!(
+                "unknown objective '{s}': expected min-max or min-avg"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Objective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Objective::MinMax => "min-max",
+            Objective::MinAvg => "min-avg",
+        })
+    }
+}
+
+/// How the controller places computers on routers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Installer {
+    Flat,
+    TwoTier {
+        distances: Distances,
+        objective: Objective,
+    },
+}
+
+impl fmt::Display for Installer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Installer::Flat => f.write_str("flat"),
+            Installer::TwoTier { objective, .. } => write!(f, "two-tier ({objective})"),
+        }
+    }
+}
+
+/// The announced routers and computers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Topology {
+    /// Router lambda endpoint -> its table endpoint.
+    pub routers: BTreeMap<String, String>,
+    /// Computer endpoint -> the lambdas it runs.
+    pub computers: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A router's entries: (lambda, destination) -> final.
+pub type Table = BTreeMap<(String, String), bool>;
+
+/// Where a computer's entries go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Final on this router (lambda endpoint); every other router forwards to it.
+    Home(String),
+    /// Final on every router: the flat installer.
+    Flat,
+    /// Final on every router, because two-tier could not place it (the reason, in words).
+    Fallback(String),
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Placement::Home(router) => write!(f, "home router {router}"),
+            Placement::Flat => f.write_str("flat: every router"),
+            Placement::Fallback(reason) => write!(f, "every router ({reason})"),
+        }
+    }
+}
+
+/// What every router should hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Router lambda endpoint -> its wanted entries (every announced router has one).
+    pub tables: BTreeMap<String, Table>,
+    /// Computer endpoint -> its placement.
+    pub placements: BTreeMap<String, Placement>,
+}
+
+/// The two-tier cost of router `i` as home of computer `c` (matrix indices), over the routers
+/// `routers`: `(max, avg)` = `(d_ic + max_j d_ji, N*d_ic + sum_j d_ji)`; None if a distance
+/// is unknown (unreachable).
+pub fn two_tier_terms(
+    distances: &Distances,
+    routers: &[usize],
+    i: usize,
+    c: usize,
+) -> Option<(u64, u64)> {
+    let n = distances.len() as u64;
+    let d_ic = u64::from(distances.hops(i, c)?);
+    let mut max = 0u64;
+    let mut sum = 0u64;
+    for &j in routers {
+        let d_ji = u64::from(distances.hops(j, i)?);
+        max = max.max(d_ji);
+        sum += d_ji;
+    }
+    Some((d_ic + max, n * d_ic + sum))
+}
+
+/// The home router of computer `c` among `routers` (matrix indices, in the order that breaks
+/// ties: the first of equal cost wins), or None if no router has a known cost.
+pub fn choose_home(
+    distances: &Distances,
+    objective: Objective,
+    routers: &[usize],
+    c: usize,
+) -> Option<usize> {
+    let n = distances.len() as u128;
+    let w = 1 + 2 * n * n;
+    let mut best: Option<(u128, usize)> = None;
+    for &i in routers {
+        let Some((max, avg)) = two_tier_terms(distances, routers, i, c) else {
+            continue;
+        };
+        let (max, avg) = (u128::from(max), u128::from(avg));
+        let score = match objective {
+            Objective::MinMax => w * max + avg,
+            Objective::MinAvg => max + w * avg,
+        };
+        if best.is_none_or(|(b, _)| score < b) {
+            best = Some((score, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+/// The tables every router of `topology` should hold under `installer`.
+pub fn plan(installer: &Installer, topology: &Topology) -> Plan {
+    let mut plan = Plan {
+        tables: topology
+            .routers
+            .keys()
+            .map(|r| (r.clone(), Table::new()))
+            .collect(),
+        placements: BTreeMap::new(),
+    };
+    // Two-tier: the routers of the matrix, as (endpoint, index), in endpoint order.
+    let placed: Vec<(&String, usize)> = match installer {
+        Installer::Flat => Vec::new(),
+        Installer::TwoTier { distances, .. } => topology
+            .routers
+            .keys()
+            .filter_map(|r| Some((r, distances.lookup(r)?)))
+            .collect(),
+    };
+    let indices: Vec<usize> = placed.iter().map(|&(_, i)| i).collect();
+
+    for (computer, lambdas) in &topology.computers {
+        let placement = match installer {
+            Installer::Flat => Placement::Flat,
+            Installer::TwoTier {
+                distances,
+                objective,
+            } => match distances.lookup(computer) {
+                None => Placement::Fallback("not in the distance matrix".into()),
+                Some(_) if placed.is_empty() => {
+                    Placement::Fallback("no announced router is in the distance matrix".into())
+                }
+                Some(c) => match choose_home(distances, *objective, &indices, c) {
+                    Some(home) => {
+                        let endpoint = placed
+                            .iter()
+                            .find(|&&(_, i)| i == home)
+                            .map(|&(r, _)| r.clone())
+                            .unwrap_or_default();
+                        Placement::Home(endpoint)
+                    }
+                    None => {
+                        Placement::Fallback("no router of the distance matrix reaches it".into())
+                    }
+                },
+            },
+        };
+        for (router, table) in plan.tables.iter_mut() {
+            for lambda in lambdas {
+                match &placement {
+                    Placement::Home(home) if home != router => {
+                        table.insert((lambda.clone(), home.clone()), false);
+                    }
+                    _ => {
+                        table.insert((lambda.clone(), computer.clone()), true);
+                    }
+                }
+            }
+        }
+        plan.placements.insert(computer.clone(), placement);
+    }
+    plan
+}
+
+/// One change to a router's table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Install (or re-flag) an entry at [`INITIAL_WEIGHT`].
+    Change {
+        lambda: String,
+        destination: String,
+        is_final: bool,
+    },
+    Remove {
+        lambda: String,
+        destination: String,
+    },
+}
+
+/// The operations that turn `installed` into `wanted`: changes (new entries, or a changed
+/// final flag) first, then removals of entries not wanted for which `may_remove(destination)`
+/// holds. An entry already installed with the same flag is left alone: its learned weight stays.
+pub fn diff(installed: &Table, wanted: &Table, may_remove: impl Fn(&str) -> bool) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for ((lambda, destination), &is_final) in wanted {
+        if installed.get(&(lambda.clone(), destination.clone())) != Some(&is_final) {
+            ops.push(Op::Change {
+                lambda: lambda.clone(),
+                destination: destination.clone(),
+                is_final,
+            });
+        }
+    }
+    for (lambda, destination) in installed.keys() {
+        if !wanted.contains_key(&(lambda.clone(), destination.clone())) && may_remove(destination) {
+            ops.push(Op::Remove {
+                lambda: lambda.clone(),
+                destination: destination.clone(),
+            });
+        }
+    }
+    ops
+}
+
+/// The destinations of `router`'s `table` to mark: those whose path (from `paths`) crosses a
+/// congested link, each with the congested links of its path.
+pub fn marks(
+    paths: &Paths,
+    router: &str,
+    table: &Table,
+    congested: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    if congested.is_empty() {
+        return out;
+    }
+    let destinations: BTreeSet<&String> = table.keys().map(|(_, d)| d).collect();
+    for destination in destinations {
+        let Some(links) = paths.links(router, destination) else {
+            continue;
+        };
+        let hot: Vec<String> = links
+            .iter()
+            .filter(|l| congested.contains(*l))
+            .cloned()
+            .collect();
+        if !hot.is_empty() {
+            out.insert(destination.clone(), hot);
+        }
+    }
+    out
+}
