@@ -2,6 +2,8 @@
 //! binary only parses the command line and calls into here.
 pub mod client;
 pub mod computer;
+pub mod controller;
 pub mod destinations;
+pub mod membership;
 pub mod router;
 pub mod table_tool;

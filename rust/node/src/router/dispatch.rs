@@ -130,6 +130,7 @@ impl EdgeServer for Dispatcher {
                     // Its entries go, policy state included: no need to complete the call first.
                     let removed = state.table.lock().remove_destination(&destination);
                     state.destinations.forget(&destination);
+                    state.failures.report(&destination);
                     warn!(lambda = %forwarded.name, %destination, %reason, removed, "destination failed: removed from the tables, retrying elsewhere");
                 }
             }

@@ -1,8 +1,11 @@
 //! The e-router: takes lambda calls, picks a destination per call from its e-table, forwards
 //! the call and learns each destination's latency. A second listener serves the table
-//! configuration service (`uiiit.rpc.EdgeRouter`) used by the controller and `lambdaroute table`.
+//! configuration service (`uiiit.rpc.EdgeRouter`) used by the controller and `lambdaroute table`,
+//! and the congestion marks service (`lambdaroute.rpc.Marks`). With a controller, an
+//! [`Announcer`] keeps the router announced and reports the destinations that fail.
 
 mod dispatch;
+mod marks_service;
 mod table_service;
 
 use std::future::Future;
@@ -15,6 +18,7 @@ use lambdaroute_core::clock::Time;
 use lambdaroute_core::estimator::EstimatorKind;
 use lambdaroute_core::policy::PolicyKind;
 use lambdaroute_core::table::ETable;
+use lambdaroute_proto::lambdaroute::marks_server::MarksServer;
 use lambdaroute_proto::uiiit::edge_router_server::EdgeRouterServer;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServerServer;
 use parking_lot::Mutex;
@@ -26,6 +30,7 @@ use tonic::transport::Server;
 use tracing::info;
 
 use crate::destinations::Destinations;
+use crate::membership::{self, Announcer, FailureReports, Member};
 
 pub use dispatch::LOOP_HOPS;
 
@@ -54,6 +59,14 @@ pub struct RouterOptions {
     pub max_request_bytes: usize,
     /// Seed of the policies' random choices.
     pub seed: u64,
+    /// The controller to announce to and report failed destinations to (`host:port`).
+    pub controller: Option<String>,
+    /// Lambda endpoint announced to the controller; default: the bound `listen` address.
+    pub endpoint: Option<String>,
+    /// Table endpoint announced to the controller; default: the bound `table_listen` address.
+    pub table_endpoint: Option<String>,
+    /// Period of the presence check with the controller.
+    pub check_interval: Duration,
 }
 
 impl Default for RouterOptions {
@@ -68,6 +81,10 @@ impl Default for RouterOptions {
             connect_timeout: Duration::from_secs(2),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             seed: 1,
+            controller: None,
+            endpoint: None,
+            table_endpoint: None,
+            check_interval: membership::DEFAULT_CHECK_INTERVAL,
         }
     }
 }
@@ -77,12 +94,15 @@ pub(crate) struct RouterState {
     pub table: Mutex<ETable>,
     pub destinations: Destinations,
     pub options: RouterOptions,
+    /// Destinations that failed a call, for the controller.
+    pub failures: FailureReports,
     origin: tokio::time::Instant,
 }
 
 impl RouterState {
-    fn new(options: RouterOptions) -> Self {
+    fn new(options: RouterOptions, failures: FailureReports) -> Self {
         Self {
+            failures,
             table: Mutex::new(ETable::new(options.policy, options.estimator, options.seed)),
             destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
             origin: tokio::time::Instant::now(),
@@ -159,7 +179,31 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let max_request_bytes = options.max_request_bytes;
-    let state = Arc::new(RouterState::new(options));
+    let (failures, failed) = FailureReports::channel();
+    let announcer = match &options.controller {
+        Some(controller) => {
+            let member = Member::Router {
+                endpoint: options.endpoint.clone().unwrap_or_else(|| {
+                    lambda_listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                }),
+                table_endpoint: options.table_endpoint.clone().unwrap_or_else(|| {
+                    table_listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                }),
+            };
+            Some(
+                Announcer::spawn(controller, member, options.check_interval, Some(failed))
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        None => None,
+    };
+    let state = Arc::new(RouterState::new(options, failures));
     info!(
         listen = %lambda_listener.local_addr()?,
         table_listen = %table_listener.local_addr()?,
@@ -187,6 +231,9 @@ async fn serve(
         .add_service(EdgeRouterServer::new(table_service::TableService::new(
             Arc::clone(&state),
         )))
+        .add_service(MarksServer::new(marks_service::MarksService::new(
+            Arc::clone(&state),
+        )))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(table_listener),
             stopped(stop_rx.clone()),
@@ -203,6 +250,9 @@ async fn serve(
     let (lambda_result, table_result) = tokio::join!(lambda_server, table_server);
     if let Some(ticker) = ticker {
         ticker.abort();
+    }
+    if let Some(announcer) = announcer {
+        announcer.stop().await;
     }
     lambda_result.context("lambda service failed")?;
     table_result.context("table service failed")?;

@@ -75,8 +75,11 @@ impl TableService {
                     return Err("REMOVE needs a destination".into());
                 }
                 let removed = if conf.lambda.is_empty() {
-                    // No lambda: the destination leaves every lambda.
-                    table.remove_destination(&conf.destination) > 0
+                    // No lambda: the destination leaves every lambda, and its channel goes,
+                    // so that a destination back on the same endpoint gets a fresh connection.
+                    let removed = table.remove_destination(&conf.destination) > 0;
+                    self.state.destinations.forget(&conf.destination);
+                    removed
                 } else {
                     table.remove(&conf.lambda, &conf.destination)
                 };

@@ -1,0 +1,186 @@
+//! The e-controller (DESIGN.md §1, §3, §5): it knows every router and computer, installs the
+//! routers' e-tables (flat or two-tier) and steers calls away from congested links.
+//!
+//! One listener serves three services:
+//!
+//! - `uiiit.rpc.EdgeController` (serverlessonedge's): `AnnounceRouter`, `AnnounceComputer`,
+//!   `RemoveComputer`;
+//! - `lambdaroute.rpc.Presence`: members ask whether the controller knows them (see
+//!   [`crate::membership`]);
+//! - `lambdaroute.rpc.Congestion`: the network monitor's `Report` of congested and cleared
+//!   links, and `View`, the controller's state.
+//!
+//! After every change the controller asks the core ([`lambdaroute_core::controller::plan`]) for
+//! the tables each router should hold and pushes the difference to the routers through their
+//! `uiiit.rpc.EdgeRouter.Configure` and `lambdaroute.rpc.Marks`, changes before removals. An
+//! entry already in place is left alone, so the weights a router learned survive. A router that
+//! cannot be reached is dropped; it gets its tables again when it announces again.
+//!
+//! A router that announces is read first (`GetTable`, `Marks.List`): what it holds is the
+//! starting point of the difference. So a restarted controller picks the routers' tables up
+//! where they are. For the first `resync_grace` after its start, it removes only entries of
+//! destinations it knows (announced, or removed since its start): the entries of computers
+//! that have not announced again yet stay, and calls keep flowing while the members come back.
+
+mod service;
+pub mod view;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lambdaroute_core::controller::{Distances, FileError, Installer, Paths};
+use lambdaroute_proto::lambdaroute::congestion_server::CongestionServer;
+use lambdaroute_proto::lambdaroute::presence_server::PresenceServer;
+use lambdaroute_proto::uiiit::edge_controller_server::EdgeControllerServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tracing::info;
+
+pub use view::format_view;
+
+/// Default address of the controller (DESIGN.md §1).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
+/// Default time after start during which only known destinations are removed from routers.
+pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
+
+/// How a controller runs.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    pub listen: SocketAddr,
+    pub installer: Installer,
+    /// The (router, computer) paths for congestion steering; without them reports mark nothing.
+    pub paths: Option<Paths>,
+    /// See the module documentation.
+    pub resync_grace: Duration,
+    /// Time limit of one call to a router.
+    pub router_timeout: Duration,
+}
+
+impl ControllerOptions {
+    pub fn new(listen: SocketAddr, installer: Installer) -> Self {
+        ControllerOptions {
+            listen,
+            installer,
+            paths: None,
+            resync_grace: DEFAULT_RESYNC_GRACE,
+            router_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A distances or paths file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] FileError),
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// Reads a distances file (format: docs/controller.md).
+pub fn load_distances(path: &Path) -> Result<Distances, LoadError> {
+    Ok(Distances::from_yaml(
+        &read(path)?,
+        &path.display().to_string(),
+    )?)
+}
+
+/// Reads a paths file (format: docs/controller.md).
+pub fn load_paths(path: &Path) -> Result<Paths, LoadError> {
+    Ok(Paths::from_yaml(&read(path)?, &path.display().to_string())?)
+}
+
+/// A controller running in this process.
+pub struct ControllerHandle {
+    /// Bound address.
+    pub listen: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl ControllerHandle {
+    /// Stop serving and wait.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("controller task panicked")?
+    }
+}
+
+/// Start a controller in the background; returns once it listens.
+pub async fn spawn(options: ControllerOptions) -> anyhow::Result<ControllerHandle> {
+    let listener = bind(&options).await?;
+    let listen = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(serve(options, listener, async {
+        let _ = rx.await;
+    }));
+    Ok(ControllerHandle {
+        listen,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Run a controller until `shutdown` completes.
+pub async fn serve_until(
+    options: ControllerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = bind(&options).await?;
+    serve(options, listener, shutdown).await
+}
+
+async fn bind(options: &ControllerOptions) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))
+}
+
+async fn serve(
+    options: ControllerOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let controller = Arc::new(service::Controller::new(&options));
+    info!(
+        listen = %listener.local_addr()?,
+        installer = %options.installer,
+        paths = options.paths.as_ref().map_or(0, Paths::len),
+        epoch = controller.epoch(),
+        "controller ready"
+    );
+    let grace = tokio::spawn(service::end_grace(
+        Arc::clone(&controller),
+        options.resync_grace,
+    ));
+    let service = service::Service(Arc::clone(&controller));
+    let result = Server::builder()
+        .add_service(EdgeControllerServer::new(service.clone()))
+        .add_service(PresenceServer::new(service.clone()))
+        .add_service(CongestionServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    grace.abort();
+    result.context("controller service failed")?;
+    info!("controller stopped");
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! How routers and computers stay known to the controller.
+//!
+//! An [`Announcer`] runs beside a router or a computer started with `--controller`:
+//!
+//! - it announces the member at start (`uiiit.rpc.EdgeController.AnnounceRouter` /
+//!   `AnnounceComputer`);
+//! - then, every `interval` (1 s by default), it asks the controller whether it still knows the
+//!   member (`lambdaroute.rpc.Presence.Check`: one small unary call on a kept-open HTTP/2
+//!   connection). A controller that restarted, or that dropped the member (a router it could not
+//!   reach, a computer another router reported failed), answers "unknown", and the member
+//!   announces itself again. A controller that does not implement `Presence` (serverlessonedge's)
+//!   is announced to once each time it becomes reachable;
+//! - for a router, it delivers the destinations that failed a call
+//!   (`EdgeController.RemoveComputer` with the failed endpoint and no containers) as soon as they
+//!   fail, retrying at every tick for up to [`FAILURE_REPORT_TTL`] while the controller is away;
+//! - [`Announcer::leave`] tells the controller that a computer goes (`RemoveComputer` with its
+//!   containers): the computer calls it on SIGINT/SIGTERM.
+//!
+//! While the controller is away nothing else changes: routers keep dispatching with the tables
+//! they have.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lambdaroute_core::computer_model::ComputerConfig;
+use lambdaroute_proto::lambdaroute::member::Role;
+use lambdaroute_proto::lambdaroute::presence_client::PresenceClient;
+use lambdaroute_proto::lambdaroute::{Member as MemberMsg, PresenceReply};
+use lambdaroute_proto::uiiit::edge_controller_client::EdgeControllerClient;
+use lambdaroute_proto::uiiit::{ComputerInfo, Container, RouterInfo};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tracing::{debug, info, warn};
+
+use crate::destinations::endpoint;
+
+/// Default period of the presence check.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Time limit of one call to the controller.
+pub const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
+/// A failure report not delivered within this time is dropped (the destination may be back).
+pub const FAILURE_REPORT_TTL: Duration = Duration::from_secs(10);
+
+/// What announces itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Member {
+    Router {
+        /// Lambda endpoint (clients and other routers call here).
+        endpoint: String,
+        /// Table endpoint (the controller installs entries here).
+        table_endpoint: String,
+    },
+    Computer {
+        endpoint: String,
+        containers: Vec<Container>,
+    },
+}
+
+impl Member {
+    /// A computer at `endpoint` running the containers of `config`.
+    pub fn computer(endpoint: impl Into<String>, config: &ComputerConfig) -> Self {
+        Member::Computer {
+            endpoint: endpoint.into(),
+            containers: config
+                .containers
+                .iter()
+                .map(|c| Container {
+                    name: c.name.clone(),
+                    processor: c.processor.clone(),
+                    lambda: c.lambda.clone(),
+                    num_workers: c.num_workers,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Member::Router { endpoint, .. } | Member::Computer { endpoint, .. } => endpoint,
+        }
+    }
+
+    fn role(&self) -> Role {
+        match self {
+            Member::Router { .. } => Role::Router,
+            Member::Computer { .. } => Role::Computer,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Member::Router { .. } => "router",
+            Member::Computer { .. } => "computer",
+        }
+    }
+}
+
+/// Where a router's dispatcher reports destinations that failed a call; cheap to clone, and a
+/// no-op without a controller.
+#[derive(Clone, Debug, Default)]
+pub struct FailureReports(Option<mpsc::UnboundedSender<String>>);
+
+impl FailureReports {
+    /// A sender and the receiver to hand to [`Announcer::spawn`].
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (FailureReports(Some(tx)), rx)
+    }
+
+    /// Report that `destination` failed and was removed from the tables.
+    pub fn report(&self, destination: &str) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(destination.to_owned());
+        }
+    }
+}
+
+/// The calls a member makes to the controller.
+#[derive(Clone)]
+struct ControllerLink {
+    address: String,
+    controller: EdgeControllerClient<Channel>,
+    presence: PresenceClient<Channel>,
+}
+
+impl ControllerLink {
+    fn new(address: &str) -> Result<Self, String> {
+        let channel = endpoint(address, CONTROLLER_TIMEOUT)?.connect_lazy();
+        Ok(ControllerLink {
+            address: address.to_owned(),
+            controller: EdgeControllerClient::new(channel.clone()),
+            presence: PresenceClient::new(channel),
+        })
+    }
+
+    async fn check(&mut self, member: &Member) -> Result<PresenceReply, Status> {
+        let request = MemberMsg {
+            role: member.role().into(),
+            endpoint: member.endpoint().to_owned(),
+        };
+        timed(self.presence.check(request)).await
+    }
+
+    async fn announce(&mut self, member: &Member) -> Result<(), Status> {
+        match member {
+            Member::Router {
+                endpoint,
+                table_endpoint,
+            } => {
+                let info = RouterInfo {
+                    edge_server_endpoint: endpoint.clone(),
+                    forwarding_table_endpoint: table_endpoint.clone(),
+                };
+                timed(self.controller.announce_router(info)).await?;
+            }
+            Member::Computer {
+                endpoint,
+                containers,
+            } => {
+                let info = ComputerInfo {
+                    edge_server_endpoint: endpoint.clone(),
+                    containers: containers.clone(),
+                };
+                timed(self.controller.announce_computer(info)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_computer(
+        &mut self,
+        endpoint: &str,
+        containers: Vec<Container>,
+    ) -> Result<(), Status> {
+        let info = ComputerInfo {
+            edge_server_endpoint: endpoint.to_owned(),
+            containers,
+        };
+        timed(self.controller.remove_computer(info)).await?;
+        Ok(())
+    }
+}
+
+async fn timed<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(CONTROLLER_TIMEOUT, call).await {
+        Ok(result) => result.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within {} s",
+            CONTROLLER_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Keeps a member announced to the controller (see the module documentation).
+pub struct Announcer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    link: ControllerLink,
+    member: Member,
+}
+
+impl Announcer {
+    /// Start announcing `member` to the controller at `controller` (`host:port`), checking
+    /// every `interval`; a router passes the receiver of its [`FailureReports`].
+    pub fn spawn(
+        controller: &str,
+        member: Member,
+        interval: Duration,
+        failures: Option<mpsc::UnboundedReceiver<String>>,
+    ) -> Result<Self, String> {
+        let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            link.clone(),
+            member.clone(),
+            interval.max(Duration::from_millis(10)),
+            failures,
+            stop_rx,
+        ));
+        Ok(Announcer {
+            stop,
+            task,
+            link,
+            member,
+        })
+    }
+
+    /// Stop checking and announcing.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Stop, and tell the controller that this computer goes (RemoveComputer with its
+    /// containers), so that no router sends it another call. A router just stops.
+    pub async fn leave(self) {
+        let (mut link, member) = (self.link.clone(), self.member.clone());
+        self.stop().await;
+        let Member::Computer {
+            endpoint,
+            containers,
+        } = member
+        else {
+            return;
+        };
+        match link.remove_computer(&endpoint, containers).await {
+            Ok(()) => {
+                info!(controller = %link.address, %endpoint, "told the controller that this computer leaves")
+            }
+            Err(status) => {
+                warn!(controller = %link.address, %endpoint, error = %status.message(), "could not tell the controller that this computer leaves; routers drop it at its first failed call")
+            }
+        }
+    }
+}
+
+/// Whether the member is known to the controller, as far as the announcer can tell.
+struct Standing {
+    /// The controller answered the last call.
+    reachable: bool,
+    /// The controller accepted an announcement since it last became reachable.
+    announced: bool,
+}
+
+async fn run(
+    mut link: ControllerLink,
+    member: Member,
+    interval: Duration,
+    mut failures: Option<mpsc::UnboundedReceiver<String>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut standing = Standing {
+        reachable: true,
+        announced: false,
+    };
+    let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
+    // Announce at start whatever the controller says: a member that restarted on the same
+    // endpoint may still be known, with state (tables) it lost.
+    announce(&mut link, &member, &mut standing).await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                keep_announced(&mut link, &member, &mut standing).await;
+                report_failures(&mut link, &mut pending).await;
+            }
+            Some(destination) = recv(&mut failures) => {
+                pending.entry(destination).or_insert_with(Instant::now);
+                if let Some(rx) = failures.as_mut() {
+                    while let Ok(more) = rx.try_recv() {
+                        pending.entry(more).or_insert_with(Instant::now);
+                    }
+                }
+                report_failures(&mut link, &mut pending).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn recv(failures: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match failures {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn keep_announced(link: &mut ControllerLink, member: &Member, standing: &mut Standing) {
+    match link.check(member).await {
+        Ok(reply) => {
+            if !standing.reachable {
+                info!(controller = %link.address, epoch = reply.epoch, "controller reachable again");
+            }
+            standing.reachable = true;
+            if reply.known {
+                standing.announced = true;
+                return;
+            }
+            debug!(controller = %link.address, "the controller does not know this {}: announcing", member.kind());
+        }
+        Err(status) if status.code() == Code::Unimplemented => {
+            // A controller without presence checks: announce once per reachability.
+            standing.reachable = true;
+            if standing.announced {
+                return;
+            }
+        }
+        Err(status) => {
+            if standing.reachable {
+                warn!(controller = %link.address, error = %status.message(), "controller unreachable; carrying on with the current state, announcing again when it is back");
+            }
+            standing.reachable = false;
+            standing.announced = false;
+            return;
+        }
+    }
+    announce(link, member, standing).await;
+}
+
+async fn announce(link: &mut ControllerLink, member: &Member, standing: &mut Standing) {
+    match link.announce(member).await {
+        Ok(()) => {
+            standing.reachable = true;
+            standing.announced = true;
+            info!(controller = %link.address, endpoint = %member.endpoint(), "announced this {} to the controller", member.kind());
+        }
+        Err(status) => {
+            standing.announced = false;
+            if standing.reachable {
+                warn!(controller = %link.address, error = %status.message(), "cannot announce this {} to the controller; trying again", member.kind());
+            }
+            standing.reachable = !matches!(
+                status.code(),
+                Code::Unavailable | Code::DeadlineExceeded | Code::Unknown
+            );
+        }
+    }
+}
+
+async fn report_failures(link: &mut ControllerLink, pending: &mut BTreeMap<String, Instant>) {
+    pending.retain(|destination, since| {
+        let fresh = since.elapsed() < FAILURE_REPORT_TTL;
+        if !fresh {
+            warn!(%destination, "failure report not delivered to the controller in time: dropped");
+        }
+        fresh
+    });
+    let destinations: Vec<String> = pending.keys().cloned().collect();
+    for destination in destinations {
+        match link.remove_computer(&destination, Vec::new()).await {
+            Ok(()) => {
+                info!(%destination, "reported the failed destination to the controller");
+                pending.remove(&destination);
+            }
+            Err(status) => {
+                debug!(%destination, error = %status.message(), "failure report not delivered; retrying");
+                return;
+            }
+        }
+    }
+}
