@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use lambdaroute_core::computer_model::Preset;
+use std::time::Duration;
+
 use lambdaroute_node::computer::{self, ComputerOptions, DEFAULT_MAX_REQUEST_BYTES};
+use lambdaroute_node::membership::{Announcer, Member};
 use tracing::info;
 
 /// Run a simulated e-computer (processor-sharing model) serving RunLambda and StreamUtil.
@@ -37,6 +40,13 @@ pub struct ComputerArgs {
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
+    /// The controller (HOST:PORT): announce this computer's lambdas, re-announce when the
+    /// controller restarts, and leave (RemoveComputer) on Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub controller: Option<String>,
+    /// Seconds between presence checks with the controller.
+    #[arg(long, default_value_t = 1.0)]
+    pub check_interval: f64,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -65,10 +75,28 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         util_listen: Some(args.util_listen),
         endpoint: args.endpoint,
-        config,
+        config: config.clone(),
         max_request_bytes: args.max_request_bytes,
     };
-    computer::serve_until(opts, shutdown_signal()).await
+    let Some(controller) = args.controller else {
+        return computer::serve_until(opts, shutdown_signal()).await;
+    };
+    anyhow::ensure!(
+        args.check_interval.is_finite() && args.check_interval > 0.0,
+        "--check-interval must be a number of seconds > 0"
+    );
+    let handle = computer::spawn(opts).await?;
+    let announcer = Announcer::spawn(
+        &controller,
+        Member::computer(handle.endpoint(), &config),
+        Duration::from_secs_f64(args.check_interval),
+        None,
+    )
+    .map_err(anyhow::Error::msg)?;
+    shutdown_signal().await;
+    // Leave first, so that routers stop sending calls, then finish the calls in flight.
+    announcer.leave().await;
+    handle.shutdown().await
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.

@@ -3,6 +3,7 @@
 
 mod client;
 mod computer;
+mod controller;
 mod netem;
 mod router;
 mod table;
@@ -33,6 +34,13 @@ enum Role {
     Table(table::TableArgs),
     /// Delay element: hold NFQUEUE-queued packets a fixed delay, drop a seeded fraction.
     Netem(netem::NetemArgs),
+    /// e-controller: install routers' tables (flat or two-tier), handle failures and congestion.
+    Controller(controller::ControllerArgs),
+    /// Report congested or cleared links to the controller (the network monitor's call).
+    Congestion(controller::CongestionArgs),
+    /// Print the controller's view: routers, computers, lambdas, congested links, marks.
+    #[command(visible_alias = "view")]
+    ControllerView(controller::ViewArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +66,9 @@ fn main() -> std::process::ExitCode {
             Role::Client(args) => client::run(args).await,
             Role::Table(args) => table::run(args).await,
             Role::Netem(args) => netem::run(args).await,
+            Role::Controller(args) => controller::run(args).await,
+            Role::Congestion(args) => controller::congestion(args).await,
+            Role::ControllerView(args) => controller::view(args).await,
         }
     });
     match result {

@@ -35,6 +35,20 @@ pub struct RouterArgs {
     /// Seed of the policies' random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The controller (HOST:PORT): announce this router, re-announce when the controller
+    /// restarts, report failed destinations.
+    #[arg(long, value_name = "HOST:PORT")]
+    controller: Option<String>,
+    /// Lambda endpoint announced to the controller (default: --listen; set it when listening on
+    /// 0.0.0.0).
+    #[arg(long, value_name = "HOST:PORT")]
+    endpoint: Option<String>,
+    /// Table endpoint announced to the controller (default: --table-listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    table_endpoint: Option<String>,
+    /// Seconds between presence checks with the controller.
+    #[arg(long, default_value_t = 1.0)]
+    check_interval: f64,
 }
 
 pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
@@ -42,6 +56,18 @@ pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
         args.call_timeout.is_finite() && args.call_timeout > 0.0,
         "--call-timeout must be a number of seconds > 0"
     );
+    anyhow::ensure!(
+        args.check_interval.is_finite() && args.check_interval > 0.0,
+        "--check-interval must be a number of seconds > 0"
+    );
+    if args.controller.is_some()
+        && ((args.endpoint.is_none() && args.listen.ip().is_unspecified())
+            || (args.table_endpoint.is_none() && args.table_listen.ip().is_unspecified()))
+    {
+        tracing::warn!(
+            "listening on an unspecified address: set --endpoint and --table-endpoint to the addresses the controller and other routers should use"
+        );
+    }
     let options = RouterOptions {
         listen: args.listen,
         table_listen: args.table_listen,
@@ -51,6 +77,10 @@ pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
         call_timeout: Duration::from_secs_f64(args.call_timeout),
         max_request_bytes: args.max_request_bytes,
         seed: args.seed,
+        controller: args.controller,
+        endpoint: args.endpoint,
+        table_endpoint: args.table_endpoint,
+        check_interval: Duration::from_secs_f64(args.check_interval),
         ..RouterOptions::default()
     };
     router::serve_until(options, crate::shutdown_signal()).await

@@ -1,0 +1,169 @@
+//! `lambdaroute controller`, `lambdaroute congestion` and `lambdaroute controller-view`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use lambdaroute_core::controller::{Installer, Objective};
+use lambdaroute_node::controller::{
+    self, ControllerOptions, DEFAULT_LISTEN, format_view, view::CongestionClientConn,
+};
+use tracing::{info, warn};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InstallerKind {
+    /// Every (lambda, computer) on every router, final.
+    Flat,
+    /// Each computer final on its home router; the other routers forward to it.
+    TwoTier,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ObjectiveArg {
+    /// Home router minimising the longest path from any router (ties: the average).
+    MinMax,
+    /// Home router minimising the average path (ties: the longest).
+    MinAvg,
+}
+
+/// Run the e-controller: install routers' tables, handle announcements, failures and
+/// congestion reports.
+#[derive(Args, Debug)]
+pub struct ControllerArgs {
+    /// Address to serve on (EdgeController, Presence, Congestion).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// How tables are built: flat or two-tier (needs --distances).
+    #[arg(long, value_enum, default_value = "flat")]
+    installer: InstallerKind,
+    /// YAML hop-distance matrix for two-tier (`nodes: [...]`, `hops: [[...]]`; docs/controller.md).
+    #[arg(long, value_name = "FILE.yaml")]
+    distances: Option<PathBuf>,
+    /// YAML (router, computer) paths as link lists, for congestion steering
+    /// (`paths: [{router, computer, links}]`; docs/controller.md).
+    #[arg(long, value_name = "FILE.yaml")]
+    paths: Option<PathBuf>,
+    /// Two-tier home router objective.
+    #[arg(long, value_enum, default_value = "min-max")]
+    objective: ObjectiveArg,
+    /// Seconds after start during which entries of destinations not (yet) announced are kept
+    /// on the routers, so that a restarted controller resyncs without a gap.
+    #[arg(long, default_value_t = controller::DEFAULT_RESYNC_GRACE.as_secs_f64())]
+    resync_grace: f64,
+}
+
+pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.resync_grace.is_finite() && args.resync_grace >= 0.0,
+        "--resync-grace must be a number of seconds >= 0"
+    );
+    let installer = match (args.installer, &args.distances) {
+        (InstallerKind::Flat, distances) => {
+            if distances.is_some() {
+                warn!("--distances is used only by --installer two-tier: ignored");
+            }
+            Installer::Flat
+        }
+        (InstallerKind::TwoTier, None) => bail!(
+            "--installer two-tier needs --distances FILE.yaml, the hop-distance matrix of routers and computers (format: docs/controller.md); or use --installer flat"
+        ),
+        (InstallerKind::TwoTier, Some(path)) => {
+            let distances = controller::load_distances(path)?;
+            info!(file = %path.display(), nodes = distances.len(), "distance matrix loaded");
+            Installer::TwoTier {
+                distances,
+                objective: match args.objective {
+                    ObjectiveArg::MinMax => Objective::MinMax,
+                    ObjectiveArg::MinAvg => Objective::MinAvg,
+                },
+            }
+        }
+    };
+    let paths = match &args.paths {
+        Some(path) => {
+            let paths = controller::load_paths(path)?;
+            info!(file = %path.display(), paths = paths.len(), "paths loaded");
+            Some(paths)
+        }
+        None => {
+            info!("no --paths: congestion reports are accepted but mark nothing");
+            None
+        }
+    };
+    let options = ControllerOptions {
+        paths,
+        resync_grace: Duration::from_secs_f64(args.resync_grace),
+        ..ControllerOptions::new(args.listen, installer)
+    };
+    controller::serve_until(options, crate::shutdown_signal()).await
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LinkState {
+    /// The links are congested: mark the pairs whose path crosses them.
+    Congested,
+    /// The links cleared: unmark the pairs with no other congested link.
+    Cleared,
+}
+
+/// Report congested or cleared links to the controller (what the network monitor calls).
+#[derive(Args, Debug)]
+pub struct CongestionArgs {
+    /// The controller.
+    #[arg(long, default_value = "127.0.0.1:6475")]
+    controller: String,
+    /// congested or cleared.
+    #[arg(value_enum)]
+    state: LinkState,
+    /// Link names, as in the controller's paths file.
+    #[arg(required = true, value_name = "LINK")]
+    links: Vec<String>,
+}
+
+pub async fn congestion(args: CongestionArgs) -> anyhow::Result<()> {
+    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    let congested = matches!(args.state, LinkState::Congested);
+    let mut last = None;
+    for link in &args.links {
+        let reply = client
+            .report(link, congested)
+            .await
+            .with_context(|| format!("link {link}"))?;
+        if !reply.on_paths {
+            eprintln!(
+                "warning: link {link} is on no path of the controller's paths file: nothing to mark"
+            );
+        }
+        last = Some(reply);
+    }
+    if let Some(reply) = last {
+        println!(
+            "{} {}: {} (router, destination) pairs marked; congested links: {}",
+            args.links.join(" "),
+            if congested { "congested" } else { "cleared" },
+            reply.marked_pairs,
+            if reply.congested_links.is_empty() {
+                "none".into()
+            } else {
+                reply.congested_links.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Print the controller's view: routers, computers, lambdas, congested links and marks.
+#[derive(Args, Debug)]
+pub struct ViewArgs {
+    /// The controller.
+    #[arg(long, default_value = "127.0.0.1:6475")]
+    controller: String,
+}
+
+pub async fn view(args: ViewArgs) -> anyhow::Result<()> {
+    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    print!("{}", format_view(&client.view().await?));
+    Ok(())
+}
