@@ -216,3 +216,242 @@ fn bad_input_gets_a_clear_error_naming_what_and_where() {
         "{stderr}"
     );
 }
+
+/// Poll `condition` every 50 ms; fail with `what` after `deadline`.
+fn eventually(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < deadline,
+            "not within {deadline:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `lambdaroute table dump` of table 0, or "" while the router is not there.
+fn dump(table: SocketAddr) -> String {
+    let output = run(&[
+        "table",
+        "--router",
+        &table.to_string(),
+        "dump",
+        "--table",
+        "0",
+    ]);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn controller_by_hand_installs_steers_congestion_and_resyncs_after_a_restart() {
+    let controller = free_address();
+    let (router, table) = (free_address(), free_address());
+    let (fast, slow) = (free_address(), free_address());
+    let dir = tempfile::tempdir().unwrap();
+    let paths = dir.path().join("paths.yaml");
+    std::fs::write(
+        &paths,
+        format!(
+            "paths:\n  - {{router: {router}, computer: {fast}, links: [s1-s2]}}\n  - {{router: {router}, computer: {slow}, links: [s1-s3]}}\n"
+        ),
+    )
+    .unwrap();
+    let controller_args = [
+        "controller",
+        "--listen",
+        &controller.to_string(),
+        "--installer",
+        "flat",
+        "--paths",
+        paths.to_str().unwrap(),
+        "--resync-grace",
+        "1",
+    ];
+    let mut controller_process = start(&controller_args);
+    wait_ready(controller, &mut controller_process);
+    let mut router_process = start(&[
+        "router",
+        "--listen",
+        &router.to_string(),
+        "--table-listen",
+        &table.to_string(),
+        "--controller",
+        &controller.to_string(),
+        "--check-interval",
+        "0.2",
+    ]);
+    wait_ready(table, &mut router_process);
+    let mut computers = Vec::new();
+    for (address, config) in [(fast, "fast.yaml"), (slow, "slow.yaml")] {
+        let config = experiments().join(config);
+        let mut computer = start(&[
+            "computer",
+            "--listen",
+            &address.to_string(),
+            "--util-listen",
+            &free_address().to_string(),
+            "--config",
+            config.to_str().unwrap(),
+            "--controller",
+            &controller.to_string(),
+            "--check-interval",
+            "0.2",
+        ]);
+        wait_ready(address, &mut computer);
+        computers.push(computer);
+    }
+    eventually(Duration::from_secs(10), "both computers installed", || {
+        let d = dump(table);
+        d.contains(&fast.to_string()) && d.contains(&slow.to_string())
+    });
+
+    // The network monitor's call: the fast computer's path is congested.
+    let reply = stdout(&run(&[
+        "congestion",
+        "--controller",
+        &controller.to_string(),
+        "congested",
+        "s1-s2",
+    ]));
+    assert!(
+        reply.contains("1 (router, destination) pairs marked"),
+        "{reply}"
+    );
+    let view = stdout(&run(&[
+        "controller-view",
+        "--controller",
+        &controller.to_string(),
+    ]));
+    assert!(
+        view.contains("routers: 1") && view.contains("computers: 2"),
+        "{view}"
+    );
+    assert!(view.contains("congested links: s1-s2"), "{view}");
+    let mark_line = view
+        .lines()
+        .find(|l| l.contains(&fast.to_string()) && l.contains("s1-s2"));
+    assert!(mark_line.is_some(), "{view}");
+
+    let client = |n: &str, csv: &Path| {
+        stdout(&run(&[
+            "client",
+            "--router",
+            &router.to_string(),
+            "--lambda",
+            "clambda0",
+            "--threads",
+            "2",
+            "--sizes",
+            "20",
+            "--duration",
+            "0",
+            "--max-calls",
+            n,
+            "--output",
+            csv.to_str().unwrap(),
+        ]))
+    };
+    let responders = |csv: &Path| -> Vec<String> {
+        csv::Reader::from_path(csv)
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap()[3].to_string())
+            .collect()
+    };
+    let marked_csv = dir.path().join("marked.csv");
+    let summary = client("40", &marked_csv);
+    assert!(summary.starts_with("calls 40  errors 0"), "{summary}");
+    assert!(
+        responders(&marked_csv)
+            .iter()
+            .all(|r| *r == slow.to_string())
+    );
+
+    stdout(&run(&[
+        "congestion",
+        "--controller",
+        &controller.to_string(),
+        "cleared",
+        "s1-s2",
+    ]));
+    let cleared_csv = dir.path().join("cleared.csv");
+    client("40", &cleared_csv);
+    assert!(
+        responders(&cleared_csv)
+            .iter()
+            .any(|r| *r == fast.to_string())
+    );
+
+    // The controller dies: the router keeps serving; a new one resyncs.
+    drop(controller_process);
+    let down_csv = dir.path().join("down.csv");
+    let summary = client("40", &down_csv);
+    assert!(summary.starts_with("calls 40  errors 0"), "{summary}");
+    let mut controller_process = start(&controller_args);
+    wait_ready(controller, &mut controller_process);
+    eventually(
+        Duration::from_secs(10),
+        "the new controller knows everyone",
+        || {
+            let output = run(&["view", "--controller", &controller.to_string()]);
+            let view = String::from_utf8_lossy(&output.stdout);
+            view.contains("routers: 1") && view.contains("computers: 2")
+        },
+    );
+    let d = dump(table);
+    assert!(
+        d.contains(&fast.to_string()) && d.contains(&slow.to_string()),
+        "{d}"
+    );
+}
+
+#[test]
+fn two_tier_without_distances_or_with_a_bad_matrix_refuses_with_a_clear_error() {
+    let output = run(&[
+        "controller",
+        "--listen",
+        "127.0.0.1:0",
+        "--installer",
+        "two-tier",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--installer two-tier needs --distances"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let distances = dir.path().join("d.yaml");
+    std::fs::write(
+        &distances,
+        "nodes: [10.0.0.1, 10.0.0.2]\nhops:\n  - [0, 1]\n  - [1, 0, 2]\n",
+    )
+    .unwrap();
+    let output = run(&[
+        "controller",
+        "--listen",
+        "127.0.0.1:0",
+        "--installer",
+        "two-tier",
+        "--distances",
+        distances.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("d.yaml:4: hops row 2"), "{stderr}");
+
+    let output = run(&[
+        "congestion",
+        "--controller",
+        "127.0.0.1:1",
+        "sideways",
+        "l1",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("congested") && stderr.contains("cleared"),
+        "{stderr}"
+    );
+}

@@ -176,6 +176,11 @@ impl Controller {
                 ))
             })?;
         info!(%router, %table_endpoint, entries = link.installed.len(), marked = link.marked.len(), "router announced");
+        if let Installer::TwoTier { distances, .. } = &self.installer
+            && distances.lookup(&router).is_none()
+        {
+            warn!(%router, "router not in the distance matrix: it is never a home router; it forwards to the home routers (add it to --distances)");
+        }
         inner
             .topology
             .routers
@@ -215,6 +220,15 @@ impl Controller {
             None => info!(%computer, lambdas = ?lambdas, "computer announced"),
         }
         self.reconcile(&mut inner).await;
+        match inner.plan.placements.get(&computer) {
+            Some(Placement::Fallback(reason)) => {
+                warn!(%computer, %reason, "two-tier cannot place the computer: installed final on every router, as flat (add it to --distances)")
+            }
+            Some(Placement::Home(router)) => {
+                info!(%computer, home_router = %router, "computer placed")
+            }
+            _ => {}
+        }
         Ok(())
     }
 
