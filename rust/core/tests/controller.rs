@@ -264,3 +264,22 @@ fn paths_file_errors_name_the_line_and_the_field() {
     .unwrap_err();
     assert!(e.to_string().contains("listed twice"), "{e}");
 }
+
+#[test]
+fn the_example_files_of_the_repository_parse() {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/controller");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+    let d =
+        Distances::from_yaml(&read("loopback-distances.yaml"), "loopback-distances.yaml").unwrap();
+    assert_eq!(d.len(), 4);
+    // Each computer's home is the router one hop away.
+    assert_eq!(choose_home(&d, Objective::MinMax, &[0, 1], 2), Some(0));
+    assert_eq!(choose_home(&d, Objective::MinMax, &[0, 1], 3), Some(1));
+    let p = Paths::from_yaml(&read("loopback-paths.yaml"), "loopback-paths.yaml").unwrap();
+    assert_eq!(p.len(), 5);
+    assert_eq!(
+        p.links("127.0.0.1:6473", "127.0.0.1:10001").unwrap(),
+        ["h1-s1", "s1-s2", "s2-h3"]
+    );
+}
