@@ -39,8 +39,11 @@ use crate::destinations::endpoint;
 
 /// Default period of the presence check.
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// Time limit of one call to the controller.
+/// Time limit of a presence check or a failure report.
 pub const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time limit of an announcement: the controller answers once it has installed the member's
+/// entries on every router, which takes a while with large tables.
+pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A failure report not delivered within this time is dropped (the destination may be back).
 pub const FAILURE_REPORT_TTL: Duration = Duration::from_secs(10);
 
@@ -141,7 +144,7 @@ impl ControllerLink {
             role: member.role().into(),
             endpoint: member.endpoint().to_owned(),
         };
-        timed(self.presence.check(request)).await
+        timed(CONTROLLER_TIMEOUT, self.presence.check(request)).await
     }
 
     async fn announce(&mut self, member: &Member) -> Result<(), Status> {
@@ -154,7 +157,7 @@ impl ControllerLink {
                     edge_server_endpoint: endpoint.clone(),
                     forwarding_table_endpoint: table_endpoint.clone(),
                 };
-                timed(self.controller.announce_router(info)).await?;
+                timed(ANNOUNCE_TIMEOUT, self.controller.announce_router(info)).await?;
             }
             Member::Computer {
                 endpoint,
@@ -164,7 +167,7 @@ impl ControllerLink {
                     edge_server_endpoint: endpoint.clone(),
                     containers: containers.clone(),
                 };
-                timed(self.controller.announce_computer(info)).await?;
+                timed(ANNOUNCE_TIMEOUT, self.controller.announce_computer(info)).await?;
             }
         }
         Ok(())
@@ -179,19 +182,20 @@ impl ControllerLink {
             edge_server_endpoint: endpoint.to_owned(),
             containers,
         };
-        timed(self.controller.remove_computer(info)).await?;
+        timed(CONTROLLER_TIMEOUT, self.controller.remove_computer(info)).await?;
         Ok(())
     }
 }
 
 async fn timed<T>(
+    timeout: Duration,
     call: impl Future<Output = Result<tonic::Response<T>, Status>>,
 ) -> Result<T, Status> {
-    match tokio::time::timeout(CONTROLLER_TIMEOUT, call).await {
+    match tokio::time::timeout(timeout, call).await {
         Ok(result) => result.map(tonic::Response::into_inner),
         Err(_) => Err(Status::deadline_exceeded(format!(
             "no answer within {} s",
-            CONTROLLER_TIMEOUT.as_secs()
+            timeout.as_secs()
         ))),
     }
 }

@@ -186,6 +186,7 @@ impl Controller {
             .routers
             .insert(router.clone(), table_endpoint);
         inner.routers.insert(router, link);
+        self.publish_known(&inner);
         self.reconcile(&mut inner).await;
         Ok(())
     }
@@ -210,6 +211,7 @@ impl Controller {
             .computers
             .insert(computer.clone(), lambdas.clone());
         inner.removed.remove(&computer);
+        self.publish_known(&inner);
         match previous {
             Some(old) if old == lambdas => {
                 debug!(%computer, "computer announced again, same lambdas")
