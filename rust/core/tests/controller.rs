@@ -283,3 +283,25 @@ fn the_example_files_of_the_repository_parse() {
         ["h1-s1", "s1-s2", "s2-h3"]
     );
 }
+
+#[test]
+fn the_testbeds_pyyaml_output_parses() {
+    // What python/lambdaroute/testbed/nodes.py writes (yaml.safe_dump, flow rows, quoted keys);
+    // unreachable pairs come as u32::MAX from the scenario's distance matrix.
+    let d = Distances::from_yaml(
+        "nodes: ['10.0.0.1:6473', '10.0.0.2:10000', '10.0.0.3:10000']\nhops:\n- [0, 3, 4294967295]\n- [3, 0, 4294967295]\n- [4294967295, 4294967295, 0]\n",
+        "distances.yaml",
+    )
+    .unwrap();
+    assert_eq!(d.lookup("10.0.0.2:10000"), Some(1));
+    assert_eq!(choose_home(&d, Objective::MinMax, &[0], 1), Some(0));
+    let p = Paths::from_yaml(
+        "paths:\n- router: 10.0.0.1:6473\n  computer: 10.0.0.2:10000\n  links: [s1-s2, s2-s3]\n",
+        "paths.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        p.links("10.0.0.1:6473", "10.0.0.2:10000").unwrap(),
+        ["s1-s2", "s2-s3"]
+    );
+}
