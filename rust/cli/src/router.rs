@@ -49,6 +49,10 @@ pub struct RouterArgs {
     /// Seconds between presence checks with the controller.
     #[arg(long, default_value_t = 1.0)]
     check_interval: f64,
+    /// Benchmark mode: answer each call right after the decision instead of forwarding it
+    /// (as serverlessonedge's harness); the decision time feeds the estimator.
+    #[arg(long)]
+    fake: bool,
 }
 
 pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
@@ -81,6 +85,7 @@ pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
         endpoint: args.endpoint,
         table_endpoint: args.table_endpoint,
         check_interval: Duration::from_secs_f64(args.check_interval),
+        fake: args.fake,
         ..RouterOptions::default()
     };
     router::serve_until(options, crate::shutdown_signal()).await

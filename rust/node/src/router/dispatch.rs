@@ -53,6 +53,7 @@ impl EdgeServer for Dispatcher {
         &self,
         request: Request<LambdaRequest>,
     ) -> Result<Response<LambdaResponse>, Status> {
+        let taken = tokio::time::Instant::now();
         let request = request.into_inner();
         let state = &self.state;
         if request.name.is_empty() {
@@ -98,6 +99,24 @@ impl EdgeServer for Dispatcher {
                 }
                 Err(error) => return Err(Status::internal(error.to_string())),
             };
+            if state.options.fake {
+                // Benchmark fake mode (RouterOptions::fake): answer here, after the decision;
+                // the decision time is the latency sample, so the estimator keeps working.
+                let decided = taken.elapsed();
+                state.table.lock().complete_choice(
+                    &forwarded.name,
+                    choice,
+                    table,
+                    Some(decided),
+                    state.now(),
+                );
+                return Ok(Response::new(LambdaResponse {
+                    retcode: RETCODE_OK.into(),
+                    responder: destination.to_string(),
+                    hops: forwarded.hops,
+                    ..Default::default()
+                }));
+            }
 
             let started = tokio::time::Instant::now();
             let attempt = self.forward(&destination, forwarded.clone()).await;

@@ -67,6 +67,11 @@ pub struct RouterOptions {
     pub table_endpoint: Option<String>,
     /// Period of the presence check with the controller.
     pub check_interval: Duration,
+    /// Benchmark "fake" mode, as serverlessonedge's harness: after the decision the router
+    /// answers the call itself ("OK", `responder` = the chosen destination) instead of
+    /// forwarding it, and feeds the decision time (from taking the call to the choice) to the
+    /// estimator as the call's latency. Measures the dispatch alone; never for real traffic.
+    pub fake: bool,
 }
 
 impl Default for RouterOptions {
@@ -85,6 +90,7 @@ impl Default for RouterOptions {
             endpoint: None,
             table_endpoint: None,
             check_interval: membership::DEFAULT_CHECK_INTERVAL,
+            fake: false,
         }
     }
 }
