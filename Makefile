@@ -17,7 +17,7 @@ export CARGO_TERM_COLOR ?= never
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/lambdaroute
 
-.PHONY: build release test test-rust lint bench experiment demo rust-toolchain clean
+.PHONY: build release test test-rust lint bench bench-smoke bench-criterion experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
@@ -45,7 +45,21 @@ lint: rust-toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: release
+# The router benchmark (docs/benchmarks.md): a few minutes; results/bench/{bench.csv,memory.csv,
+# summary.txt,bench.png}. BENCH_ARGS passes options, e.g. BENCH_ARGS="--policies rr --duration 1".
+BENCH_OUT ?= $(CURDIR)/results/bench
+BENCH_ARGS ?=
+bench: release venv
+	mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(BIN) --log warn bench --out $(BENCH_OUT) $(BENCH_ARGS) | tee $(BENCH_OUT)/summary.txt
+	$(VENV_PY) python/lambdaroute/bench_plot.py $(BENCH_OUT)/bench.csv -o $(BENCH_OUT)/bench.png
+
+# The same harness at tiny sizes (seconds); `make test` runs it through cargo test (rust/cli/tests/bench.rs).
+bench-smoke: release
+	$(BIN) --log warn bench --smoke --out $(BENCH_OUT)-smoke
+
+# Criterion benches of the e-table's select + complete per policy, 10 to 100,000 destinations.
+bench-criterion: rust-toolchain
 	$(CARGO) bench -p lambdaroute-core --bench policies
 
 ## ----- Python package and testbed (mk/python.mk) -----

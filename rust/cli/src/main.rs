@@ -1,6 +1,7 @@
 //! The `lambdaroute` binary: one subcommand per role. It parses the command line and hands over
 //! to `lambdaroute-node`; nothing else lives here.
 
+mod bench;
 mod client;
 mod computer;
 mod controller;
@@ -41,6 +42,8 @@ enum Role {
     /// Print the controller's view: routers, computers, lambdas, congested links, marks.
     #[command(visible_alias = "view")]
     ControllerView(controller::ViewArgs),
+    /// Benchmark the router: dispatch rate versus table size, the gRPC floor, memory.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Role::Controller(args) => controller::run(args).await,
             Role::Congestion(args) => controller::congestion(args).await,
             Role::ControllerView(args) => controller::view(args).await,
+            Role::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,163 @@
+//! `lambdaroute bench`: the router's dispatch rate versus table size, against the gRPC floor,
+//! and its memory (method: docs/benchmarks.md). Writes `bench.csv` and `memory.csv` under
+//! `--out` and prints a summary; `make bench` then draws the PNG.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use lambdaroute_core::policy::PolicyKind;
+use lambdaroute_node::bench::{self, BenchOptions, Mode, Shape};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Directory of the results (bench.csv, memory.csv).
+    #[arg(long, default_value = "results/bench")]
+    out: PathBuf,
+    /// A tiny run that checks the harness (sizes 0,40; 1 and 2 clients; 0.1 s per point;
+    /// 2,000 calls of memory run); the other options still override it.
+    #[arg(long)]
+    smoke: bool,
+    /// Table sizes in entries (0: the 1-entry table, the smallest that dispatches a call).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+    /// Numbers of concurrent closed-loop clients.
+    #[arg(long, value_delimiter = ',')]
+    clients: Option<Vec<usize>>,
+    /// Policies (rp, li, rr, p2c).
+    #[arg(long, value_delimiter = ',')]
+    policies: Option<Vec<PolicyKind>>,
+    /// Router modes: fake (answers after the decision), normal (forwards).
+    #[arg(long, value_delimiter = ',')]
+    modes: Option<Vec<ModeArg>>,
+    /// Table shapes: lambdas (entries/10 lambdas x 10 destinations), destinations (1 lambda x
+    /// entries destinations; fake mode only).
+    #[arg(long, value_delimiter = ',')]
+    shapes: Option<Vec<ShapeArg>>,
+    /// Destinations per lambda in the lambdas shape (= answering servers).
+    #[arg(long)]
+    per_lambda: Option<usize>,
+    /// Seconds measured per point.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds of warm-up per point (not measured).
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Calls of the memory run (0: skip it).
+    #[arg(long)]
+    memory_calls: Option<u64>,
+    /// Entries of the memory run's table.
+    #[arg(long)]
+    memory_entries: Option<usize>,
+    /// Policy of the memory run.
+    #[arg(long)]
+    memory_policy: Option<PolicyKind>,
+    /// Clients of the memory run.
+    #[arg(long)]
+    memory_clients: Option<usize>,
+    /// Bytes of input per call.
+    #[arg(long)]
+    input_bytes: Option<usize>,
+    /// Pin the router and the answering servers to CPU 0 and the load generator to CPU 1
+    /// (taskset); by default all share both CPUs.
+    #[arg(long)]
+    pin: bool,
+    /// Internal: run N answering servers, print their addresses, serve until stdin closes.
+    #[arg(long, hide = true, value_name = "N")]
+    serve_answer: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModeArg {
+    Fake,
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ShapeArg {
+    Lambdas,
+    Destinations,
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        value.is_finite() && value >= 0.0,
+        "{flag} must be a number of seconds >= 0"
+    );
+    Ok(Duration::from_secs_f64(value))
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(count) = args.serve_answer {
+        return bench::answer::serve_stdio(count).await;
+    }
+    let exe = std::env::current_exe().context("cannot find the lambdaroute binary")?;
+    let mut options = if args.smoke {
+        BenchOptions::smoke(exe, args.out)
+    } else {
+        BenchOptions::full(exe, args.out)
+    };
+    if let Some(sizes) = args.sizes {
+        options.sizes = sizes;
+    }
+    if let Some(clients) = args.clients {
+        anyhow::ensure!(clients.iter().all(|&c| c > 0), "--clients must be > 0");
+        options.clients = clients;
+    }
+    if let Some(policies) = args.policies {
+        options.policies = policies;
+    }
+    if let Some(modes) = args.modes {
+        options.modes = modes
+            .into_iter()
+            .map(|m| match m {
+                ModeArg::Fake => Mode::Fake,
+                ModeArg::Normal => Mode::Normal,
+            })
+            .collect();
+    }
+    if let Some(shapes) = args.shapes {
+        options.shapes = shapes
+            .into_iter()
+            .map(|s| match s {
+                ShapeArg::Lambdas => Shape::Lambdas,
+                ShapeArg::Destinations => Shape::Destinations,
+            })
+            .collect();
+    }
+    if let Some(per_lambda) = args.per_lambda {
+        options.per_lambda = per_lambda;
+    }
+    if let Some(duration) = args.duration {
+        options.duration = seconds(duration, "--duration")?;
+    }
+    if let Some(warmup) = args.warmup {
+        options.warmup = seconds(warmup, "--warmup")?;
+    }
+    if let Some(calls) = args.memory_calls {
+        options.memory_calls = calls;
+    }
+    if let Some(entries) = args.memory_entries {
+        options.memory_entries = entries;
+    }
+    if let Some(policy) = args.memory_policy {
+        options.memory_policy = policy;
+    }
+    if let Some(clients) = args.memory_clients {
+        options.memory_clients = clients.max(1);
+    }
+    if let Some(bytes) = args.input_bytes {
+        options.input_bytes = bytes;
+    }
+    options.pin = args.pin;
+
+    let results = bench::run(&options).await?;
+    print!("{}", bench::summary(&options, &results));
+    println!(
+        "\nwrote {} and {}",
+        results.csv.display(),
+        results.memory_csv.display()
+    );
+    Ok(())
+}
