@@ -88,7 +88,7 @@ def plot(rows: list[dict], out: Path, title: str | None = None) -> None:
     fig.suptitle(title or "lambdaroute router: dispatch rate and p99 latency versus table size", fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=64)
     plt.close(fig)
 
 

@@ -41,9 +41,12 @@ pub struct BenchArgs {
     /// Seconds measured per point.
     #[arg(long)]
     duration: Option<f64>,
-    /// Seconds of warm-up per point (not measured).
+    /// Seconds of warm-up per window (not measured).
     #[arg(long)]
     warmup: Option<f64>,
+    /// Windows per point, alternating with the windows of its pair (and of the floor).
+    #[arg(long)]
+    repeats: Option<usize>,
     /// Calls of the memory run (0: skip it).
     #[arg(long)]
     memory_calls: Option<u64>,
@@ -134,6 +137,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(warmup) = args.warmup {
         options.warmup = seconds(warmup, "--warmup")?;
+    }
+    if let Some(repeats) = args.repeats {
+        options.repeats = repeats.max(1);
     }
     if let Some(calls) = args.memory_calls {
         options.memory_calls = calls;
