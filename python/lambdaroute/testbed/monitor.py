@@ -42,8 +42,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``reporter(event, link)`` with event ``"congested"`` or ``"cleared"``.
-Reporter = Callable[[str, str], None]
+#: ``reporter(event, link)`` with event ``"congested"`` or ``"cleared"``; it may return the
+#: answer it got (a string, kept in ``congestion.csv``); it raises when the report failed.
+Reporter = Callable[[str, str], str | None]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Transition:
     event: str
     utilization: float
     reported: float | None = None
+    answer: str | None = None
 
 
 class CongestionDetector:
@@ -123,11 +125,12 @@ def controller_reporter(run_in_host: Callable[[list[str]], tuple[int, str]], bin
     """A reporter that tells the controller: ``lambdaroute congestion --controller ADDR EVENT LINK``,
     run through ``run_in_host`` (a host that reaches the controller)."""
 
-    def report(event: str, link: str) -> None:
+    def report(event: str, link: str) -> str:
         rc, output = run_in_host([binary, "congestion", "--controller", controller, event, link])
         if rc != 0:
             raise RuntimeError(f"`lambdaroute congestion {event} {link}` failed ({rc}): {output.strip()}")
         log.info("reported %s %s to the controller: %s", event, link, output.strip())
+        return output.strip()
 
     return report
 
@@ -163,7 +166,7 @@ class Monitor:
         self._links_csv.writerow(["time", "link", "a_to_b_mbps", "b_to_a_mbps", "utilization", "congested"])
         self._events_file: TextIO = open(out / "congestion.csv", "w", newline="", encoding="utf-8")
         self._events_csv = csv.writer(self._events_file)
-        self._events_csv.writerow(["time", "link", "event", "utilization", "reported"])
+        self._events_csv.writerow(["time", "link", "event", "utilization", "reported", "answer"])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._previous: tuple[float, dict[str, dict[int, int]]] | None = None
@@ -217,13 +220,14 @@ class Monitor:
             log.info("link %s %s (utilization %.2f)", tr.link, tr.event, tr.utilization)
             if self.reporter is not None:
                 try:
-                    self.reporter(tr.event, tr.link)
-                    tr = replace(tr, reported=self.clock() - self.origin)
+                    answer = self.reporter(tr.event, tr.link)
+                    tr = replace(tr, reported=self.clock() - self.origin,
+                                 answer=answer if isinstance(answer, str) else None)
                 except Exception as e:  # noqa: BLE001 - the monitor keeps monitoring
                     self.errors.append(f"reporting {tr.event} {tr.link}: {e}")
                     log.warning("monitor: reporting %s %s: %s", tr.event, tr.link, e)
             self._events_csv.writerow([f"{tr.time:.3f}", tr.link, tr.event, f"{tr.utilization:.4f}",
-                                       "" if tr.reported is None else f"{tr.reported:.3f}"])
+                                       "" if tr.reported is None else f"{tr.reported:.3f}", tr.answer or ""])
             self._events_file.flush()
             self.transitions.append(tr)
             done.append(tr)

@@ -84,6 +84,7 @@ class Bed:
             "delay_mechanism": self.mechanism,
             "delay_plan": self.delay_plan.as_dict() if self.delay_plan else None,
             "bridges": self.network.bridges,
+            "queue_limits": self.network.queue_limits,
             "nat": self.gateway.as_dict() if self.gateway else None,
             "timings_s": self.timings,
         }
@@ -289,9 +290,9 @@ def run(
             metadata["tables_ready"] = ready
             metadata["tables_installed_by_controller"] = use_controller
             bed.timings["tables"] = ready["tables_ready_s"]
+            entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
-                         f"complete after {ready['tables_ready_s']:.2f} s more "
-                         f"({', '.join(f'{r}: {n}' for r, n in ready['entries'].items())} entries)\n")
+                         f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
 
             if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)
