@@ -6,10 +6,13 @@ all undone on exit); :func:`run` is the whole experiment:
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
-   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`);
+   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`),
+   then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
    its workload's start, with a progress line until the last client ends;
-5. final tables, summary, plot, ``metadata.json`` (:mod:`.report`);
+5. final tables and the controller's view; clients, computers, routers, the controller stopped in
+   that order (computers leave the controller); the traffic; summary, plot, ``metadata.json``
+   (:mod:`.report`);
 6. cleanup, always (:mod:`.cleanup`), and a check that nothing of the run is left.
 """
 
