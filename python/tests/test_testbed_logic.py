@@ -169,3 +169,74 @@ def test_summary_splits_by_responder_and_counts_errors():
     assert (s.calls, s.errors) == (11, 1)
     assert s.responders["c1"]["calls"] == 5 and s.share("c1") == 0.5
     assert "c1" in report.format_summary([s])
+
+
+# ----- the controller's view, router tables, readiness -----
+
+VIEW = """controller: installer two-tier (min-max), epoch 5b0c00000000aaaa
+
+routers: 2
+  endpoint        table endpoint  entries
+  10.0.0.1:6473   10.0.0.1:6474   2
+  10.0.0.2:6473   10.0.0.2:6474   2
+
+computers: 3
+  endpoint         lambdas            placement
+  10.0.0.7:10000   clambda0,glambda0  home router 10.0.0.1:6473
+  10.0.0.8:10000   clambda0           home router 10.0.0.2:6473
+  10.0.0.9:10000   clambda0           every router (not in the distance matrix)
+
+lambdas: 2
+  lambda    computers
+  clambda0  3
+  glambda0  1
+
+congested links: s1-s2, s2-s3
+
+marks: 1
+  router          destination      congested links
+  10.0.0.1:6473   10.0.0.7:10000   s1-s2,s2-s3
+"""
+
+
+def test_the_controller_view_parses():
+    from lambdaroute.testbed.nodes import parse_view
+
+    v = parse_view(VIEW)
+    assert v.routers == {"10.0.0.1:6473": 2, "10.0.0.2:6473": 2}
+    assert v.computers["10.0.0.7:10000"] == (["clambda0", "glambda0"], "home router 10.0.0.1:6473")
+    assert v.computers["10.0.0.9:10000"][1] == "every router (not in the distance matrix)"
+    assert v.congested == ["s1-s2", "s2-s3"]
+    assert v.marks == [("10.0.0.1:6473", "10.0.0.7:10000", "s1-s2,s2-s3")]
+    empty = parse_view("controller: installer flat, epoch 1\n\nrouters: 0\n\ncomputers: 0\n\nlambdas: 0\n\n"
+                       "congested links: none\n\nmarks: 0\n")
+    assert (empty.routers, empty.computers, empty.congested, empty.marks) == ({}, {}, [], [])
+
+
+def test_a_table_dump_parses_table_0_by_default():
+    from lambdaroute.testbed.nodes import parse_table_dump
+
+    dump = ("table 0 (overall): 2 entries\n  lambda    destination      weight (ms)  final\n"
+            "  clambda0  10.0.0.4:10000        29.666  yes\n  clambda0  10.0.0.2:6473        1000.000  no\n"
+            "table 1 (final): 1 entries\n  lambda    destination      weight (ms)  final\n"
+            "  clambda0  10.0.0.4:10000        29.666  yes\n")
+    assert parse_table_dump(dump) == {("clambda0", "10.0.0.4:10000", True), ("clambda0", "10.0.0.2:6473", False)}
+    assert parse_table_dump(dump, 1) == {("clambda0", "10.0.0.4:10000", True)}
+
+
+def test_expected_tables_follow_the_controllers_plan():
+    from lambdaroute.testbed.nodes import expected_tables, parse_view
+
+    r1, r2 = "10.0.0.1:6473", "10.0.0.2:6473"
+    computers = {"10.0.0.7:10000": ["clambda0"], "10.0.0.8:10000": ["clambda0"]}
+    flat = expected_tables([r1, r2], computers)
+    assert flat[r1] == flat[r2] == {("clambda0", c, True) for c in computers}
+    placements = {c: p for c, (_, p) in parse_view(VIEW).computers.items()}
+    computers["10.0.0.9:10000"] = ["clambda0"]
+    two = expected_tables([r1, r2], computers, placements)
+    # Final on the home router; the other router forwards to that home (non-final); a
+    # computer outside the matrix is final everywhere.
+    assert two[r1] == {("clambda0", "10.0.0.7:10000", True), ("clambda0", r2, False),
+                       ("clambda0", "10.0.0.9:10000", True)}
+    assert two[r2] == {("clambda0", "10.0.0.8:10000", True), ("clambda0", r1, False),
+                       ("clambda0", "10.0.0.9:10000", True)}

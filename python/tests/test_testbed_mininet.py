@@ -6,15 +6,19 @@ skips them on purpose. Each checks that its run left nothing behind.
 
 from __future__ import annotations
 
+import csv
+import json
 import statistics
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lambdaroute import Scenario
 from lambdaroute.testbed.cleanup import leftovers, our_bridges
 from lambdaroute.testbed.experiment import load
+from lambdaroute.testbed.nodes import COMPUTER_PORT, endpoint, parse_view
 from lambdaroute.testbed.run import run, start_testbed
 from testbed_support import require_mininet, root_iptables
 
@@ -54,15 +58,12 @@ def test_a_link_of_20_ms_gives_an_rtt_within_10_percent_of_40_ms(tmp_path):
     assert root_iptables() == before, "the run changed the root namespace's iptables rules"
 
 
-def test_the_default_grid_experiment_splits_round_robin_by_speed(tmp_path):
-    require_mininet()
-    exp = load(REPO / "experiments" / "grid.yaml")
-    result = run(exp, results=tmp_path, progress=False)
+def _check_grid_split(result) -> None:
     (everyone,) = [s for s in result.summaries if s.client == "all"]
     clients = [s for s in result.summaries if s.client != "all"]
     print(f"delay {result.metadata['delay_mechanism']}, datapath {result.metadata['datapath']}, "
-          f"tables {result.metadata['tables']}, wall time {result.metadata['wall_time_s']:.1f} s\n"
-          + result.summary_text)
+          f"tables {result.metadata['tables']} (ready {result.metadata['tables_ready']}), "
+          f"wall time {result.metadata['wall_time_s']:.1f} s\n" + result.summary_text)
     assert len(clients) == 2 and all(s.calls > 100 for s in clients), result.summary_text
     assert everyone.errors == 0, result.summary_text
     fast, slow = everyone.responders["c1"], everyone.responders["c2"]
@@ -76,7 +77,35 @@ def test_the_default_grid_experiment_splits_round_robin_by_speed(tmp_path):
     for name in ("metadata.json", "scenario.yaml", "links.csv", "tables/r1.txt", "distances.yaml", "paths.yaml"):
         assert (result.out / name).exists(), name
     assert "clambda0" in (result.out / "tables" / "r1.txt").read_text()
+    assert result.metadata["tables_ready"]["entries"] == {"r1": 4}  # {c,g}lambda0 on c1 and c2
     assert result.metadata["leftovers"] == []
+
+
+def test_the_default_grid_experiment_splits_round_robin_by_speed(tmp_path):
+    require_mininet()
+    exp = load(REPO / "experiments" / "grid.yaml")
+    result = run(exp, results=tmp_path, progress=False)
+    # The grid has a controller host: the controller installs the tables.
+    assert result.metadata["tables"] == "controller" and result.metadata["tables_installed_by_controller"]
+    _check_grid_split(result)
+    view = parse_view((result.out / "controller-view.txt").read_text())
+    assert list(view.routers) == ["10.0.0.1:6473"] and len(view.computers) == 2, result.metadata["controller_view"]
+    assert result.metadata["controller_view"] == (result.out / "controller-view.txt").read_text()
+    # Computers stop before routers and the controller: their RemoveComputer reached it.
+    assert result.metadata["computers_known_after_stop"] == []
+    order = [what.split()[0] for what in result.metadata["stop_order"]]
+    assert order == sorted(order, key=["client", "computer", "router", "controller"].index), order
+
+
+def test_without_a_controller_the_testbed_installs_flat_tables(tmp_path):
+    require_mininet()
+    data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())
+    data.update(tables="testbed", duration=10)
+    result = run(load(REPO / "experiments" / "grid.yaml", data), results=tmp_path, progress=False)
+    assert result.metadata["tables"].startswith("testbed") and not result.metadata["tables_installed_by_controller"]
+    assert result.metadata["entries_installed"] == 4
+    assert not (result.out / "controller-view.txt").exists()
+    _check_grid_split(result)
 
 
 CONGESTION = """
@@ -109,6 +138,60 @@ def test_the_monitor_reports_a_saturated_link_and_its_clearing(tmp_path):
     assert rows[0].startswith("time,link,a_to_b_mbps") and any(",s1-s2," in r for r in rows)
     assert "cleared" in (result.out / "congestion.csv").read_text()
     assert result.metadata["leftovers"] == []
+
+
+def test_congestion_steers_new_calls_away_from_the_marked_computer_and_back(tmp_path):
+    """Issue 5's congestion run (experiments/congestion.yaml): background UDP saturates s1-s2,
+    the path r1 -> ca only, from 6 to 14 s; the monitor reports it to the controller, which
+    marks ca on r1; calls sent while it is marked go to cb; after "cleared" they reach ca again."""
+    require_mininet()
+    exp = load(REPO / "experiments" / "congestion.yaml")
+    result = run(exp, results=tmp_path, progress=False)
+    meta = result.metadata
+    assert meta["tables"] == "controller" and meta["congestion_reports"] == "controller", meta
+    ca = endpoint(exp.scenario.host("ca"), COMPUTER_PORT)
+    events = list(csv.DictReader((result.out / "congestion.csv").open()))
+    assert [(e["link"], e["event"]) for e in events] == [("s1-s2", "congested"), ("s1-s2", "cleared")], events
+    assert all(e["reported"] for e in events), f"a report to the controller failed: {meta['monitor']}"
+    marked_at, cleared_at = float(events[0]["reported"]), float(events[1]["reported"])
+    assert "1 (router, destination) pairs marked" in events[0]["answer"], events[0]
+    assert "0 (router, destination) pairs marked" in events[1]["answer"], events[1]
+    # The traffic runs from 6 to 14 s; readings every 0.5 s, 2 in a row.
+    assert 6.0 < marked_at < 9.0 and 14.0 < cleared_at < 17.0, (marked_at, cleared_at)
+
+    # Every call, by the time it was sent (s since the run's start), from the client CSVs.
+    calls = []
+    for c in meta["clients"]:
+        with (result.out / c["csv"]).open() as f:
+            calls += [(float(r["time"]) + c["started_s"], r["responder"], r["status"]) for r in csv.DictReader(f)]
+    calls.sort()
+    assert calls and all(status == "OK" for _, _, status in calls), [c for c in calls if c[2] != "OK"][:5]
+
+    def share(lo: float, hi: float) -> tuple[int, float]:
+        window = [r for t, r, _ in calls if lo <= t < hi]
+        return len(window), sum(r == ca for r in window) / max(len(window), 1)
+
+    margin = 0.25  # the report returns once the controller has marked; calls already sent may finish at ca
+    n_before, before = share(0.0, 6.0)
+    n_during, during = share(marked_at + margin, cleared_at)
+    back = min((t for t, r, _ in calls if t >= cleared_at and r == ca), default=None)
+    n_after, after = share(cleared_at + 2.0, exp.scenario.duration)
+    print(f"delay {meta['delay_mechanism']}, datapath {meta['datapath']}, queues {meta['queue_limits']}; "
+          f"congested reported at {marked_at:.2f} s, cleared at {cleared_at:.2f} s; ca's share: "
+          f"{before:.0%} of {n_before} calls before, {during:.0%} of {n_during} while marked, first call back at "
+          f"{back} s, {after:.0%} of {n_after} from 2 s after; wall time {meta['wall_time_s']:.1f} s")
+    assert n_before > 100 and 0.3 < before < 0.7, "before the traffic both computers serve"
+    assert n_during > 100 and during == 0.0, "no call sent while ca is marked goes to ca"
+    assert back is not None and back - cleared_at < 2.0, "after cleared, calls reach ca again"
+    assert n_after > 100 and after > 0.3
+
+    router_log = (result.out / "logs" / "router-r1.log").read_text()
+    assert f"congestion mark set destination={ca} marked=true" in router_log
+    assert f"congestion mark set destination={ca} marked=false" in router_log
+    view = parse_view((result.out / "controller-view.txt").read_text())
+    assert view.congested == [] and view.marks == []
+    assert json.loads((result.out / "metadata.json").read_text())["leftovers"] == []
+    assert meta["leftovers"] == []
 
 
 def test_an_interrupted_run_leaves_nothing(tmp_path):

@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,18 +42,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``reporter(event, link)`` with event ``"congested"`` or ``"cleared"``.
-Reporter = Callable[[str, str], None]
+#: ``reporter(event, link)`` with event ``"congested"`` or ``"cleared"``; it may return the
+#: answer it got (a string, kept in ``congestion.csv``); it raises when the report failed.
+Reporter = Callable[[str, str], str | None]
 
 
 @dataclass(frozen=True)
 class Transition:
-    """A link changed state at ``time`` (s since the start), at ``utilization``."""
+    """A link changed state at ``time`` (s since the start), at ``utilization``; the reporter
+    returned at ``reported`` (s since the start; None without a reporter, or when it failed)."""
 
     time: float
     link: str
     event: str
     utilization: float
+    reported: float | None = None
+    answer: str | None = None
 
 
 class CongestionDetector:
@@ -121,10 +125,12 @@ def controller_reporter(run_in_host: Callable[[list[str]], tuple[int, str]], bin
     """A reporter that tells the controller: ``lambdaroute congestion --controller ADDR EVENT LINK``,
     run through ``run_in_host`` (a host that reaches the controller)."""
 
-    def report(event: str, link: str) -> None:
+    def report(event: str, link: str) -> str:
         rc, output = run_in_host([binary, "congestion", "--controller", controller, event, link])
         if rc != 0:
-            log.warning("reporting %s %s to the controller failed (%d): %s", event, link, rc, output.strip())
+            raise RuntimeError(f"`lambdaroute congestion {event} {link}` failed ({rc}): {output.strip()}")
+        log.info("reported %s %s to the controller: %s", event, link, output.strip())
+        return output.strip()
 
     return report
 
@@ -142,13 +148,14 @@ class Monitor:
         hysteresis: float = 0.2,
         samples: int = 2,
         clock: Callable[[], float] | None = None,
+        origin: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.bridges = bridges
         self.interval = interval
         self.reporter = reporter
         self.clock = clock or time.monotonic
-        self.origin = self.clock()
+        self.origin = self.clock() if origin is None else origin
         self.links = scenario.links
         threshold = float(scenario.control.get("congestion_threshold", 0.8))
         self.detector = CongestionDetector({lk.name: lk.bw for lk in self.links}, threshold, hysteresis, samples)
@@ -159,7 +166,7 @@ class Monitor:
         self._links_csv.writerow(["time", "link", "a_to_b_mbps", "b_to_a_mbps", "utilization", "congested"])
         self._events_file: TextIO = open(out / "congestion.csv", "w", newline="", encoding="utf-8")
         self._events_csv = csv.writer(self._events_file)
-        self._events_csv.writerow(["time", "link", "event", "utilization"])
+        self._events_csv.writerow(["time", "link", "event", "utilization", "reported", "answer"])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._previous: tuple[float, dict[str, dict[int, int]]] | None = None
@@ -208,17 +215,23 @@ class Monitor:
             self._links_csv.writerow([f"{t:.3f}", lk.name, f"{ab:.3f}", f"{ba:.3f}",
                                       f"{u:.4f}" if u != "" else "", int(lk.name in self.detector.congested)])
         self._links_file.flush()
+        done = []
         for tr in transitions:
-            self._events_csv.writerow([f"{tr.time:.3f}", tr.link, tr.event, f"{tr.utilization:.4f}"])
-            self._events_file.flush()
-            self.transitions.append(tr)
             log.info("link %s %s (utilization %.2f)", tr.link, tr.event, tr.utilization)
             if self.reporter is not None:
                 try:
-                    self.reporter(tr.event, tr.link)
+                    answer = self.reporter(tr.event, tr.link)
+                    tr = replace(tr, reported=self.clock() - self.origin,
+                                 answer=answer if isinstance(answer, str) else None)
                 except Exception as e:  # noqa: BLE001 - the monitor keeps monitoring
                     self.errors.append(f"reporting {tr.event} {tr.link}: {e}")
-        return transitions
+                    log.warning("monitor: reporting %s %s: %s", tr.event, tr.link, e)
+            self._events_csv.writerow([f"{tr.time:.3f}", tr.link, tr.event, f"{tr.utilization:.4f}",
+                                       "" if tr.reported is None else f"{tr.reported:.3f}", tr.answer or ""])
+            self._events_file.flush()
+            self.transitions.append(tr)
+            done.append(tr)
+        return done
 
     def _loop(self) -> None:
         next_at = self.clock()

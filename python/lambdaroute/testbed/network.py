@@ -14,6 +14,13 @@ ARP, links shaped with TCLink.
   when ``delay_mechanism == "netem"`` (see :mod:`lambdaroute.testbed.delay` for the other case).
 - With the userspace datapath, TCP needs transmit checksum offload off on host interfaces
   (``ethtool -K <intf> tx off``).
+- Without netem, the HTB class of every shaped switch port gets a ``pfifo`` of the link's
+  ``queue`` packets; with the userspace datapath and no ``queue``, of
+  :data:`USERSPACE_QUEUE` packets. The userspace datapath sends every packet through one
+  AF_PACKET socket shared by all ports: packets waiting in a saturated port's queue count against
+  that socket's send buffer (``net.core.wmem_default``, 208 KiB), so a default queue (1000
+  packets) full on one link made ovs-vswitchd drop packets to *every* port (measured: 90 % ping
+  loss on a path that did not cross the saturated 10 Mbit/s link; 0 % with 20 or 50 packets).
 """
 
 from __future__ import annotations
@@ -32,9 +39,13 @@ from lambdaroute.scenario import Scenario
 from lambdaroute.testbed.cleanup import BRIDGE_MARK, Cleanup, RunState, process_id
 from lambdaroute.testbed.features import Features
 
-__all__ = ["EmulatedNetwork", "NetworkError", "host_prefix"]
+__all__ = ["EmulatedNetwork", "NetworkError", "host_prefix", "USERSPACE_QUEUE"]
 
 log = logging.getLogger(__name__)
+
+#: Packets in the queue of a shaped switch port with the userspace datapath when the scenario
+#: gives no ``queue`` (30 ms of 1400-byte packets at 10 Mbit/s); see the module's notes.
+USERSPACE_QUEUE = 25
 
 
 class NetworkError(RuntimeError):
@@ -97,6 +108,8 @@ class EmulatedNetwork:
         self.workdir = workdir
         self.state = state
         self.net: Any = None
+        #: Switch port -> packets of its HTB queue, where the testbed set one.
+        self.queue_limits: dict[str, int] = {}
         #: Scenario switch name -> bridge name.
         self.bridges = {s.name: f"l{tag}s{i}" for i, s in enumerate(scenario.switches, start=1)}
         self.prefix = host_prefix(scenario)
@@ -187,6 +200,7 @@ class EmulatedNetwork:
         _run(["ovs-vsctl", *marks[1:]], "marking the bridges")
         self._install_flows()
         self._install_arp()
+        self._limit_queues()
         if self.features.datapath == "user":
             for h in self.scenario.hosts:
                 node = net.get(h.name)
@@ -219,6 +233,29 @@ class EmulatedNetwork:
                     f"switch {sw.name} ({bridge}): {installed} flows installed, expected {len(entries)}; "
                     f"dump-flows:\n{dumped}"
                 )
+
+    def _limit_queues(self) -> None:
+        """The HTB leaf queue of each shaped switch port: the link's ``queue``, or with the
+        userspace datapath :data:`USERSPACE_QUEUE` (netem, where used, already has ``queue``)."""
+        if self.delay_mechanism == "netem":
+            return
+        wanted: list[tuple[str, int]] = []
+        for link in self.scenario.links:
+            queue = link.queue if link.queue is not None else (
+                USERSPACE_QUEUE if self.features.datapath == "user" else None)
+            if link.bw is not None and queue is not None:
+                wanted += [(f"{self.bridges[link.a]}-eth{link.port_a}", int(queue)),
+                           (f"{self.bridges[link.b]}-eth{link.port_b}", int(queue))]
+        for h in self.scenario.hosts:
+            lk = h.link
+            queue = lk.get("queue") if lk.get("queue") is not None else (
+                USERSPACE_QUEUE if self.features.datapath == "user" else None)
+            if lk.get("bw") is not None and queue is not None:
+                wanted.append((f"{self.bridges[h.switch]}-eth{h.port}", int(queue)))
+        for intf, queue in wanted:
+            _run(["tc", "qdisc", "replace", "dev", intf, "parent", "5:1", "handle", "10:", "pfifo",
+                  "limit", str(queue)], f"queue of {intf}")
+            self.queue_limits[intf] = queue
 
     def _install_arp(self) -> None:
         hosts = self.scenario.hosts

@@ -2,9 +2,10 @@
 
 - :func:`computer_command`, :func:`router_command`, :func:`controller_command`,
   :func:`client_command` build the command lines from the scenario;
-- :class:`Nodes` starts them (computers, then the controller, then routers), waits until each
-  listens by probing its TCP ports from inside its host (never a fixed sleep), and stops them
-  by handle;
+- :class:`Nodes` starts them (the controller, then computers, then routers), waits until each
+  listens by probing its TCP ports from inside its host (never a fixed sleep), waits until every
+  router holds the tables it should (:meth:`Nodes.wait_tables`), and stops them by handle, in
+  the order that lets computers leave the controller (:meth:`Nodes.stop_all`);
 - without a controller (none in the scenario, or a binary that has no ``controller``
   subcommand) :meth:`Nodes.install_flat_tables` installs the flat tables itself with
   ``lambdaroute table --router ... change``, as the flat installer would;
@@ -14,6 +15,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +42,11 @@ __all__ = [
     "write_controller_files",
     "binary_has",
     "endpoint",
+    "parse_view",
+    "parse_table_dump",
+    "expected_tables",
+    "ControllerView",
+    "TablesNotReady",
 ]
 
 log = logging.getLogger(__name__)
@@ -139,6 +147,86 @@ def write_controller_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
     return distances, paths
 
 
+# ----- what the controller and the routers say -----
+
+@dataclass
+class ControllerView:
+    """``lambdaroute view`` parsed: routers (endpoint -> entries), computers (endpoint ->
+    (lambdas, placement)), congested links, marks (router, destination, links)."""
+
+    routers: dict[str, int] = field(default_factory=dict)
+    computers: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    congested: list[str] = field(default_factory=list)
+    marks: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+_SECTION = re.compile(r"^(routers|computers|lambdas|marks): (\d+)$")
+
+
+def parse_view(text: str) -> ControllerView:
+    """Parses the output of ``lambdaroute controller-view`` (rust/node/src/controller/view.rs)."""
+    view = ControllerView()
+    section = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            m = _SECTION.match(line.strip())
+            section = m.group(1) if m else None
+            if line.startswith("congested links:"):
+                rest = line.split(":", 1)[1].strip()
+                view.congested = [] if rest == "none" else [x.strip() for x in rest.split(",")]
+            continue
+        cells = line.split()
+        if section == "routers" and cells[0] != "endpoint" and len(cells) >= 3:
+            view.routers[cells[0]] = int(cells[-1])
+        elif section == "computers" and cells[0] != "endpoint" and len(cells) >= 2:
+            parts = line.split(None, 2)
+            view.computers[parts[0]] = (parts[1].split(","), parts[2].strip() if len(parts) > 2 else "")
+        elif section == "marks" and cells[0] != "router" and len(cells) >= 2:
+            view.marks.append((cells[0], cells[1], cells[2] if len(cells) > 2 else ""))
+    return view
+
+
+#: An e-table entry as the testbed compares them: (lambda, destination, final).
+Entry = tuple[str, str, bool]
+
+
+def parse_table_dump(text: str, table: int = 0) -> set[Entry]:
+    """The entries of table ``table`` in the output of ``lambdaroute table dump``."""
+    entries: set[Entry] = set()
+    current = None
+    for line in text.splitlines():
+        if line.startswith("table "):
+            current = int(line.split()[1])
+            continue
+        cells = line.split()
+        if current != table or len(cells) < 4 or cells[0] == "lambda":
+            continue
+        entries.add((cells[0], cells[1], cells[-1] == "yes"))
+    return entries
+
+
+def expected_tables(routers: list[str], computers: dict[str, list[str]],
+                    placements: dict[str, str] | None = None) -> dict[str, set[Entry]]:
+    """What each router (lambda endpoint) should hold, as the controller plans it
+    (rust/core/src/controller/plan.rs): a computer placed ``home router H`` is final on H and
+    reached through H (non-final) from every other router; any other placement (flat, or a
+    two-tier fallback) is final on every router. ``placements`` None: flat."""
+    out: dict[str, set[Entry]] = {r: set() for r in routers}
+    for computer, lambdas in computers.items():
+        placement = (placements or {}).get(computer, "")
+        home = placement[len("home router "):].strip() if placement.startswith("home router ") else None
+        for r in routers:
+            for lam in lambdas:
+                out[r].add((lam, home, False) if home and home != r else (lam, computer, True))
+    return out
+
+
+class TablesNotReady(RuntimeError):
+    """The routers did not get their tables before the deadline."""
+
+
 # ----- readiness -----
 
 _PROBE = """
@@ -192,6 +280,10 @@ class Nodes:
         self.state = state
         self.router_seed = router_seed
         self.running: list[NodeProcess] = []
+        self.controller: tuple[Host, str, NodeProcess] | None = None
+        # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
+        # run() pushes it again after the traffic so that nodes go before the traffic.
+        cleanup.push("stop the nodes", self.stop_all)
 
     # ----- processes -----
 
@@ -205,7 +297,6 @@ class Nodes:
             proc = node.popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(NODE_ENV))
         np = NodeProcess(host, role, command, log_path, proc, list(listens))
         self.running.append(np)
-        self.cleanup.push(f"stop {role} on {host}", lambda: stop_process(proc))
         if self.state is not None and (pid := process_id(proc.pid)):
             self.state.add("pids", pid)
         return np
@@ -236,11 +327,42 @@ class Nodes:
                 f"see {np.log}"
             )
 
-    def stop_all(self) -> None:
-        """Stops every node, clients first, by handle (SIGTERM, then SIGKILL)."""
-        order = {"client": 0, "router": 1, "controller": 2, "computer": 3}
-        for np in sorted(self.running, key=lambda n: order.get(n.role, 9)):
-            stop_process(np.proc)
+    #: The order nodes stop in: clients first; computers while the controller and the routers
+    #: still run (their RemoveComputer reaches the controller, which takes them off the routers);
+    #: then routers; the controller last.
+    STOP_ORDER = ("client", "computer", "router", "controller")
+
+    def stop_role(self, role: str, timeout: float = 5.0) -> list[str]:
+        """Stops every running node of ``role`` by handle: SIGTERM to all, wait up to
+        ``timeout`` s, SIGKILL the rest. Returns ``"role host"`` for each it stopped."""
+        group = [n for n in self.running if n.role == role and n.proc.poll() is None]
+        for np in group:
+            try:
+                np.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for np in group:
+            stop_process(np.proc, max(deadline - time.monotonic(), 0.1))
+        return [f"{role} {np.host}" for np in group]
+
+    def stop_all(self, timeout: float = 5.0) -> list[str]:
+        """Stops every node, one role at a time in :attr:`STOP_ORDER`. Returns what it stopped."""
+        roles = [*self.STOP_ORDER, *sorted({n.role for n in self.running} - set(self.STOP_ORDER))]
+        return [what for role in roles for what in self.stop_role(role, timeout)]
+
+    def wait_computers_left(self, timeout: float = 5.0) -> list[str]:
+        """After the computers stopped: polls the controller's view until it knows no computer
+        (their RemoveComputer arrived); returns those it still knows after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                known = sorted(parse_view(self.view()).computers)
+            except Exception as e:  # noqa: BLE001
+                known = [f"(no view: {e})"]
+            if not known or time.monotonic() > deadline:
+                return known
+            time.sleep(0.05)
 
     # ----- roles -----
 
@@ -274,7 +396,66 @@ class Nodes:
             args += ["--objective", control["objective"]]
         np = self.spawn(host.name, "controller", args, f"controller-{host.name}.log", [listen])
         self.wait_listening(np)
+        self.controller = (host, listen, np)
         return np
+
+    def view(self) -> str:
+        """``lambdaroute view`` of the controller, run in the controller's host."""
+        if self.controller is None:
+            raise RuntimeError("no controller in this run")
+        host, address, _ = self.controller
+        command = [self.binary, "view", "--controller", address]
+        proc = self.network.node(host.name).popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
+        out, err = proc.communicate(timeout=30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"`{' '.join(command)}` on {host.name} failed: {err.decode().strip()}")
+        return out.decode()
+
+    def wait_tables(self, timeout: float = 20.0, interval: float = 0.05) -> dict[str, Any]:
+        """Waits until every router holds the entries it should (table 0), polling the
+        controller's view (every router and computer known; two-tier placements) and each
+        router's tables (``lambdaroute table dump``). Without a controller: the flat tables.
+        Raises :class:`TablesNotReady`, naming what is missing, after ``timeout`` s."""
+        routers = {endpoint(h, ROUTER_PORT): h for h in self.scenario.hosts_with("router")}
+        computers = {endpoint(h, COMPUTER_PORT): computer_lambdas(h) for h in self.scenario.hosts_with("computer")}
+        start = time.monotonic()
+        polls = 0
+        while True:
+            polls += 1
+            missing: list[str] = []
+            placements: dict[str, str] | None = None
+            if self.controller is not None:
+                try:
+                    view = parse_view(self.view())
+                except Exception as e:  # noqa: BLE001 - not answering yet is "not ready"
+                    view = ControllerView()
+                    missing.append(f"the controller's view ({e})")
+                missing += [f"the controller does not know router {routers[r].name} ({r})"
+                            for r in routers if r not in view.routers]
+                missing += [f"the controller does not know computer {c}" for c in computers if c not in view.computers]
+                placements = {c: p for c, (_, p) in view.computers.items()}
+            if not missing:
+                want = expected_tables(list(routers), computers, placements)
+                for r, host in routers.items():
+                    try:
+                        have = parse_table_dump(self.table(host, "dump"))
+                    except Exception as e:  # noqa: BLE001
+                        missing.append(f"router {host.name}: cannot read its tables ({e})")
+                        continue
+                    missing += [f"router {host.name} lacks {lam} -> {dest} ({'final' if fin else 'non-final'})"
+                                for lam, dest, fin in sorted(want[r] - have)]
+            if not missing:
+                return {"tables_ready_s": round(time.monotonic() - start, 3), "polls": polls,
+                        "entries": {routers[r].name: len(e) for r, e in want.items()}}
+            dead = [f"{n.role} on {n.host} (exit {n.proc.returncode}, see {n.log})"
+                    for n in self.running if n.role != "client" and n.proc.poll() is not None]
+            if dead or time.monotonic() - start > timeout:
+                who = "the controller" if self.controller is not None else "the testbed"
+                why = f"nodes exited: {'; '.join(dead)}" if dead else f"not after {timeout:g} s"
+                shown = "; ".join(missing[:10]) + (f"; and {len(missing) - 10} more" if len(missing) > 10 else "")
+                raise TablesNotReady(f"tables installed by {who} are incomplete ({why}): {shown}")
+            time.sleep(interval)
 
     def start_routers(self, controller: str | None) -> list[NodeProcess]:
         control = self.scenario.control

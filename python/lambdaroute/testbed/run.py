@@ -6,10 +6,13 @@ all undone on exit); :func:`run` is the whole experiment:
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
-   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`);
+   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`),
+   then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
    its workload's start, with a progress line until the last client ends;
-5. final tables, summary, plot, ``metadata.json`` (:mod:`.report`);
+5. final tables and the controller's view; clients, computers, routers, the controller stopped in
+   that order (computers leave the controller); the traffic; summary, plot, ``metadata.json``
+   (:mod:`.report`);
 6. cleanup, always (:mod:`.cleanup`), and a check that nothing of the run is left.
 """
 
@@ -54,6 +57,10 @@ __all__ = ["Bed", "start_testbed", "run", "RunResult"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds the routers have to hold their tables after the nodes listen (then the run fails,
+#: naming what is missing).
+TABLES_TIMEOUT = 20.0
+
 
 @dataclass
 class Bed:
@@ -80,6 +87,7 @@ class Bed:
             "delay_mechanism": self.mechanism,
             "delay_plan": self.delay_plan.as_dict() if self.delay_plan else None,
             "bridges": self.network.bridges,
+            "queue_limits": self.network.queue_limits,
             "nat": self.gateway.as_dict() if self.gateway else None,
             "timings_s": self.timings,
         }
@@ -259,7 +267,6 @@ def run(
             for sw in scenario.switches:
                 (out / "flows" / f"{sw.name}.txt").write_text(bed.network.dump_flows(sw.name), encoding="utf-8")
             nodes = Nodes(bed.network, scenario, bed.binary, out, bed.cleanup, bed.state, router_seed=scenario.seed)
-            bed.cleanup.push("stop the nodes", nodes.stop_all)
 
             # Tables: the controller if there is one and the binary has it, else the testbed.
             ctl_hosts = scenario.hosts_with("controller")
@@ -281,7 +288,14 @@ def run(
                     log.warning("two-tier installer needs the controller; installing flat tables")
                 metadata["entries_installed"] = nodes.install_flat_tables()
             bed.timings["nodes"] = round(time.monotonic() - t, 3)
-            stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}\n")
+            # No client starts before every router holds what it should.
+            ready = nodes.wait_tables(timeout=TABLES_TIMEOUT)
+            metadata["tables_ready"] = ready
+            metadata["tables_installed_by_controller"] = use_controller
+            bed.timings["tables"] = ready["tables_ready_s"]
+            entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
+            stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
+                         f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
 
             if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)
@@ -295,7 +309,11 @@ def run(
                 metadata["congestion_reports"] = "controller"
             else:
                 metadata["congestion_reports"] = "injected reporter" if reporter else "recorded only (no controller)"
-            monitor = Monitor(scenario, bed.network.bridges, out, reporter, **experiment.monitor)  # type: ignore[arg-type]
+            # Time 0 of the run, shared by the monitor (links.csv, congestion.csv), the
+            # background schedule and the clients' start times (client CSVs shifted by them).
+            origin = time.monotonic()
+            monitor = Monitor(scenario, bed.network.bridges, out, reporter, origin=origin,
+                              **experiment.monitor)  # type: ignore[arg-type]
             monitor.start()
             bed.cleanup.push("stop the monitor", monitor.stop)
 
@@ -304,12 +322,12 @@ def run(
             background.start_servers()
             for (sink, address), server in zip(background.server_addresses(), background.servers):
                 nodes.wait_listening(NodeProcess(sink, "iperf3 server", [], out / "logs", server, [address]))
-            bed.cleanup.push("stop the background traffic", background.stop)
+            # Cleanup stops the nodes (clients, computers, routers, controller) before the traffic.
+            bed.cleanup.push("stop the nodes", nodes.stop_all)
 
             # The run: clients at their start times, background segments, a progress line.
             pending = sorted(enumerate(scenario.workloads), key=lambda iw: iw[1].start)
             bar = Progress(scenario.duration, stream, progress)
-            origin = time.monotonic()
             while True:
                 now = time.monotonic() - origin
                 while pending and pending[0][1].start <= now:
@@ -334,8 +352,23 @@ def run(
                 time.sleep(0.1)
             bar.done()
             bed.timings["run"] = round(time.monotonic() - origin, 3)
-            background.stop()
+            # The end, in order: final tables and view, clients, computers (they leave the
+            # controller), routers, the controller; then the traffic and the monitor.
             nodes.dump_tables(out / "tables")
+            if use_controller:
+                try:
+                    view_text = nodes.view()
+                except Exception as e:  # noqa: BLE001 - recorded, not fatal
+                    view_text = f"cannot read the controller's view: {e}\n"
+                (out / "controller-view.txt").write_text(view_text, encoding="utf-8")
+                metadata["controller_view"] = view_text
+            stopped = nodes.stop_role("client") + nodes.stop_role("computer")
+            if use_controller:
+                # RemoveComputer of each stopped computer reached the controller?
+                metadata["computers_known_after_stop"] = nodes.wait_computers_left()
+            stopped += nodes.stop_role("router") + nodes.stop_role("controller")
+            metadata["stop_order"] = stopped
+            background.stop()
             monitor.stop()
             transitions = list(monitor.transitions)
             metadata["monitor"] = monitor.as_dict()

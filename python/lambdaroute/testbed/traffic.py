@@ -135,11 +135,12 @@ class Background:
         self._clients: dict[int, tuple[Segment, subprocess.Popen[Any]]] = {}
         self._next = [0] * len(flows)
         self.segments_started = 0
+        # One undo action for every iperf3 process this makes (stop() knows them all).
+        cleanup.push("stop the background traffic", self.stop)
 
     def _popen(self, host: str, args: list[str], log_name: str) -> subprocess.Popen[Any]:
         with open(self.logs / log_name, "ab") as log_file:
             proc = self.network.node(host).popen(args, stdout=log_file, stderr=subprocess.STDOUT)
-        self.cleanup.push(f"stop {args[0]} on {host}", lambda: stop_process(proc, 2))
         if self.state is not None and (pid := process_id(proc.pid)):
             self.state.add("pids", pid)
         return proc
