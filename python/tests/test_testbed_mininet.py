@@ -153,7 +153,13 @@ def test_congestion_steers_new_calls_away_from_the_marked_computer_and_back(tmp_
     events = list(csv.DictReader((result.out / "congestion.csv").open()))
     assert [(e["link"], e["event"]) for e in events] == [("s1-s2", "congested"), ("s1-s2", "cleared")], events
     assert all(e["reported"] for e in events), f"a report to the controller failed: {meta['monitor']}"
+    # "reported" is when the controller's answer came back (it answers after marking on the
+    # routers); "time" is when the monitor decided and sent the report. The router unmarks while
+    # the "cleared" report is still in flight, so the marked window ends when it was sent.
+    # A client's times count from its own start, a few ms after the testbed spawned it (t0):
+    # the margin covers that on both ends of the window.
     marked_at, cleared_at = float(events[0]["reported"]), float(events[1]["reported"])
+    cleared_sent = float(events[1]["time"])
     assert "1 (router, destination) pairs marked" in events[0]["answer"], events[0]
     assert "0 (router, destination) pairs marked" in events[1]["answer"], events[1]
     # The traffic runs from 6 to 14 s; readings every 0.5 s, 2 in a row.
@@ -173,7 +179,7 @@ def test_congestion_steers_new_calls_away_from_the_marked_computer_and_back(tmp_
 
     margin = 0.25  # the report returns once the controller has marked; calls already sent may finish at ca
     n_before, before = share(0.0, 6.0)
-    n_during, during = share(marked_at + margin, cleared_at)
+    n_during, during = share(marked_at + margin, cleared_sent - margin)
     back = min((t for t, r, _ in calls if t >= cleared_at and r == ca), default=None)
     n_after, after = share(cleared_at + 2.0, exp.scenario.duration)
     print(f"delay {meta['delay_mechanism']}, datapath {meta['datapath']}, queues {meta['queue_limits']}; "
