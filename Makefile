@@ -47,12 +47,14 @@ lint: rust-toolchain
 
 # The router benchmark (docs/benchmarks.md): a few minutes; results/bench/{bench.csv,memory.csv,
 # summary.txt,bench.png}. BENCH_ARGS passes options, e.g. BENCH_ARGS="--policies rr --duration 1".
+# Then the criterion benches of the e-table, with short windows (make bench-criterion: full).
 BENCH_OUT ?= $(CURDIR)/results/bench
 BENCH_ARGS ?=
 bench: release venv
 	mkdir -p $(BENCH_OUT)
 	set -o pipefail; $(BIN) --log warn bench --out $(BENCH_OUT) $(BENCH_ARGS) | tee $(BENCH_OUT)/summary.txt
 	$(VENV_PY) python/lambdaroute/bench_plot.py $(BENCH_OUT)/bench.csv -o $(BENCH_OUT)/bench.png
+	$(CARGO) bench -p lambdaroute-core --bench policies -- --warm-up-time 1 --measurement-time 2
 
 # The same harness at tiny sizes (seconds); `make test` runs it through cargo test (rust/cli/tests/bench.rs).
 bench-smoke: release
