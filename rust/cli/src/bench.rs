@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// (taskset); by default all share both CPUs.
     #[arg(long)]
     pin: bool,
+    /// `--threads` of the routers under test (default: the router's own default).
+    #[arg(long, value_name = "N")]
+    router_threads: Option<usize>,
     /// Internal: run N answering servers, print their addresses, serve until stdin closes.
     #[arg(long, hide = true, value_name = "N")]
     serve_answer: Option<usize>,
@@ -135,6 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(duration) = args.duration {
         options.duration = seconds(duration, "--duration")?;
     }
+    options.router_threads = args.router_threads;
     if let Some(warmup) = args.warmup {
         options.warmup = seconds(warmup, "--warmup")?;
     }

@@ -53,6 +53,11 @@ pub struct RouterArgs {
     /// (as serverlessonedge's harness); the decision time feeds the estimator.
     #[arg(long)]
     fake: bool,
+    /// Threads of the async runtime: 1 runs everything on one thread (no cross-CPU wake-ups
+    /// between the two halves of a forwarded call); N > 1 a multi-thread runtime of N workers;
+    /// 0 one worker per CPU.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 pub async fn run(args: RouterArgs) -> anyhow::Result<()> {

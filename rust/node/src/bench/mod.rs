@@ -113,6 +113,8 @@ pub struct BenchOptions {
     pub input_bytes: usize,
     /// Router and answering servers on CPU 0, load generator on CPU 1.
     pub pin: bool,
+    /// `--threads` of the routers under test; `None`: the router's default.
+    pub router_threads: Option<usize>,
     pub seed: u64,
 }
 
@@ -137,6 +139,7 @@ impl BenchOptions {
             memory_clients: 10,
             input_bytes: 100,
             pin: false,
+            router_threads: None,
             seed: 1,
         }
     }
@@ -384,6 +387,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchResults> {
                     mode == Mode::Fake,
                     options.seed,
                     options.pin,
+                    options.router_threads,
                 )
             };
             let mut base = SeriesRouter::start(start().await?, shape, options, &answer).await?;
@@ -719,6 +723,7 @@ async fn memory_run(
         false,
         options.seed,
         options.pin,
+        options.router_threads,
     )
     .await?;
     sample("started", 0, router.process.rss_kb()?, 0.0);

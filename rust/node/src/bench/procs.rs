@@ -82,6 +82,7 @@ pub async fn start_router(
     fake: bool,
     seed: u64,
     pin: bool,
+    threads: Option<usize>,
 ) -> anyhow::Result<RouterProcess> {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let table_listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -99,6 +100,9 @@ pub async fn start_router(
         .stderr(Stdio::inherit());
     if fake {
         command.arg("--fake");
+    }
+    if let Some(threads) = threads {
+        command.arg("--threads").arg(threads.to_string());
     }
     let child = command
         .spawn()
