@@ -661,12 +661,21 @@ impl ETable {
         now: Time,
     ) {
         let l = self.lambdas.get_mut(lambda).expect("caller found it");
+        let (in_table, marked) = {
+            let r = l.record(slot);
+            (r.in_table(table), r.marked)
+        };
         if let Some(latency) = latency {
             let sample = Estimate::sample_secs(latency);
             l.record_mut(slot).measured = true;
+            // A probe after an idle spell starts the estimate afresh (see `Policy::is_probing`).
+            let probe = in_table && l.instances(table).get(marked).is_probing(slot);
             match self.estimator {
                 EstimatorKind::Ewma { alpha } => {
                     let r = l.record_mut(slot);
+                    if probe {
+                        r.last_sample = None;
+                    }
                     let w = Estimate::ewma_step(&mut r.last_sample, r.weight, alpha, sample, now);
                     l.apply_weight(slot, w, now);
                 }
@@ -678,9 +687,7 @@ impl ETable {
                 }
             }
         }
-        let r = l.record(slot);
-        if r.in_table(table) {
-            let marked = r.marked;
+        if in_table {
             l.instances(table)
                 .get(marked)
                 .on_complete(slot, latency, now);

@@ -301,11 +301,14 @@ fn probe_times(until: f64, probe_weight: impl Fn(usize) -> f64) -> (RoundRobin, 
     while t < until {
         let now = secs(t);
         let slot = p.select(now, &mut rng).unwrap();
+        // A call's latency is its destination's weight (the estimator's last word on it).
+        let mut latency = 1.0;
         if slot == 1 {
             times.push(t);
-            p.set_weight(1, probe_weight(times.len()), now);
+            latency = probe_weight(times.len());
+            p.set_weight(1, latency, now);
         }
-        p.on_complete(slot, Some(Duration::from_millis(10)), now);
+        p.on_complete(slot, Some(Duration::from_secs_f64(latency)), now);
         t += 0.01;
     }
     (p, times)
@@ -345,7 +348,7 @@ fn round_robin_good_probe_resets_the_stale_timer_and_rejoins() {
             probes += 1;
             let w = if probes == 5 { 1.5 } else { 5.0 };
             p.set_weight(1, w, now);
-            p.on_complete(1, Some(Duration::from_millis(10)), now);
+            p.on_complete(1, Some(Duration::from_secs_f64(w)), now);
             if probes == 5 {
                 assert!(p.is_active(1));
                 rejoined_at = Some(t);
@@ -515,4 +518,25 @@ proptest! {
             prop_assert_eq!(p.len(), present.len());
         }
     }
+}
+
+#[test]
+fn round_robin_judges_a_probe_by_its_latency_not_by_the_weight_it_left_with() {
+    // Slot 1 left the active set at w = 5; its weight is not updated by the probe (as with the
+    // periodic estimator until its period closes), but the probe answered in 1.5 <= 2 x 1.
+    let (mut p, times) = probe_times(1.5, |_| 5.0);
+    assert_eq!(times.len(), 2, "the first call, then the probe after 1 s: {times:?}");
+    let mut rng = rng();
+    let mut probed = false;
+    for k in 0..200 {
+        let now = secs(2.0 + 0.01 * f64::from(k));
+        if p.select(now, &mut rng) == Some(1) {
+            assert!(p.is_probing(1));
+            p.on_complete(1, Some(Duration::from_secs_f64(1.5)), now);
+            probed = true;
+            break;
+        }
+        p.on_complete(0, Some(Duration::from_secs(1)), now);
+    }
+    assert!(probed && p.is_active(1) && p.stale_timer(1).is_none());
 }

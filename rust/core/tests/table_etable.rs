@@ -476,6 +476,60 @@ fn random_proportional_probes_unmeasured_entries_first() {
     assert_eq!(&*t.select("f", Overall, T0).unwrap(), "c5");
 }
 
+/// Round robin over "fast" (20 ms) and "slow" (30 ms) with the EWMA at alpha 0.95, where the
+/// first call to "slow" paid for a cold path (100 ms, more than twice "fast"): one call in
+/// flight at a time from `t = 0` until `until` s; returns (time, destination) of every call.
+fn round_robin_after_a_slow_start(until: f64) -> Vec<(f64, String)> {
+    let mut t = ETable::new(
+        PolicyKind::RoundRobin,
+        EstimatorKind::Ewma { alpha: 0.95 },
+        1,
+    );
+    t.change("f", "fast", 1.0, true).unwrap();
+    t.change("f", "slow", 1.0, true).unwrap();
+    let (mut now, mut calls) = (0.0, Vec::new());
+    while now < until {
+        let d = t.select("f", Overall, secs(now)).unwrap();
+        let latency = match (&*d, calls.iter().any(|(_, c)| c == "slow")) {
+            ("fast", _) => 20,
+            ("slow", false) => 100,
+            _ => 30,
+        };
+        now += latency as f64 / 1000.0;
+        t.complete("f", &d, Overall, ms(latency), secs(now));
+        calls.push((now, d.to_string()));
+    }
+    calls
+}
+
+#[test]
+fn round_robin_readmits_a_slow_starter_at_its_first_good_probe() {
+    let calls = round_robin_after_a_slow_start(4.0);
+    let slow: Vec<f64> = calls
+        .iter()
+        .filter(|(_, d)| d == "slow")
+        .map(|(t, _)| *t)
+        .collect();
+    // Excluded after its 100 ms start (0.1 > 2 x 0.02), probed once its 1 s stale timer expired:
+    // the probe's 30 ms is good, and it restarts the estimate instead of moving the 100 ms
+    // weight 5 % of the way (which would keep it out until a probe 8 s later).
+    let probe = slow.windows(2).find(|w| w[1] - w[0] >= 1.0).map(|w| w[1]);
+    let probe = probe.unwrap_or_else(|| panic!("no probe after an idle second: slow at {slow:?}"));
+    assert!(probe < 1.5, "slow at {slow:?}");
+    // From then on the split follows 1/latency: 1/30 : 1/20 -> 40 % to "slow".
+    let after: Vec<&String> = calls
+        .iter()
+        .filter(|(t, _)| *t > probe)
+        .map(|(_, d)| d)
+        .collect();
+    let share = after.iter().filter(|d| d.as_str() == "slow").count() as f64 / after.len() as f64;
+    assert!(
+        (share - 0.4).abs() < 0.02,
+        "slow's share after the probe {share:.3} of {}",
+        after.len()
+    );
+}
+
 #[test]
 fn probe_is_tried_once_even_when_it_fails() {
     let mut t = table(PolicyKind::LeastImpedance);

@@ -105,6 +105,13 @@ pub trait Policy: Send {
     fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
         let _ = (slot, latency, now);
     }
+    /// Whether the call in flight to `slot` is a probe of a destination that got no calls for
+    /// a while (round robin's stale timer): its weight is then history, and the table restarts
+    /// the estimate from the probe's sample instead of averaging it in.
+    fn is_probing(&self, slot: usize) -> bool {
+        let _ = slot;
+        false
+    }
     /// The destination the next `select` will most likely pick, if the policy can tell
     /// cheaply (round robin can): the table prefetches its data so that the next call finds
     /// it in cache.

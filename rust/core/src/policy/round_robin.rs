@@ -7,6 +7,7 @@ use rand::rngs::SmallRng;
 
 use super::{Policy, prefetch, weight_key};
 use crate::clock::Time;
+use crate::estimator::Estimate;
 
 /// The first stale timer of a destination that left the active set.
 pub const STALE_TIMER_INITIAL: Duration = Duration::from_secs(1);
@@ -22,8 +23,11 @@ pub const ACTIVE_FACTOR: f64 = 2.0;
 ///
 /// A destination whose weight exceeds twice the minimum leaves the active set and gets a stale
 /// timer; when it expires the destination is re-admitted for one probe, and the timer starts at
-/// 1 s and doubles up to 30 s while probes stay bad (weight still above twice the minimum after
-/// the probe's update), back to 1 s and into the active set after a good one. This is the round
+/// 1 s and doubles up to 30 s while probes stay bad (the probe's latency above twice the minimum
+/// weight, or the probe failed), back to 1 s and into the active set after a good one. The
+/// probe's latency, not the weight it had when it left, decides: the weight is history from
+/// before the destination went idle, and an averaging estimator (EWMA, alpha 0.95) would need
+/// dozens of probes to forget one slow start. This is the round
 /// robin policy of Cicconetti, Conti, Passarella (IEEE TNSM 2020, CloudCom 2018;
 /// `serverlessonedge`'s `ForwardingTableRoundRobin`).
 ///
@@ -428,14 +432,19 @@ impl Policy for RoundRobin {
         if self.state(slot) != State::Probing {
             return;
         }
-        let weight = self.hot[slot].weight;
-        if latency.is_some() && weight <= ACTIVE_FACTOR * self.min_weight() {
+        let good =
+            latency.is_some_and(|l| Estimate::sample_secs(l) <= ACTIVE_FACTOR * self.min_weight());
+        if good {
             self.activate(slot);
         } else {
             let c = &mut self.cold[slot];
             c.backoff = (c.backoff * 2).min(STALE_TIMER_MAX);
             self.deactivate(slot, now);
         }
+    }
+
+    fn is_probing(&self, slot: usize) -> bool {
+        self.state(slot) == State::Probing
     }
 
     fn next_hint(&self) -> Option<usize> {
