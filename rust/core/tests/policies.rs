@@ -525,7 +525,11 @@ fn round_robin_judges_a_probe_by_its_latency_not_by_the_weight_it_left_with() {
     // Slot 1 left the active set at w = 5; its weight is not updated by the probe (as with the
     // periodic estimator until its period closes), but the probe answered in 1.5 <= 2 x 1.
     let (mut p, times) = probe_times(1.5, |_| 5.0);
-    assert_eq!(times.len(), 2, "the first call, then the probe after 1 s: {times:?}");
+    assert_eq!(
+        times.len(),
+        2,
+        "the first call, then the probe after 1 s: {times:?}"
+    );
     let mut rng = rng();
     let mut probed = false;
     for k in 0..200 {
