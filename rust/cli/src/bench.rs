@@ -66,7 +66,8 @@ pub struct BenchArgs {
     /// (taskset); by default all share both CPUs.
     #[arg(long)]
     pin: bool,
-    /// `--threads` of the routers under test (default: the router's own default).
+    /// `--threads` of the routers under test (default: 0, one worker per CPU, in fake mode, as
+    /// the bare gRPC server it is compared with; the router's own default, 1, in normal mode).
     #[arg(long, value_name = "N")]
     router_threads: Option<usize>,
     /// Internal: run N answering servers, print their addresses, serve until stdin closes.

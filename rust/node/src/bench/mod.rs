@@ -113,7 +113,7 @@ pub struct BenchOptions {
     pub input_bytes: usize,
     /// Router and answering servers on CPU 0, load generator on CPU 1.
     pub pin: bool,
-    /// `--threads` of the routers under test; `None`: the router's default.
+    /// `--threads` of the routers under test; `None`: see [`BenchOptions::threads_for`].
     pub router_threads: Option<usize>,
     pub seed: u64,
 }
@@ -155,6 +155,18 @@ impl BenchOptions {
             memory_entries: 40,
             memory_clients: 2,
             ..Self::full(exe, out)
+        }
+    }
+
+    /// `--threads` of a router in `mode`. Unless given: in fake mode one worker per CPU (0),
+    /// because the bare gRPC server of the floor runs on such a runtime and fake mode asks what
+    /// the decision adds to gRPC; in normal mode the router's own default (one thread, the
+    /// cheapest per forwarded call), as deployed.
+    pub fn threads_for(&self, mode: Mode) -> Option<usize> {
+        match mode {
+            _ if self.router_threads.is_some() => self.router_threads,
+            Mode::Fake => Some(0),
+            Mode::Normal => None,
         }
     }
 
@@ -387,7 +399,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchResults> {
                     mode == Mode::Fake,
                     options.seed,
                     options.pin,
-                    options.router_threads,
+                    options.threads_for(mode),
                 )
             };
             let mut base = SeriesRouter::start(start().await?, shape, options, &answer).await?;
@@ -723,7 +735,7 @@ async fn memory_run(
         false,
         options.seed,
         options.pin,
-        options.router_threads,
+        options.threads_for(Mode::Normal),
     )
     .await?;
     sample("started", 0, router.process.rss_kb()?, 0.0);
@@ -848,6 +860,17 @@ pub fn summary(options: &BenchOptions, results: &BenchResults) -> String {
         } else {
             "router, servers and load generator share the CPUs"
         }
+    );
+    let threads = |mode| match options.threads_for(mode) {
+        None => "its default (1 thread)".to_owned(),
+        Some(0) => "one worker per CPU".to_owned(),
+        Some(n) => format!("{n} threads"),
+    };
+    let _ = writeln!(
+        out,
+        "router runtime: fake mode {}, normal mode {}",
+        threads(Mode::Fake),
+        threads(Mode::Normal)
     );
     let _ = writeln!(
         out,
@@ -1029,6 +1052,16 @@ mod tests {
         assert_eq!(silent_destination(65_536 + 257), "127.2.1.1:9");
         let names: std::collections::HashSet<_> = (0..100_000).map(silent_destination).collect();
         assert_eq!(names.len(), 100_000);
+    }
+
+    #[test]
+    fn fake_routers_get_a_worker_per_cpu_like_the_floor_unless_told() {
+        let mut options = BenchOptions::full("x".into(), "y".into());
+        assert_eq!(options.threads_for(Mode::Fake), Some(0));
+        assert_eq!(options.threads_for(Mode::Normal), None);
+        options.router_threads = Some(1);
+        assert_eq!(options.threads_for(Mode::Fake), Some(1));
+        assert_eq!(options.threads_for(Mode::Normal), Some(1));
     }
 
     #[test]
