@@ -45,9 +45,9 @@ lint: rust-toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The router benchmark (docs/benchmarks.md): a few minutes; results/bench/{bench.csv,memory.csv,
-# summary.txt,bench.png}. BENCH_ARGS passes options, e.g. BENCH_ARGS="--policies rr --duration 1".
-# Then the criterion benches of the e-table, with short windows (make bench-criterion: full).
+# The router benchmark (docs/benchmarks.md), ~9 min on 2 vCPUs: results/bench/{bench.csv,
+# memory.csv,summary.txt,bench.png}. BENCH_ARGS passes options, e.g. BENCH_ARGS="--policies rr --duration 1".
+# Then the criterion benches of the e-table, with short windows, ~2 min (make bench-criterion: full).
 BENCH_OUT ?= $(CURDIR)/results/bench
 BENCH_ARGS ?=
 bench: release venv
