@@ -56,7 +56,7 @@ pub struct RouterArgs {
     /// Threads of the async runtime: 1 runs everything on one thread (no cross-CPU wake-ups
     /// between the two halves of a forwarded call); N > 1 a multi-thread runtime of N workers;
     /// 0 one worker per CPU.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = lambdaroute_node::router::DEFAULT_THREADS)]
     pub threads: usize,
 }
 

@@ -668,10 +668,10 @@ impl ETable {
         if let Some(latency) = latency {
             let sample = Estimate::sample_secs(latency);
             l.record_mut(slot).measured = true;
-            // A probe after an idle spell starts the estimate afresh (see `Policy::is_probing`).
-            let probe = in_table && l.instances(table).get(marked).is_probing(slot);
             match self.estimator {
                 EstimatorKind::Ewma { alpha } => {
+                    // A probe after an idle spell starts the estimate afresh (`Policy::is_probing`).
+                    let probe = in_table && l.instances(table).get(marked).is_probing(slot);
                     let r = l.record_mut(slot);
                     if probe {
                         r.last_sample = None;

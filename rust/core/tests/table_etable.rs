@@ -487,14 +487,15 @@ fn round_robin_after_a_slow_start(until: f64) -> Vec<(f64, String)> {
     );
     t.change("f", "fast", 1.0, true).unwrap();
     t.change("f", "slow", 1.0, true).unwrap();
-    let (mut now, mut calls) = (0.0, Vec::new());
+    let (mut now, mut calls, mut slow_started) = (0.0, Vec::new(), false);
     while now < until {
         let d = t.select("f", Overall, secs(now)).unwrap();
-        let latency = match (&*d, calls.iter().any(|(_, c)| c == "slow")) {
-            ("fast", _) => 20,
-            ("slow", false) => 100,
+        let latency = match &*d {
+            "fast" => 20,
+            _ if !slow_started => 100,
             _ => 30,
         };
+        slow_started |= &*d == "slow";
         now += latency as f64 / 1000.0;
         t.complete("f", &d, Overall, ms(latency), secs(now));
         calls.push((now, d.to_string()));

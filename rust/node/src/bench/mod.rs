@@ -113,7 +113,7 @@ pub struct BenchOptions {
     pub input_bytes: usize,
     /// Router and answering servers on CPU 0, load generator on CPU 1.
     pub pin: bool,
-    /// `--threads` of the routers under test; `None`: see [`BenchOptions::threads_for`].
+    /// `--threads` of the routers under test, both modes; `None`: see [`BenchOptions::threads_for`].
     pub router_threads: Option<usize>,
     pub seed: u64,
 }
@@ -160,14 +160,12 @@ impl BenchOptions {
 
     /// `--threads` of a router in `mode`. Unless given: in fake mode one worker per CPU (0),
     /// because the bare gRPC server of the floor runs on such a runtime and fake mode asks what
-    /// the decision adds to gRPC; in normal mode the router's own default (one thread, the
-    /// cheapest per forwarded call), as deployed.
-    pub fn threads_for(&self, mode: Mode) -> Option<usize> {
-        match mode {
-            _ if self.router_threads.is_some() => self.router_threads,
-            Mode::Fake => Some(0),
-            Mode::Normal => None,
-        }
+    /// the decision adds to gRPC; in normal mode the router's own default, as deployed.
+    pub fn threads_for(&self, mode: Mode) -> usize {
+        self.router_threads.unwrap_or(match mode {
+            Mode::Fake => 0,
+            Mode::Normal => crate::router::DEFAULT_THREADS,
+        })
     }
 
     /// The (mode, shape) series to run, in order.
@@ -862,9 +860,9 @@ pub fn summary(options: &BenchOptions, results: &BenchResults) -> String {
         }
     );
     let threads = |mode| match options.threads_for(mode) {
-        None => "its default (1 thread)".to_owned(),
-        Some(0) => "one worker per CPU".to_owned(),
-        Some(n) => format!("{n} threads"),
+        0 => "one worker per CPU".to_owned(),
+        1 => "1 thread".to_owned(),
+        n => format!("{n} threads"),
     };
     let _ = writeln!(
         out,
@@ -1057,11 +1055,14 @@ mod tests {
     #[test]
     fn fake_routers_get_a_worker_per_cpu_like_the_floor_unless_told() {
         let mut options = BenchOptions::full("x".into(), "y".into());
-        assert_eq!(options.threads_for(Mode::Fake), Some(0));
-        assert_eq!(options.threads_for(Mode::Normal), None);
-        options.router_threads = Some(1);
-        assert_eq!(options.threads_for(Mode::Fake), Some(1));
-        assert_eq!(options.threads_for(Mode::Normal), Some(1));
+        assert_eq!(options.threads_for(Mode::Fake), 0);
+        assert_eq!(
+            options.threads_for(Mode::Normal),
+            crate::router::DEFAULT_THREADS
+        );
+        options.router_threads = Some(3);
+        assert_eq!(options.threads_for(Mode::Fake), 3);
+        assert_eq!(options.threads_for(Mode::Normal), 3);
     }
 
     #[test]

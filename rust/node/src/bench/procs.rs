@@ -82,7 +82,7 @@ pub async fn start_router(
     fake: bool,
     seed: u64,
     pin: bool,
-    threads: Option<usize>,
+    threads: usize,
 ) -> anyhow::Result<RouterProcess> {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let table_listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -95,14 +95,13 @@ pub async fn start_router(
         .arg(table_listen.to_string())
         .arg("--seed")
         .arg(seed.to_string())
+        .arg("--threads")
+        .arg(threads.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if fake {
         command.arg("--fake");
-    }
-    if let Some(threads) = threads {
-        command.arg("--threads").arg(threads.to_string());
     }
     let child = command
         .spawn()

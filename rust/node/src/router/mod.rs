@@ -41,6 +41,11 @@ pub const DEFAULT_TABLE_LISTEN: &str = "0.0.0.0:6474";
 /// Largest request accepted, by default (the computers' default too).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// Threads of a router's async runtime unless told (`lambdaroute router --threads`): one, so
+/// that the server half and the client half of a forwarded call never wake each other across
+/// CPUs (docs/benchmarks.md, "Where the CPU goes").
+pub const DEFAULT_THREADS: usize = 1;
+
 /// How a router runs.
 #[derive(Clone, Debug)]
 pub struct RouterOptions {
