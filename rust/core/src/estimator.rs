@@ -17,6 +17,8 @@ pub const EWMA_STALE_AFTER: Duration = Duration::from_secs(5);
 pub const DEFAULT_ALPHA: f64 = 0.95;
 /// The periodic estimator's default period (upstream experiments).
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
+/// The peak EWMA's default decay time constant (Finagle's and tower's default).
+pub const DEFAULT_PEAK_DECAY: Duration = Duration::from_secs(10);
 /// Latency samples are clamped to at least this many seconds, so that weights stay > 0.
 pub const MIN_SAMPLE_SECS: f64 = 1e-6;
 
@@ -32,12 +34,39 @@ pub enum Stat {
 }
 
 impl Stat {
-    fn name(self) -> &'static str {
+    /// Every statistic, in a stable order.
+    pub const ALL: [Stat; 3] = [Stat::Min, Stat::Mean, Stat::Max];
+
+    /// The statistic's name: `min`, `mean` or `max`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Stat::Min => "min",
             Stat::Mean => "mean",
             Stat::Max => "max",
         }
+    }
+}
+
+impl fmt::Display for Stat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statistic name that [`Stat::from_str`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown statistic '{0}': expected one of min, mean, max")]
+pub struct UnknownStat(pub String);
+
+impl FromStr for Stat {
+    type Err = UnknownStat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim().to_ascii_lowercase();
+        Stat::ALL
+            .into_iter()
+            .find(|stat| stat.as_str() == name)
+            .ok_or_else(|| UnknownStat(s.to_string()))
     }
 }
 
@@ -61,6 +90,15 @@ pub enum EstimatorKind {
         /// The statistic kept.
         stat: Stat,
     },
+    /// Peak EWMA (Finagle's `PeakEwma`, tower's `load::PeakEwma`): a sample above the weight
+    /// replaces it at once; a sample below is averaged in with a weight that decays with the
+    /// time since the previous sample, `w = w * d + s * (1 - d)`, `d = exp(-elapsed / decay)`.
+    /// It reacts to a slowdown at the first slow call and forgets it within a few `decay`s,
+    /// which suits power of two choices (its default): a spike steers calls away at once.
+    PeakEwma {
+        /// Time constant of the decay toward lower samples.
+        decay: Duration,
+    },
 }
 
 impl Default for EstimatorKind {
@@ -76,8 +114,9 @@ impl fmt::Display for EstimatorKind {
         match self {
             EstimatorKind::Ewma { alpha } => write!(f, "ewma:{alpha}"),
             EstimatorKind::Periodic { period, stat } => {
-                write!(f, "periodic:{}:{}", period.as_secs_f64(), stat.name())
+                write!(f, "periodic:{}:{}", period.as_secs_f64(), stat)
             }
+            EstimatorKind::PeakEwma { decay } => write!(f, "peak-ewma:{}", decay.as_secs_f64()),
         }
     }
 }
@@ -85,8 +124,9 @@ impl fmt::Display for EstimatorKind {
 /// An estimator specification that [`EstimatorKind::from_str`] cannot parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid estimator '{spec}': {reason}; expected 'ewma', 'ewma:<alpha in [0,1]>', 'periodic' \
-     or 'periodic:<period in seconds>[:min|mean|max]' (e.g. 'ewma:0.95', 'periodic:5:min')"
+    "invalid estimator '{spec}': {reason}; expected 'ewma[:<alpha in [0,1]>]', \
+     'periodic[:<period in seconds>[:min|mean|max]]' or 'peak-ewma[:<decay in seconds>]' \
+     (e.g. 'ewma:0.95', 'periodic:5:min', 'peak-ewma:10')"
 )]
 pub struct InvalidEstimator {
     /// The text given.
@@ -123,31 +163,35 @@ impl FromStr for EstimatorKind {
                 stat: Stat::Min,
             }),
             ("periodic", [period] | [period, _]) => {
-                let secs: f64 = period
-                    .trim()
-                    .parse()
-                    .map_err(|_| err(format!("period '{period}' is not a number of seconds")))?;
-                if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
-                    return Err(err(format!("period {secs} s must be > 0 and finite")));
-                }
-                let stat = match args.get(1).map(|s| s.trim().to_ascii_lowercase()) {
+                let period = parse_secs(period, "period").map_err(err)?;
+                let stat = match args.get(1) {
                     None => Stat::Min,
-                    Some(stat) => match stat.as_str() {
-                        "min" => Stat::Min,
-                        "mean" => Stat::Mean,
-                        "max" => Stat::Max,
-                        other => return Err(err(format!("unknown statistic '{other}'"))),
-                    },
+                    Some(stat) => stat.parse().map_err(|e: UnknownStat| err(e.to_string()))?,
                 };
-                Ok(EstimatorKind::Periodic {
-                    period: Duration::from_secs_f64(secs),
-                    stat,
-                })
+                Ok(EstimatorKind::Periodic { period, stat })
             }
-            ("ewma" | "periodic", _) => Err(err("too many ':' fields".to_string())),
+            ("peak-ewma", []) => Ok(EstimatorKind::PeakEwma {
+                decay: DEFAULT_PEAK_DECAY,
+            }),
+            ("peak-ewma", [decay]) => Ok(EstimatorKind::PeakEwma {
+                decay: parse_secs(decay, "decay").map_err(err)?,
+            }),
+            ("ewma" | "periodic" | "peak-ewma", _) => Err(err("too many ':' fields".to_string())),
             (other, _) => Err(err(format!("unknown estimator '{other}'"))),
         }
     }
+}
+
+/// A number of seconds > 0, finite, below 1e9 (what a period or a time constant may be).
+fn parse_secs(text: &str, what: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{what} '{text}' is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(format!("{what} {secs} s must be > 0 and finite"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The estimator state of one entry: O(1) whatever the estimator.
@@ -195,6 +239,28 @@ impl Estimate {
         }
     }
 
+    /// The peak EWMA step on a time of last sample kept apart: the new weight after sample
+    /// `sample` (seconds) at `now`; `last_sample` becomes `now`. The first sample, or one above
+    /// the weight, replaces it; a lower one is averaged in with the weight's share
+    /// `exp(-elapsed / decay)`, so the longer since the previous sample, the more it counts.
+    pub fn peak_ewma_step(
+        last_sample: &mut Option<Time>,
+        weight: f64,
+        decay: Duration,
+        sample: f64,
+        now: Time,
+    ) -> f64 {
+        debug_assert!(sample > 0.0 && sample.is_finite(), "sample {sample}");
+        let previous = last_sample.replace(now);
+        match previous {
+            Some(last) if sample <= weight => {
+                let d = decay_factor(now.saturating_since(last), decay);
+                weight * d + sample * (1.0 - d)
+            }
+            _ => sample,
+        }
+    }
+
     /// Record sample `sample` (seconds) in the current period; true if it is the period's first.
     pub fn record(&mut self, sample: f64) -> bool {
         debug_assert!(sample > 0.0 && sample.is_finite(), "sample {sample}");
@@ -230,4 +296,14 @@ impl Estimate {
     pub fn reset(&mut self) {
         *self = Estimate::default();
     }
+}
+
+/// `exp(-elapsed / time_constant)`: the share of an old value after `elapsed` in an
+/// exponential decay (1 when no time passed, toward 0 as time goes on).
+pub fn decay_factor(elapsed: Duration, time_constant: Duration) -> f64 {
+    let tau = time_constant.as_secs_f64();
+    if tau <= 0.0 {
+        return 0.0;
+    }
+    (-elapsed.as_secs_f64() / tau).exp()
 }

@@ -73,6 +73,8 @@ pub struct Entry {
     pub is_final: bool,
     /// Marked by congestion steering: used only as a last resort.
     pub marked: bool,
+    /// Calls handed out by [`ETable::choose`] for this entry and not completed yet.
+    pub in_flight: u32,
 }
 
 /// An entry handed out by [`ETable::choose`] for one call, given back to
@@ -186,6 +188,8 @@ struct Record {
     measured: bool,
     /// Handed out by the probe FIFO (by either table) since the entry was installed.
     probed: bool,
+    /// Calls chosen and not completed yet (both tables).
+    in_flight: u32,
 }
 
 /// The per-slot data the per-call path does not touch (stale while the slot is free).
@@ -353,7 +357,7 @@ impl ETable {
     pub fn new(policy: PolicyKind, estimator: EstimatorKind, seed: u64) -> Self {
         let period_end = match estimator {
             EstimatorKind::Periodic { period, .. } => Time::ZERO + period,
-            EstimatorKind::Ewma { .. } => Time::ZERO,
+            EstimatorKind::Ewma { .. } | EstimatorKind::PeakEwma { .. } => Time::ZERO,
         };
         ETable {
             policy,
@@ -450,6 +454,7 @@ impl ETable {
             seq,
             measured: false,
             probed: false,
+            in_flight: 0,
         };
         let cold = Cold {
             destination: dest.clone(),
@@ -583,9 +588,11 @@ impl ETable {
                 slot
             }
         };
+        let r = l.record_mut(slot);
+        r.in_flight = r.in_flight.saturating_add(1);
         Ok(Choice {
             slot: slot as u32,
-            seq: l.record(slot).seq,
+            seq: r.seq,
         })
     }
 
@@ -596,7 +603,9 @@ impl ETable {
         Some(&l.cold[slot].destination)
     }
 
-    /// [`ETable::choose`], returning the destination's name.
+    /// [`ETable::choose`], returning the destination's name: a convenience for tests, which
+    /// name destinations; the router's per-call path uses [`Choice`] handles.
+    #[doc(hidden)]
     pub fn select(
         &mut self,
         lambda: &str,
@@ -633,7 +642,9 @@ impl ETable {
         self.complete_slot(lambda, slot, table, latency, now);
     }
 
-    /// [`ETable::complete_choice`] for the entry (lambda, destination), found by name.
+    /// [`ETable::complete_choice`] for the entry (lambda, destination), found by name: a
+    /// convenience for tests, which name destinations.
+    #[doc(hidden)]
     pub fn complete(
         &mut self,
         lambda: &str,
@@ -662,7 +673,8 @@ impl ETable {
     ) {
         let l = self.lambdas.get_mut(lambda).expect("caller found it");
         let (in_table, marked) = {
-            let r = l.record(slot);
+            let r = l.record_mut(slot);
+            r.in_flight = r.in_flight.saturating_sub(1);
             (r.in_table(table), r.marked)
         };
         if let Some(latency) = latency {
@@ -677,6 +689,12 @@ impl ETable {
                         r.last_sample = None;
                     }
                     let w = Estimate::ewma_step(&mut r.last_sample, r.weight, alpha, sample, now);
+                    l.apply_weight(slot, w, now);
+                }
+                EstimatorKind::PeakEwma { decay } => {
+                    let r = l.record_mut(slot);
+                    let w =
+                        Estimate::peak_ewma_step(&mut r.last_sample, r.weight, decay, sample, now);
                     l.apply_weight(slot, w, now);
                 }
                 EstimatorKind::Periodic { .. } => {
@@ -821,6 +839,7 @@ impl ETable {
                 weight: r.weight,
                 is_final: r.is_final,
                 marked: r.marked,
+                in_flight: r.in_flight,
             }));
         }
         out

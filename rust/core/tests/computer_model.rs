@@ -491,7 +491,7 @@ fn outputs_echo_the_input_or_answer_a_fixed_text() {
 #[test]
 fn presets_load_and_validate() {
     for preset in Preset::ALL {
-        let parsed: Preset = preset.name().parse().unwrap();
+        let parsed: Preset = preset.as_str().parse().unwrap();
         assert_eq!(parsed, preset);
         preset.config().validate().unwrap();
     }

@@ -162,21 +162,24 @@ fn entries_are_ordered_by_lambda_then_installation() {
                 destination: "c3".into(),
                 weight: 4.0,
                 is_final: false,
-                marked: false
+                marked: false,
+                in_flight: 0,
             },
             Entry {
                 lambda: "alpha".into(),
                 destination: "c1".into(),
                 weight: 3.0,
                 is_final: true,
-                marked: false
+                marked: false,
+                in_flight: 0,
             },
             Entry {
                 lambda: "zeta".into(),
                 destination: "c9".into(),
                 weight: 1.0,
                 is_final: true,
-                marked: false
+                marked: false,
+                in_flight: 0,
             },
         ]
     );
@@ -708,4 +711,66 @@ fn a_choice_of_a_removed_entry_does_not_touch_the_entry_reusing_its_slot() {
     assert_eq!(t.destination_of("f", stale), None);
     t.complete_choice("f", stale, Overall, ms(10), T0);
     assert!(close(t.weight("f", "c2", Overall).unwrap(), 1.0));
+}
+
+/// The destination p2c picks for `f` after c1 answered in 1.0 s then 0.2 s, c2 in 0.7 s twice,
+/// one second apart, with the table running `estimator`.
+fn p2c_pick_after_the_same_latencies(estimator: EstimatorKind) -> (String, f64, f64) {
+    let mut t = ETable::new(PolicyKind::PowerOfTwo, estimator, 1);
+    t.change("f", "c1", 1.0, true).unwrap();
+    t.change("f", "c2", 1.0, true).unwrap();
+    for (at, c1, c2) in [(0.0, 1_000, 700), (1.0, 200, 700)] {
+        for (d, latency) in [("c1", c1), ("c2", c2)] {
+            t.complete("f", d, Overall, ms(latency), secs(at));
+        }
+    }
+    let w = |d| t.weight("f", d, Overall).unwrap();
+    let (w1, w2) = (w("c1"), w("c2"));
+    (
+        t.select("f", Overall, secs(1.0)).unwrap().to_string(),
+        w1,
+        w2,
+    )
+}
+
+#[test]
+fn power_of_two_choices_ranks_by_the_tables_estimator() {
+    // EWMA alpha 0.5: c1 = 0.5 x 1.0 + 0.5 x 0.2 = 0.6 beats c2's 0.7.
+    let (pick, w1, w2) = p2c_pick_after_the_same_latencies(EstimatorKind::Ewma { alpha: 0.5 });
+    assert!(close(w1, 0.6) && close(w2, 0.7), "{w1} {w2}");
+    assert_eq!(pick, "c1");
+    // Peak EWMA (10 s): c1 keeps most of its 1.0 s peak one second later, so c2 wins.
+    let (pick, w1, w2) =
+        p2c_pick_after_the_same_latencies(PolicyKind::PowerOfTwo.default_estimator());
+    let d = (-0.1f64).exp();
+    assert!(
+        close(w1, d + 0.2 * (1.0 - d)) && close(w2, 0.7),
+        "{w1} {w2}"
+    );
+    assert_eq!(pick, "c2");
+}
+
+#[test]
+fn every_policy_counts_the_calls_in_flight_per_entry() {
+    for kind in PolicyKind::ALL {
+        let mut t = table(kind);
+        t.change("f", "c1", 1.0, true).unwrap();
+        let a = t.choose("f", Overall, T0).unwrap();
+        let b = t.choose("f", Final, T0).unwrap();
+        let in_flight = |t: &ETable| t.entries(Overall)[0].in_flight;
+        assert_eq!(in_flight(&t), 2, "{kind}");
+        t.complete_choice("f", a, Overall, ms(5), T0);
+        assert_eq!(in_flight(&t), 1, "{kind}");
+        t.complete_choice("f", b, Final, None, T0);
+        assert_eq!(in_flight(&t), 0, "{kind}");
+        // A choice whose entry was removed and installed again is not the new entry's call.
+        let c = t.choose("f", Overall, T0).unwrap();
+        t.remove("f", "c1");
+        t.change("f", "c1", 1.0, true).unwrap();
+        t.complete_choice("f", c, Overall, ms(5), T0);
+        let d = t.choose("f", Overall, T0).unwrap();
+        assert_eq!(in_flight(&t), 1, "{kind}");
+        t.complete_choice("f", d, Overall, ms(5), T0);
+        assert_eq!(in_flight(&t), 0, "{kind}");
+    }
 }

@@ -37,8 +37,8 @@ impl Preset {
     /// Every preset.
     pub const ALL: [Preset; 2] = [Preset::Raspberry, Preset::IntelServer];
 
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
+    /// The preset's name, as on the command line and in scenario files.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Preset::Raspberry => "raspberry",
             Preset::IntelServer => "intel-server",
@@ -56,7 +56,7 @@ impl Preset {
 
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
@@ -65,10 +65,10 @@ impl FromStr for Preset {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Preset::ALL
             .into_iter()
-            .find(|p| p.name() == s)
+            .find(|p| p.as_str() == s)
             .ok_or_else(|| ConfigError::UnknownPreset {
                 name: s.to_string(),
-                known: Preset::ALL.map(Preset::name).join(", "),
+                known: Preset::ALL.map(Preset::as_str).join(", "),
             })
     }
 }

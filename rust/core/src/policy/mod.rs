@@ -20,6 +20,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 
 use crate::clock::Time;
+use crate::estimator::{DEFAULT_PEAK_DECAY, EstimatorKind};
 
 pub use least_impedance::LeastImpedance;
 pub use power_of_two::PowerOfTwo;
@@ -48,8 +49,9 @@ impl PolicyKind {
         PolicyKind::PowerOfTwo,
     ];
 
-    /// The short name, as printed by `Display` and accepted by `FromStr`.
-    pub const fn short_name(self) -> &'static str {
+    /// The policy's name, as printed by `Display`, written in scenario files and accepted
+    /// (with the long aliases of [`PolicyKind::from_str`]) on the command line.
+    pub const fn as_str(self) -> &'static str {
         match self {
             PolicyKind::RandomProportional => "rp",
             PolicyKind::LeastImpedance => "li",
@@ -57,11 +59,23 @@ impl PolicyKind {
             PolicyKind::PowerOfTwo => "p2c",
         }
     }
+
+    /// The estimator a router runs with this policy unless told otherwise: peak EWMA for
+    /// power of two choices (as Finagle and tower pair them), the async EWMA (alpha 0.95,
+    /// upstream's experiments) for the others.
+    pub fn default_estimator(self) -> EstimatorKind {
+        match self {
+            PolicyKind::PowerOfTwo => EstimatorKind::PeakEwma {
+                decay: DEFAULT_PEAK_DECAY,
+            },
+            _ => EstimatorKind::default(),
+        }
+    }
 }
 
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.short_name())
+        f.write_str(self.as_str())
     }
 }
 

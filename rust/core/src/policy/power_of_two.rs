@@ -1,4 +1,4 @@
-//! Power of two choices over a peak-EWMA load estimate.
+//! Power of two choices over (weight, calls in flight).
 
 use std::time::Duration;
 
@@ -7,20 +7,24 @@ use rand::rngs::SmallRng;
 
 use super::{Policy, ensure_slot, prefetch};
 use crate::clock::Time;
+use crate::estimator::decay_factor;
 
-/// Time constant of the peak EWMA's decay (tower's and Finagle's default is 10 s).
-pub const PEAK_EWMA_DECAY: Duration = Duration::from_secs(10);
+/// Time constant with which a destination's weight, as power of two choices reads it, decays
+/// toward zero while no new weight arrives (tower's and Finagle's 10 s).
+pub const IDLE_DECAY: Duration = Duration::from_secs(10);
 
 /// Power of two choices: draw two distinct destinations uniformly at random and send the call to
-/// the one with the lower cost = peak EWMA latency x (in-flight calls + 1).
+/// the one with the lower cost = weight x (calls in flight + 1).
 ///
 /// Two random choices avoid both the herd behaviour of always picking the minimum and the
 /// imbalance of one random choice, and the in-flight factor spreads bursts at once, before any
-/// latency is measured; this follows Finagle's `P2CPeakEwma` and tower's `p2c::Balance` over
-/// `load::PeakEwma` (beyond the upstream `serverlessonedge`). The peak EWMA jumps up to a sample
-/// above it at once and decays toward lower samples, and toward zero while idle, with a 10 s
-/// time constant; it starts from the installed weight and follows `set_weight` until the first
-/// sample of its own. Select is O(1): a dense vector of loads plus a slot index map with swap-remove.
+/// latency is measured; this follows Finagle's `P2CPeakEwma` and tower's `p2c::Balance` (beyond
+/// the upstream `serverlessonedge`). The weight is the table's, from whichever estimator it
+/// runs (peak EWMA by default for this policy, as Finagle and tower pair them); the policy counts
+/// the calls in flight itself, from `select` to `on_complete`. A weight is read decayed toward
+/// zero while no new one arrives (10 s time constant), as tower's `PeakEwma` load does, so a
+/// destination that was slow once is tried again after a while instead of never. Select is
+/// O(1): a dense vector of loads plus a slot index map with swap-remove.
 #[derive(Debug, Default)]
 pub struct PowerOfTwo {
     /// The present destinations, densely, in no particular order: a draw reads two of them
@@ -41,26 +45,18 @@ const ABSENT: u32 = u32::MAX;
 struct Load {
     slot: u32,
     in_flight: u32,
-    /// Peak EWMA of the latency in seconds, as of `stamp`.
-    estimate: f64,
+    /// The table's weight (estimated latency, seconds), as of `stamp`.
+    weight: f64,
+    /// When `weight` was last set.
     stamp: Time,
-    /// Whether `estimate` comes from a latency sample (then `set_weight` no longer moves it).
-    observed: bool,
 }
 
 impl Load {
-    /// The estimate decayed toward zero for the time elapsed since it was last updated.
-    fn estimate_at(&self, now: Time) -> f64 {
-        self.estimate * decay(now - self.stamp)
-    }
-
     fn cost(&self, now: Time) -> f64 {
-        self.estimate_at(now) * f64::from(self.in_flight.saturating_add(1))
+        self.weight
+            * decay_factor(now.saturating_since(self.stamp), IDLE_DECAY)
+            * f64::from(self.in_flight.saturating_add(1))
     }
-}
-
-fn decay(elapsed: Duration) -> f64 {
-    (-elapsed.as_secs_f64() / PEAK_EWMA_DECAY.as_secs_f64()).exp()
 }
 
 // ===== impl PowerOfTwo =====
@@ -76,7 +72,7 @@ impl PowerOfTwo {
         self.load(slot).map(|l| l.in_flight)
     }
 
-    /// The cost of `slot` at `now`: peak EWMA (seconds) x (in-flight + 1).
+    /// The cost of `slot` at `now`: its weight (seconds, decayed while idle) x (in-flight + 1).
     pub fn cost(&self, slot: usize, now: Time) -> Option<f64> {
         self.load(slot).map(|l| l.cost(now))
     }
@@ -116,9 +112,8 @@ impl Policy for PowerOfTwo {
         self.loads.push(Load {
             slot: slot as u32,
             in_flight: 0,
-            estimate: weight,
+            weight,
             stamp: now,
-            observed: false,
         });
     }
 
@@ -136,10 +131,8 @@ impl Policy for PowerOfTwo {
 
     fn set_weight(&mut self, slot: usize, weight: f64, now: Time) {
         debug_assert!(weight.is_finite() && weight > 0.0, "weight {weight}");
-        if let Some(l) = self.load_mut(slot)
-            && !l.observed
-        {
-            l.estimate = weight;
+        if let Some(l) = self.load_mut(slot) {
+            l.weight = weight;
             l.stamp = now;
         }
     }
@@ -173,21 +166,11 @@ impl Policy for PowerOfTwo {
         Some(slot)
     }
 
-    fn on_complete(&mut self, slot: usize, latency: Option<Duration>, now: Time) {
-        let Some(l) = self.load_mut(slot) else {
-            return;
-        };
-        l.in_flight = l.in_flight.saturating_sub(1);
-        if let Some(latency) = latency {
-            let sample = latency.as_secs_f64();
-            if sample > l.estimate {
-                l.estimate = sample;
-            } else {
-                let d = decay(now - l.stamp);
-                l.estimate = l.estimate * d + sample * (1.0 - d);
-            }
-            l.stamp = now;
-            l.observed = true;
+    fn on_complete(&mut self, slot: usize, _latency: Option<Duration>, _now: Time) {
+        // The latency reached the weight through the table's estimator already. A call the
+        // table handed out as a probe never passed `select`: saturate rather than wrap.
+        if let Some(l) = self.load_mut(slot) {
+            l.in_flight = l.in_flight.saturating_sub(1);
         }
     }
 

@@ -393,7 +393,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchResults> {
             let start = || {
                 procs::start_router(
                     &options.exe,
-                    policy.short_name(),
+                    policy.as_str(),
                     mode == Mode::Fake,
                     options.seed,
                     options.pin,
@@ -729,7 +729,7 @@ async fn memory_run(
     };
     let router = procs::start_router(
         &options.exe,
-        policy.short_name(),
+        policy.as_str(),
         false,
         options.seed,
         options.pin,
