@@ -18,22 +18,23 @@ pub struct RouterArgs {
     table_listen: SocketAddr,
     /// Policy: rp (random proportional), li (least impedance), rr (weighted round robin),
     /// p2c (power of two choices).
-    #[arg(long, default_value = "rp")]
+    #[arg(long, default_value = router::DEFAULT_POLICY.as_str())]
     policy: PolicyKind,
-    /// Latency estimator: ewma[:alpha] or periodic[:period_s[:min|mean|max]].
-    #[arg(long, default_value = "ewma:0.95")]
-    estimator: EstimatorKind,
+    /// Latency estimator: ewma[:alpha], periodic[:period_s[:min|mean|max]] or
+    /// peak-ewma[:decay_s]. Default: peak-ewma:10 with p2c, ewma:0.95 with the others.
+    #[arg(long)]
+    estimator: Option<EstimatorKind>,
     /// Calls in flight to one destination at most; more wait at the router.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = router::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
     /// Seconds a forwarded call may take before its destination counts as failed.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = router::DEFAULT_CALL_TIMEOUT.as_secs_f64())]
     call_timeout: f64,
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = router::DEFAULT_MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
     /// Seed of the policies' random choices.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = router::DEFAULT_SEED)]
     seed: u64,
     /// The controller (HOST:PORT): announce this router, re-announce when the controller
     /// restarts, report failed destinations.
@@ -47,7 +48,7 @@ pub struct RouterArgs {
     #[arg(long, value_name = "HOST:PORT")]
     table_endpoint: Option<String>,
     /// Seconds between presence checks with the controller.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = lambdaroute_node::membership::DEFAULT_CHECK_INTERVAL.as_secs_f64())]
     check_interval: f64,
     /// Benchmark mode: answer each call right after the decision instead of forwarding it
     /// (as serverlessonedge's harness); the decision time feeds the estimator.
@@ -56,7 +57,7 @@ pub struct RouterArgs {
     /// Threads of the async runtime: 1 runs everything on one thread (no cross-CPU wake-ups
     /// between the two halves of a forwarded call); N > 1 a multi-thread runtime of N workers;
     /// 0 one worker per CPU.
-    #[arg(long, default_value_t = lambdaroute_node::router::DEFAULT_THREADS)]
+    #[arg(long, default_value_t = router::DEFAULT_THREADS)]
     pub threads: usize,
 }
 

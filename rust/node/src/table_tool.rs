@@ -102,7 +102,8 @@ impl TableClient {
     }
 }
 
-/// A table as a person reads it: one row per entry, weights in ms.
+/// A table as a person reads it: one row per entry, weights in ms, calls in flight (0 from
+/// routers that do not report them, such as serverlessonedge's).
 pub fn format_table(name: &str, entries: &[Entry]) -> String {
     let mut text = format!("{name}: {} entries\n", entries.len());
     let width = entries
@@ -119,16 +120,17 @@ pub fn format_table(name: &str, entries: &[Entry]) -> String {
         .unwrap_or(11);
     let _ = writeln!(
         text,
-        "  {:<width$}  {:<dest_width$}  {:>12}  final",
-        "lambda", "destination", "weight (ms)"
+        "  {:<width$}  {:<dest_width$}  {:>12}  {:>9}  final",
+        "lambda", "destination", "weight (ms)", "in flight"
     );
     for entry in entries {
         let _ = writeln!(
             text,
-            "  {:<width$}  {:<dest_width$}  {:>12.3}  {}",
+            "  {:<width$}  {:<dest_width$}  {:>12.3}  {:>9}  {}",
             entry.lambda,
             entry.destination,
             f64::from(entry.weight) * 1e3,
+            entry.in_flight,
             if entry.r#final { "yes" } else { "no" }
         );
     }

@@ -386,3 +386,191 @@ async fn an_oversized_request_is_refused_without_touching_the_table() {
     assert_eq!(table.table(0).await.unwrap().len(), 1);
     assert_eq!(call(&router, request("f")).await.retcode, "OK");
 }
+
+// ===== calls whose client gives up =====
+
+/// Send `calls` calls to `f` from `workers` concurrent callers; call `i` gives up after
+/// `give_up(i)` when that is Some (its future is dropped, the HTTP/2 stream reset). Returns
+/// the responders of the calls that were answered.
+async fn calls_with_cancellations(
+    router: &RouterHandle,
+    workers: usize,
+    calls: usize,
+    give_up: impl Fn(usize) -> Option<Duration> + Send + Sync + 'static,
+) -> (Vec<String>, usize) {
+    let client = EdgeServerClient::connect(format!("http://{}", router.listen))
+        .await
+        .unwrap();
+    let give_up = std::sync::Arc::new(give_up);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (mut client, give_up, next) = (client.clone(), give_up.clone(), next.clone());
+        tasks.spawn(async move {
+            let (mut answered, mut cancelled) = (Vec::new(), 0);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= calls {
+                    return (answered, cancelled);
+                }
+                let call = client.run_lambda(request("f"));
+                match give_up(i) {
+                    Some(limit) => match tokio::time::timeout(limit, call).await {
+                        Ok(answer) => answered.push(answer.unwrap().into_inner().responder),
+                        Err(_) => cancelled += 1,
+                    },
+                    None => answered.push(call.await.unwrap().into_inner().responder),
+                }
+            }
+        });
+    }
+    let (mut answered, mut cancelled) = (Vec::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        let (a, c) = done.unwrap();
+        answered.extend(a);
+        cancelled += c;
+    }
+    (answered, cancelled)
+}
+
+/// Calls in flight per destination, as the router's table reports them, once the
+/// computers have had `settle` to finish whatever they still ran.
+async fn in_flight_after(router: &RouterHandle, settle: Duration) -> HashMap<String, u32> {
+    tokio::time::sleep(settle).await;
+    let mut table = table_of(router).await;
+    table
+        .table(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.destination, e.in_flight))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_dropped_by_their_clients_are_completed_for_every_policy() {
+    // Every call gives up after 5 ms at computers that take 40 ms: the router's future for
+    // each is dropped while it waits for the computer. Each must still be completed, or the
+    // table's in-flight counts (and p2c's, and round robin's probes) stay raised for ever.
+    for policy in PolicyKind::ALL {
+        let a = start_computer(40.0).await;
+        let b = start_computer(40.0).await;
+        let router = start_router_with(policy, &[&a, &b]).await;
+        let (answered, cancelled) =
+            calls_with_cancellations(&router, 4, 40, |_| Some(Duration::from_millis(5))).await;
+        assert_eq!((answered.len(), cancelled), (0, 40), "{policy}");
+        let in_flight = in_flight_after(&router, Duration::from_millis(300)).await;
+        assert!(
+            in_flight.values().all(|&n| n == 0),
+            "{policy}: calls still in flight after every client gave up: {in_flight:?}"
+        );
+        router.shutdown().await.unwrap();
+    }
+}
+
+/// Calls to `f`, one at a time, until `until` after `origin`; each gives up after `give_up`
+/// when that is Some. Returns the responders of the answered calls and the number given up.
+async fn one_at_a_time(
+    router: &RouterHandle,
+    origin: tokio::time::Instant,
+    until: Duration,
+    give_up: Option<Duration>,
+) -> (HashMap<String, usize>, usize) {
+    let mut client = EdgeServerClient::connect(format!("http://{}", router.listen))
+        .await
+        .unwrap();
+    let (mut answered, mut cancelled) = (HashMap::new(), 0);
+    while origin.elapsed() < until {
+        let call = client.run_lambda(request("f"));
+        let answer = match give_up {
+            Some(limit) => tokio::time::timeout(limit, call).await.ok(),
+            None => Some(call.await),
+        };
+        match answer {
+            Some(answer) => {
+                let answer = answer.unwrap().into_inner();
+                assert_eq!(answer.retcode, "OK");
+                *answered.entry(answer.responder).or_default() += 1;
+            }
+            None => cancelled += 1,
+        }
+    }
+    (answered, cancelled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_probes_again_after_a_probe_whose_client_gave_up() {
+    // The slow computer (60 ms, over 2x the fast one's 10 ms) is measured, leaves the active
+    // set at ~0.2 s and is due for a probe 1 s later. From 0.5 s to 1.8 s every client gives
+    // up after 30 ms, that probe's too. The probe must end (as a bad one: back to idle with a
+    // 2 s timer), so that the next probe, at ~3.2 s, is answered by 4.8 s. Left open, the
+    // slow computer would never be chosen again.
+    let fast = start_computer(10.0).await;
+    let slow = start_computer(60.0).await;
+    let router = start_router_with(PolicyKind::RoundRobin, &[&fast, &slow]).await;
+    let origin = tokio::time::Instant::now();
+    let ms = Duration::from_millis;
+    let (patient, _) = one_at_a_time(&router, origin, ms(500), None).await;
+    assert!(
+        patient.contains_key(slow.endpoint()),
+        "measured first: {patient:?}"
+    );
+    let (impatient, cancelled) = one_at_a_time(&router, origin, ms(1_800), Some(ms(30))).await;
+    assert!(
+        cancelled >= 1 && !impatient.contains_key(slow.endpoint()),
+        "the probe of the slow computer is given up: {cancelled}, {impatient:?}"
+    );
+    let (after, _) = one_at_a_time(&router, origin, ms(4_800), None).await;
+    assert!(
+        after.get(slow.endpoint()).copied().unwrap_or(0) >= 1,
+        "the slow computer was never probed again: {after:?}"
+    );
+}
+
+/// 400 calls from 4 callers to a fast (8 ms) and a slow (14 ms) computer, every tenth given
+/// up after 3 ms: the share of the fast one among the answered calls, what the learned
+/// weights predict, and the calls in flight afterwards.
+async fn split_with_a_tenth_cancelled(policy: PolicyKind) -> (f64, f64, HashMap<String, u32>) {
+    let fast = start_computer(FAST_MS).await;
+    let slow = start_computer(SLOW_MS).await;
+    let router = start_router_with(policy, &[&slow, &fast]).await;
+    let (answered, cancelled) = calls_with_cancellations(&router, 4, 400, |i| {
+        (i % 10 == 9).then_some(Duration::from_millis(3))
+    })
+    .await;
+    assert_eq!(answered.len() + cancelled, 400);
+    assert!(cancelled >= 30, "{policy}: only {cancelled} calls gave up");
+    let in_flight = in_flight_after(&router, Duration::from_millis(200)).await;
+    let fast_share =
+        answered.iter().filter(|r| *r == fast.endpoint()).count() as f64 / answered.len() as f64;
+    let mut table = table_of(&router).await;
+    let weights: HashMap<String, f64> = table
+        .table(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.destination, f64::from(e.weight)))
+        .collect();
+    let (w_fast, w_slow) = (weights[fast.endpoint()], weights[slow.endpoint()]);
+    eprintln!(
+        "{policy}: {cancelled} of 400 calls given up; fast share {fast_share:.3}, 1/w predicts {:.3}",
+        w_slow / (w_fast + w_slow)
+    );
+    (fast_share, w_slow / (w_fast + w_slow), in_flight)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_and_p2c_stay_balanced_with_a_tenth_of_the_calls_cancelled() {
+    let (share, predicted, in_flight) = split_with_a_tenth_cancelled(PolicyKind::RoundRobin).await;
+    assert!(in_flight.values().all(|&n| n == 0), "rr: {in_flight:?}");
+    assert!(
+        (share - predicted).abs() < 0.08,
+        "rr: fast share {share:.3}, 1/w predicts {predicted:.3}"
+    );
+    let (share, _, in_flight) = split_with_a_tenth_cancelled(PolicyKind::PowerOfTwo).await;
+    assert!(in_flight.values().all(|&n| n == 0), "p2c: {in_flight:?}");
+    assert!(
+        (0.5..0.95).contains(&share),
+        "p2c: the fast computer should take more calls, not all: {share:.3}"
+    );
+}

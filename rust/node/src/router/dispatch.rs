@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambdaroute_core::table::{TableError, TableKind};
+use lambdaroute_core::table::{Choice, TableError, TableKind};
 use lambdaroute_proto::RETCODE_OK;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServer;
@@ -82,9 +82,10 @@ impl EdgeServer for Dispatcher {
         };
 
         loop {
+            let now = state.now();
             let selected = {
                 let mut t = state.table.lock();
-                t.choose(&forwarded.name, table, state.now()).map(|choice| {
+                t.choose(&forwarded.name, table, now).map(|choice| {
                     let destination = t.destination_of(&forwarded.name, choice).cloned();
                     (choice, destination.expect("just chosen"))
                 })
@@ -99,17 +100,19 @@ impl EdgeServer for Dispatcher {
                 }
                 Err(error) => return Err(Status::internal(error.to_string())),
             };
+            // From here on the call is completed exactly once, also when this future is
+            // dropped at an `.await` below (see `PendingCall`).
+            let pending = PendingCall {
+                state,
+                lambda: &forwarded.name,
+                choice,
+                table,
+                open: true,
+            };
             if state.options.fake {
                 // Benchmark fake mode (RouterOptions::fake): answer here, after the decision;
                 // the decision time is the latency sample, so the estimator keeps working.
-                let decided = taken.elapsed();
-                state.table.lock().complete_choice(
-                    &forwarded.name,
-                    choice,
-                    table,
-                    Some(decided),
-                    state.now(),
-                );
+                pending.complete(Some(taken.elapsed()));
                 return Ok(Response::new(LambdaResponse {
                     retcode: RETCODE_OK.into(),
                     responder: destination.to_string(),
@@ -125,34 +128,72 @@ impl EdgeServer for Dispatcher {
                 Attempt::Answered(response) => {
                     // A dry run's latency says nothing about a real call's.
                     let ok = response.retcode == RETCODE_OK && !forwarded.dry;
-                    state.table.lock().complete_choice(
-                        &forwarded.name,
-                        choice,
-                        table,
-                        ok.then_some(latency),
-                        state.now(),
-                    );
+                    pending.complete(ok.then_some(latency));
                     debug!(lambda = %forwarded.name, %destination, latency_ms = latency.as_secs_f64() * 1e3, ok, "call answered");
                     return Ok(Response::new(response));
                 }
                 Attempt::Rejected(status) => {
-                    state.table.lock().complete_choice(
-                        &forwarded.name,
-                        choice,
-                        table,
-                        None,
-                        state.now(),
-                    );
+                    pending.complete(None);
                     return Err(status);
                 }
                 Attempt::Failed(reason) => {
-                    // Its entries go, policy state included: no need to complete the call first.
+                    // Its entries go, policy state included: completing the call first would
+                    // only be undone.
                     let removed = state.table.lock().remove_destination(&destination);
+                    pending.abandon();
                     state.destinations.forget(&destination);
                     state.failures.report(&destination);
                     warn!(lambda = %forwarded.name, %destination, %reason, removed, "destination failed: removed from the tables, retrying elsewhere");
                 }
             }
+        }
+    }
+}
+
+/// A call that the e-table handed out and that is not completed yet: the policy counts it in
+/// flight (power of two choices) or waits for its answer (round robin's probe of an idle
+/// destination). [`PendingCall::complete`] ends it with the call's outcome; dropped without
+/// it, when the future serving the call is dropped (the client gave up, or an upstream
+/// router's timeout cancelled the call), it completes with no latency sample, as tower's
+/// `PeakEwma` handle does, so that no count stays raised and no probe stays open.
+struct PendingCall<'a> {
+    state: &'a RouterState,
+    lambda: &'a str,
+    choice: Choice,
+    table: TableKind,
+    open: bool,
+}
+
+impl PendingCall<'_> {
+    /// End the call: `Some(latency)` feeds the estimator, `None` is a call with no sample.
+    fn complete(mut self, latency: Option<Duration>) {
+        self.finish(latency);
+    }
+
+    /// The entry is gone (its destination failed and was removed): nothing to complete.
+    fn abandon(mut self) {
+        self.open = false;
+    }
+
+    fn finish(&mut self, latency: Option<Duration>) {
+        if std::mem::take(&mut self.open) {
+            let now = self.state.now();
+            self.state.table.lock().complete_choice(
+                self.lambda,
+                self.choice,
+                self.table,
+                latency,
+                now,
+            );
+        }
+    }
+}
+
+impl Drop for PendingCall<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            debug!(lambda = %self.lambda, "call dropped before its answer: completed with no sample");
+            self.finish(None);
         }
     }
 }

@@ -41,6 +41,17 @@ pub const DEFAULT_TABLE_LISTEN: &str = "0.0.0.0:6474";
 /// Largest request accepted, by default (the computers' default too).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// The policy of a router unless told.
+pub const DEFAULT_POLICY: PolicyKind = PolicyKind::RandomProportional;
+/// Calls in flight to one destination at most, unless told.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Time limit of one forwarded call unless told.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time limit of a connection attempt to a destination.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Seed of the policies' random choices unless told.
+pub const DEFAULT_SEED: u64 = 1;
+
 /// Threads of a router's async runtime unless told (`lambdaroute router --threads`): one, so
 /// that the server half and the client half of a forwarded call never wake each other across
 /// CPUs (docs/benchmarks.md, "Where the CPU goes").
@@ -53,8 +64,11 @@ pub struct RouterOptions {
     pub listen: SocketAddr,
     /// Address of the table service (`uiiit.rpc.EdgeRouter`).
     pub table_listen: SocketAddr,
+    /// The dispatch policy of every lambda.
     pub policy: PolicyKind,
-    pub estimator: EstimatorKind,
+    /// The latency estimator; `None`: the policy's own default
+    /// ([`PolicyKind::default_estimator`]).
+    pub estimator: Option<EstimatorKind>,
     /// Calls in flight to one destination at most; more wait at the router (and that wait
     /// counts in the measured latency).
     pub max_in_flight: usize,
@@ -79,18 +93,26 @@ pub struct RouterOptions {
     pub fake: bool,
 }
 
+impl RouterOptions {
+    /// The estimator the router runs: the one given, else the policy's default.
+    pub fn estimator(&self) -> EstimatorKind {
+        self.estimator
+            .unwrap_or_else(|| self.policy.default_estimator())
+    }
+}
+
 impl Default for RouterOptions {
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid constant"),
             table_listen: DEFAULT_TABLE_LISTEN.parse().expect("valid constant"),
-            policy: PolicyKind::RandomProportional,
-            estimator: EstimatorKind::default(),
-            max_in_flight: 64,
-            call_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(2),
+            policy: DEFAULT_POLICY,
+            estimator: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-            seed: 1,
+            seed: DEFAULT_SEED,
             controller: None,
             endpoint: None,
             table_endpoint: None,
@@ -114,7 +136,11 @@ impl RouterState {
     fn new(options: RouterOptions, failures: FailureReports) -> Self {
         Self {
             failures,
-            table: Mutex::new(ETable::new(options.policy, options.estimator, options.seed)),
+            table: Mutex::new(ETable::new(
+                options.policy,
+                options.estimator(),
+                options.seed,
+            )),
             destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
             origin: tokio::time::Instant::now(),
             options,
@@ -219,7 +245,7 @@ async fn serve(
         listen = %lambda_listener.local_addr()?,
         table_listen = %table_listener.local_addr()?,
         policy = %state.options.policy,
-        estimator = %state.options.estimator,
+        estimator = %state.options.estimator(),
         "router ready"
     );
 
@@ -251,7 +277,7 @@ async fn serve(
         );
     // Only periodic estimators have periods to close while no call arrives; an EWMA needs no
     // ticks, and skipping them keeps the table lock free for the calls.
-    let ticker = matches!(state.options.estimator, EstimatorKind::Periodic { .. })
+    let ticker = matches!(state.options.estimator(), EstimatorKind::Periodic { .. })
         .then(|| tokio::spawn(tick_estimators(Arc::clone(&state), stop_rx)));
 
     tokio::spawn(async move {

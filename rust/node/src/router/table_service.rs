@@ -102,6 +102,7 @@ fn to_rpc(entry: Entry) -> rpc::Entry {
         destination: entry.destination,
         weight: entry.weight as f32,
         r#final: entry.is_final,
+        in_flight: entry.in_flight,
     }
 }
 
