@@ -1,4 +1,4 @@
-"""Generators of the papers' topologies (DESIGN.md §8) and the BRITE importer.
+"""Generators of the papers' topologies (docs/scenario.md, "Generators") and the BRITE importer.
 
 Every generator returns a :class:`~lambdaroute.Scenario` and takes keyword arguments for the
 links (``bw`` Mbit/s or None, ``delay`` ms, ``loss`` %, ``queue`` packets) and for role placement

@@ -1,7 +1,7 @@
 """What this machine's kernel and tools offer the testbed, detected once per run.
 
 The development and CI machines have neither the netem qdisc nor the Open vSwitch kernel
-module (DESIGN.md §7); a normal Ubuntu VM has both. The testbed asks, never assumes:
+module (docs/testbed.md); a normal Ubuntu VM has both. The testbed asks, never assumes:
 
 - ``netem``: a netem qdisc can be added to a veth in a throw-away network namespace
   (``unshare -n``: the namespace and its veth vanish with the probe process);

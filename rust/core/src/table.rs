@@ -1,4 +1,4 @@
-//! The e-table of a router (DESIGN.md §3): for each lambda, the destinations it may be sent to,
+//! The e-table of a router (docs/policies.md): for each lambda, the destinations it may be sent to,
 //! their weights (estimated latencies in seconds), and the policy that picks one per call.
 //!
 //! Two tables share the entries: table 0 "overall" holds every entry and serves calls from

@@ -1,4 +1,21 @@
-//! lambdaroute's delay element, for kernels without the netem qdisc (DESIGN.md §7).
+//! lambdaroute's delay element, for kernels without the netem qdisc: it adds a link's delay
+//! and loss in the Mininet testbed where `tc ... netem` is not available (the testbed detects
+//! it; see the repository's `docs/testbed.md`, "Delay and loss"). `lambdaroute netem` runs it
+//! in each host that needs it.
+//!
+//! This crate is `lambdaroute-netem`, used only by the binary:
+//!
+//! ```text
+//! lambdaroute (rust/cli)          the `lambdaroute` binary: command-line parsing only
+//! |-- lambdaroute-node            tokio/tonic roles: router, computer, controller, client
+//! |   |-- lambdaroute-core        pure logic: tables, policies, estimators, computer model
+//! |   `-- lambdaroute-proto       the gRPC protocol: uiiit.rpc, lambdaroute.rpc
+//! `-- lambdaroute-netem           the testbed's NFQUEUE delay element
+//!
+//! Python package lambdaroute      scenarios, topologies, the Mininet testbed
+//! `-- lambdaroute-py              the module lambdaroute._native
+//!     `-- lambdaroute-scenario    scenario files, topologies, static flows
+//! ```
 //!
 //! iptables rules send packets to NFQUEUE queues; the element takes each queued packet, decides
 //! at once whether it is lost (probability `loss`, from a seeded generator), and otherwise holds

@@ -1,8 +1,28 @@
 //! `lambdaroute._native`: the scenario crate for Python.
 //!
+//! This crate is `lambdaroute-py`, a PyO3 extension module built by maturin (`make python`)
+//! into the Python package `lambdaroute`, which the Mininet testbed uses to read scenarios,
+//! generate the papers' topologies and compute static flows, distance matrices and paths:
+//!
+//! ```text
+//! lambdaroute (rust/cli)          the `lambdaroute` binary: command-line parsing only
+//! |-- lambdaroute-node            tokio/tonic roles: router, computer, controller, client
+//! |   |-- lambdaroute-core        pure logic: tables, policies, estimators, computer model
+//! |   `-- lambdaroute-proto       the gRPC protocol: uiiit.rpc, lambdaroute.rpc
+//! `-- lambdaroute-netem           the testbed's NFQUEUE delay element
+//!
+//! Python package lambdaroute      scenarios, topologies, the Mininet testbed
+//! `-- lambdaroute-py              the module lambdaroute._native
+//!     `-- lambdaroute-scenario    scenario files, topologies, static flows
+//! ```
+//!
 //! A thin layer: [`PyScenario`] holds a validated scenario and its derived network; accessors
 //! return plain lists, tuples and dicts that the Python package (`lambdaroute`) wraps into
-//! dataclasses. Every scenario error becomes `lambdaroute.ScenarioError` with the same message.
+//! dataclasses. The module also exposes the generators (`line`, `pods`, `ring_tree`, `grid`,
+//! `aot_chicago`, `aot_nodes`, `brite`), each returning a `Scenario`. Every scenario error
+//! becomes `lambdaroute.ScenarioError` (a `ValueError`) with the same message. Python users
+//! read `lambdaroute.Scenario` and `lambdaroute.topologies` instead; the repository's
+//! `docs/scenario.md` documents both.
 
 use lambdaroute_scenario::generators::{self, Placement};
 use lambdaroute_scenario::network::{self, Match, Peer};

@@ -1,4 +1,24 @@
-//! The lambdaroute scenario: one model of the emulated network, its roles and its workloads.
+//! The lambdaroute scenario: one model of the emulated network, its roles and its workloads,
+//! from which the testbed builds a run.
+//!
+//! This crate is `lambdaroute-scenario`, the pure bottom of the testbed side. The Python
+//! package reaches it through the `lambdaroute._native` module (`lambdaroute-py`):
+//!
+//! ```text
+//! lambdaroute (rust/cli)          the `lambdaroute` binary: command-line parsing only
+//! |-- lambdaroute-node            tokio/tonic roles: router, computer, controller, client
+//! |   |-- lambdaroute-core        pure logic: tables, policies, estimators, computer model
+//! |   `-- lambdaroute-proto       the gRPC protocol: uiiit.rpc, lambdaroute.rpc
+//! `-- lambdaroute-netem           the testbed's NFQUEUE delay element
+//!
+//! Python package lambdaroute      scenarios, topologies, the Mininet testbed
+//! `-- lambdaroute-py              the module lambdaroute._native
+//!     `-- lambdaroute-scenario    scenario files, topologies, static flows
+//! ```
+//!
+//! A [`Scenario`] is what a scenario file says: switches, hosts with their [`Role`]s, links,
+//! workloads, background traffic and the [`Control`] choices (policy, estimator, installer,
+//! routing, congestion threshold). A [`Network`] is what the testbed derives from it.
 //!
 //! - [`Scenario::from_str`] / [`Scenario::load`] read and validate a scenario file (errors name
 //!   file, line, column and field); [`Scenario::to_yaml`] writes it back.
@@ -7,7 +27,8 @@
 //! - [`generators`] builds the papers' topologies: line, pods, ring-tree, grid, Array of Things
 //!   (Chicago), and imports BRITE files.
 //!
-//! The crate is pure: no I/O but reading the file [`Scenario::load`] is asked to load.
+//! The crate is pure: no I/O but reading the file [`Scenario::load`] is asked to load. The file
+//! format and the generators are documented in the repository's `docs/scenario.md`.
 
 pub mod error;
 pub mod generators;

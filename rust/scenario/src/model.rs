@@ -81,7 +81,7 @@ macro_rules! keyword_enum {
 }
 
 keyword_enum!(
-    /// The per-lambda destination policy of the routers (DESIGN.md §3).
+    /// The per-lambda destination policy of the routers (docs/policies.md).
     Policy {
         RandomProportional = "random-proportional",
         LeastImpedance = "least-impedance",
@@ -96,7 +96,7 @@ keyword_enum!(
 );
 
 keyword_enum!(
-    /// Objective of the two-tier installer (DESIGN.md §5).
+    /// Objective of the two-tier installer (docs/controller.md).
     Objective { MinMax = "min-max", MinAvg = "min-avg" }
 );
 
@@ -106,7 +106,7 @@ keyword_enum!(
 );
 
 keyword_enum!(
-    /// A computer's preset (DESIGN.md §4).
+    /// A computer's preset (docs/computer.md).
     Preset { Raspberry = "raspberry", IntelServer = "intel-server" }
 );
 
@@ -274,7 +274,7 @@ pub enum Size {
     Uniform { min: u64, max: u64 },
 }
 
-/// How a client sends its calls (DESIGN.md §6).
+/// How a client sends its calls.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pattern {
     /// `threads` calls outstanding at all times.

@@ -1,5 +1,5 @@
 //! The configuration of a simulated e-computer: its processors, its containers and the cost of
-//! its lambdas (DESIGN §4). Loaded from YAML by the binary, built from a preset, or written in
+//! its lambdas (docs/computer.md). Loaded from YAML by the binary, built from a preset, or written in
 //! code; [`ComputerConfig::validate`] checks it before a [`super::ComputerModel`] runs it.
 
 use std::collections::{HashMap, HashSet};

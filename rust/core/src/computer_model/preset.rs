@@ -1,4 +1,4 @@
-//! Ready-made computers, after serverlessonedge's presets (DESIGN §4).
+//! Ready-made computers, after serverlessonedge's presets (docs/computer.md).
 //!
 //! - `raspberry`: processor `arm` (cpu, 1e9 ops/s per core, 4 cores, 512 MiB) and processor
 //!   `gpu` (gpu, 1e9 ops/s, 1 core, 512 MiB). Lambda `clambda0` runs on `arm` in container

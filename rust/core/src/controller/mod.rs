@@ -1,4 +1,4 @@
-//! The e-controller's pure logic (DESIGN.md §3 congestion, §5 installers): which entries each
+//! The e-controller's pure logic (docs/controller.md: installers, congestion): which entries each
 //! router should hold, which of them are marked, and the files that feed those decisions.
 //!
 //! - [`key`]: how a node of a file (`A.B.C.D` or `A.B.C.D:PORT`) matches an endpoint.

@@ -1,4 +1,4 @@
-//! The installers (DESIGN.md §5) and congestion marks (§3) as pure functions: from the announced
+//! The installers and congestion marks (docs/controller.md) as pure functions: from the announced
 //! routers and computers to the entries each router should hold, and from what a router holds
 //! to the operations that bring it there.
 //!

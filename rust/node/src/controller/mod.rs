@@ -1,4 +1,4 @@
-//! The e-controller (DESIGN.md §1, §3, §5): it knows every router and computer, installs the
+//! The e-controller (docs/controller.md): it knows every router and computer, installs the
 //! routers' e-tables (flat or two-tier) and steers calls away from congested links.
 //!
 //! One listener serves three services:
@@ -45,7 +45,7 @@ use tracing::info;
 
 pub use view::format_view;
 
-/// Default address of the controller (DESIGN.md §1).
+/// Default address of the controller.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
 /// Default time after start during which only known destinations are removed from routers.
 pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
