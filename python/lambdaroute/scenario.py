@@ -1,6 +1,7 @@
 """The :class:`Scenario` class and the plain records it hands out.
 
-A scenario is immutable: load it (:meth:`Scenario.load`), parse it (:meth:`Scenario.from_yaml`)
+A scenario is immutable: load it (:meth:`Scenario.load`), parse it (:meth:`Scenario.from_yaml`),
+build it in Python (:class:`lambdaroute.ScenarioBuilder`, through :meth:`Scenario.from_data`)
 or generate it (:mod:`lambdaroute.topologies`), then read it. Records are frozen dataclasses
 built once from the native module's answers.
 """
@@ -110,6 +111,14 @@ class Scenario:
         """Parses and validates scenario text; ``file_name`` names it in errors."""
         return cls(_native.Scenario.from_yaml(text, file_name))
 
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str = "<data>") -> Scenario:
+        """Validates a scenario given as plain data shaped like a scenario file (dicts, lists,
+        strings, numbers, booleans, None), with exactly the checks of files. An error's message
+        is ``FIELD: MESSAGE``; the :class:`ScenarioError` has ``field`` (e.g. ``links[0].bw``)
+        and ``message`` attributes."""
+        return cls(_native.Scenario.from_data(data, source))
+
     def to_yaml(self) -> str:
         """The scenario as YAML (reads back as an equal scenario)."""
         return self._native.to_yaml()
@@ -208,6 +217,14 @@ class Scenario:
     def components(self) -> list[list[str]]:
         """Connected parts of the switch graph, largest first (one for a valid scenario)."""
         return self._native.components()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when they say the same: network, roles, workloads, control, name."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self._native == other._native
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return repr(self._native)
