@@ -26,12 +26,23 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Shaping:
+    """How a link is shaped: ``bw`` Mbit/s (None: unlimited), ``delay`` ms, ``loss`` %,
+    ``queue`` packets (None: the default queue)."""
+
+    bw: float | None = None
+    delay: float = 0.0
+    loss: float = 0.0
+    queue: int | None = None
+
+
+@dataclass(frozen=True)
 class Host:
     """A host with one interface on ``switch`` port ``port``.
 
     ``role`` is one of router, computer, controller, client, traffic-source, traffic-sink, nat.
-    ``link`` is the access link's shaping (bw Mbit/s or None, delay ms, loss %, queue packets or
-    None); ``computer`` the computer's preset and overrides (None for other roles).
+    ``link`` is the shaping of its access link; ``computer`` the computer's preset and overrides
+    (None for other roles).
     """
 
     name: str
@@ -40,7 +51,7 @@ class Host:
     ip: str
     mac: str
     port: int
-    link: dict[str, Any]
+    link: Shaping
     computer: dict[str, Any] | None
 
 
@@ -57,6 +68,11 @@ class Link:
     delay: float
     loss: float
     queue: int | None
+
+    @property
+    def shaping(self) -> Shaping:
+        """The link's shaping, as a host's access link has it."""
+        return Shaping(bw=self.bw, delay=self.delay, loss=self.loss, queue=self.queue)
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,7 @@ class Scenario:
 
     @cached_property
     def hosts(self) -> list[Host]:
-        return [Host(**d) for d in self._native.hosts()]
+        return [Host(**{**d, "link": Shaping(**d["link"])}) for d in self._native.hosts()]
 
     @cached_property
     def links(self) -> list[Link]:

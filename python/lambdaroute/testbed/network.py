@@ -184,7 +184,7 @@ class EmulatedNetwork:
                 self.bridges[h.switch],
                 port1=0,
                 port2=h.port,
-                **self._link_params(lk.get("bw"), lk.get("delay", 0.0), lk.get("loss", 0.0), lk.get("queue")),
+                **self._link_params(lk.bw, lk.delay, lk.loss, lk.queue),
             )
         net.build()
         if self.state is not None:
@@ -247,10 +247,9 @@ class EmulatedNetwork:
                 wanted += [(f"{self.bridges[link.a]}-eth{link.port_a}", int(queue)),
                            (f"{self.bridges[link.b]}-eth{link.port_b}", int(queue))]
         for h in self.scenario.hosts:
-            lk = h.link
-            queue = lk.get("queue") if lk.get("queue") is not None else (
+            queue = h.link.queue if h.link.queue is not None else (
                 USERSPACE_QUEUE if self.features.datapath == "user" else None)
-            if lk.get("bw") is not None and queue is not None:
+            if h.link.bw is not None and queue is not None:
                 wanted.append((f"{self.bridges[h.switch]}-eth{h.port}", int(queue)))
         for intf, queue in wanted:
             _run(["tc", "qdisc", "replace", "dev", intf, "parent", "5:1", "handle", "10:", "pfifo",
