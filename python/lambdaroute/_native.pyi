@@ -3,6 +3,7 @@
 from typing import Any
 
 class ScenarioError(ValueError):
+    # Set on errors of Scenario.from_data (and the builder's, which also set ``call``).
     field: str
     message: str
 
