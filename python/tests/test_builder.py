@@ -190,3 +190,17 @@ def test_from_data_validates_plain_data_like_a_file() -> None:
         Scenario.from_data(data)
     assert caught.value.field == "links[0].bw"
     assert caught.value.message.startswith("expected a bandwidth in Mbit/s greater than 0")
+
+
+def test_a_built_scenario_becomes_an_experiment_with_an_experiment_files_settings(tmp_path: Path) -> None:
+    from lambdaroute.testbed.experiment import ExperimentError, for_scenario
+
+    built = small().build()
+    exp = for_scenario(built, tables="testbed", results=tmp_path, monitor={"interval": 0.5})
+    assert (exp.name, exp.scenario, exp.tables, exp.results, exp.monitor["interval"]) == (
+        "small", built, "testbed", tmp_path, 0.5)
+    assert exp.raw["results"] == str(tmp_path)  # written to experiment.yaml as plain text
+    with pytest.raises(ExperimentError, match="unknown setting.*overrides"):
+        for_scenario(built, overrides={"duration": 5})
+    with pytest.raises(ExperimentError, match="tables `fast`"):
+        for_scenario(built, tables="fast")
