@@ -5,15 +5,18 @@ native module ``lambdaroute._native``. This package gives it a small Python face
 
 - :class:`Scenario` loads, validates and writes scenario files and answers the testbed's
   questions (hosts and their addresses, switch ports, static flows, paths, distances);
+- :class:`ScenarioBuilder` builds one in Python, call by call (``add_switch``, ``add_host``,
+  ``add_link``, ``add_workload``, ...), validated by the same code as files;
 - :mod:`lambdaroute.topologies` generates the papers' topologies (``grid(4, 4)``, ...);
 - :mod:`lambdaroute.draw` draws a scenario to PNG; ``python -m lambdaroute topo ...`` does both.
 
 Every problem with a scenario raises :class:`ScenarioError`, whose message names the file, line,
-column and field.
+column and field (for a built scenario: the builder call and its argument).
 """
 
 from lambdaroute._native import ScenarioError
-from lambdaroute.scenario import FlowEntry, Host, Link, Path, Scenario, Switch, Workload
+from lambdaroute.scenario import FlowEntry, Host, Link, Path, Scenario, Shaping, Switch, Workload
+from lambdaroute.builder import ScenarioBuilder
 from lambdaroute import topologies
 
 __all__ = [
@@ -22,7 +25,9 @@ __all__ = [
     "Link",
     "Path",
     "Scenario",
+    "ScenarioBuilder",
     "ScenarioError",
+    "Shaping",
     "Switch",
     "Workload",
     "topologies",

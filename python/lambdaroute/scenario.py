@@ -1,6 +1,7 @@
 """The :class:`Scenario` class and the plain records it hands out.
 
-A scenario is immutable: load it (:meth:`Scenario.load`), parse it (:meth:`Scenario.from_yaml`)
+A scenario is immutable: load it (:meth:`Scenario.load`), parse it (:meth:`Scenario.from_yaml`),
+build it in Python (:class:`lambdaroute.ScenarioBuilder`, through :meth:`Scenario.from_data`)
 or generate it (:mod:`lambdaroute.topologies`), then read it. Records are frozen dataclasses
 built once from the native module's answers.
 """
@@ -25,12 +26,23 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Shaping:
+    """How a link is shaped: ``bw`` Mbit/s (None: unlimited), ``delay`` ms, ``loss`` %,
+    ``queue`` packets (None: the default queue)."""
+
+    bw: float | None = None
+    delay: float = 0.0
+    loss: float = 0.0
+    queue: int | None = None
+
+
+@dataclass(frozen=True)
 class Host:
     """A host with one interface on ``switch`` port ``port``.
 
     ``role`` is one of router, computer, controller, client, traffic-source, traffic-sink, nat.
-    ``link`` is the access link's shaping (bw Mbit/s or None, delay ms, loss %, queue packets or
-    None); ``computer`` the computer's preset and overrides (None for other roles).
+    ``link`` is the shaping of its access link; ``computer`` the computer's preset and overrides
+    (None for other roles).
     """
 
     name: str
@@ -39,7 +51,7 @@ class Host:
     ip: str
     mac: str
     port: int
-    link: dict[str, Any]
+    link: Shaping
     computer: dict[str, Any] | None
 
 
@@ -56,6 +68,11 @@ class Link:
     delay: float
     loss: float
     queue: int | None
+
+    @property
+    def shaping(self) -> Shaping:
+        """The link's shaping, as a host's access link has it."""
+        return Shaping(bw=self.bw, delay=self.delay, loss=self.loss, queue=self.queue)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,14 @@ class Scenario:
         """Parses and validates scenario text; ``file_name`` names it in errors."""
         return cls(_native.Scenario.from_yaml(text, file_name))
 
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str = "<data>") -> Scenario:
+        """Validates a scenario given as plain data shaped like a scenario file (dicts, lists,
+        strings, numbers, booleans, None), with exactly the checks of files. An error's message
+        is ``FIELD: MESSAGE``; the :class:`ScenarioError` has ``field`` (e.g. ``links[0].bw``)
+        and ``message`` attributes."""
+        return cls(_native.Scenario.from_data(data, source))
+
     def to_yaml(self) -> str:
         """The scenario as YAML (reads back as an equal scenario)."""
         return self._native.to_yaml()
@@ -157,7 +182,7 @@ class Scenario:
 
     @cached_property
     def hosts(self) -> list[Host]:
-        return [Host(**d) for d in self._native.hosts()]
+        return [Host(**{**d, "link": Shaping(**d["link"])}) for d in self._native.hosts()]
 
     @cached_property
     def links(self) -> list[Link]:
@@ -208,6 +233,14 @@ class Scenario:
     def components(self) -> list[list[str]]:
         """Connected parts of the switch graph, largest first (one for a valid scenario)."""
         return self._native.components()
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when they say the same: network, roles, workloads, control, name."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self._native == other._native
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return repr(self._native)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lambdaroute import Scenario
+from lambdaroute import Scenario, ScenarioBuilder
 from lambdaroute.testbed.cleanup import leftovers, our_bridges
-from lambdaroute.testbed.experiment import load
+from lambdaroute.testbed.experiment import for_scenario, load
 from lambdaroute.testbed.nodes import COMPUTER_PORT, endpoint, parse_view
 from lambdaroute.testbed.run import run, start_testbed
 from testbed_support import require_mininet, root_iptables
@@ -106,6 +106,27 @@ def test_without_a_controller_the_testbed_installs_flat_tables(tmp_path):
     assert result.metadata["entries_installed"] == 4
     assert not (result.out / "controller-view.txt").exists()
     _check_grid_split(result)
+
+
+def test_a_topology_built_in_python_runs_in_the_testbed(tmp_path):
+    require_mininet()
+    b = ScenarioBuilder("built", duration=6)
+    b.add_switch("s1")
+    b.add_switch("s2")
+    b.add_link("s1", "s2", bw=100, delay=1)
+    b.add_host("r1", "s1", role="router")
+    b.add_host("c1", "s2", role="computer", speed=2.0e9)  # calls of 20 bytes take about 12 ms
+    b.add_host("c2", "s2", role="computer", speed=1.25e9, bw=50)  # and 19 ms
+    b.add_host("u1", "s1", role="client")
+    b.add_workload("u1", "r1", threads=2, size=20)
+    result = run(for_scenario(b.build()), results=tmp_path, progress=False)
+    print(result.summary_text)
+    (u1,) = [s for s in result.summaries if s.client == "u1"]
+    assert u1.calls > 100 and u1.errors == 0, result.summary_text
+    assert set(u1.responders) == {"c1", "c2"}, result.summary_text
+    assert Scenario.load(result.out / "scenario.yaml") == b.build()
+    assert result.metadata["bridges"] == {"s1": f"l{result.metadata['tag']}s1", "s2": f"l{result.metadata['tag']}s2"}
+    assert result.metadata["leftovers"] == []
 
 
 CONGESTION = """

@@ -3,6 +3,7 @@
 Modules, by concept:
 
 - :mod:`.features`   what the kernel offers (netem, the OVS kernel module), detected per run;
+- :mod:`.topo`       the scenario as a Mininet ``Topo``: bridges, hosts, links, ports (no root);
 - :mod:`.network`    the scenario in Mininet: OVS switches, static flows and ARP, TCLinks;
 - :mod:`.delay`      link delay and loss: netem, or lambdaroute's NFQUEUE element in the hosts;
 - :mod:`.nat`        the gateway between the emulated network and programs on this machine;

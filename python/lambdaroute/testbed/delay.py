@@ -106,8 +106,8 @@ def plan(scenario: Scenario) -> DelayPlan:
     out: dict[str, HostQueues] = {}
     for h in hosts:
         hq = HostQueues(h.name)
-        access_delay = float(h.link.get("delay") or 0.0)
-        access_loss = float(h.link.get("loss") or 0.0)
+        access_delay = float(h.link.delay)
+        access_loss = float(h.link.loss)
         if access_delay > 0 or access_loss > 0:
             hq.queues[INPUT_QUEUE] = (access_delay, access_loss)
             hq.rules.append(["-A", "INPUT", "-i", f"{h.name}-eth0", "-j", "NFQUEUE",

@@ -4,6 +4,8 @@ An experiment names a scenario file (``scenario:``) or a generator (``generator:
 ``args`` and ``options``), changes it with ``overrides`` (merged into the scenario's YAML, then
 validated again by the scenario crate), and says how the testbed runs it: delay mechanism,
 who installs the tables, monitor settings, where results go, which binary runs the nodes.
+:func:`for_scenario` makes one around a scenario already in hand (built in Python with
+:class:`lambdaroute.ScenarioBuilder`, say), with the same settings.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import yaml
 from lambdaroute import topologies
 from lambdaroute.scenario import Scenario
 
-__all__ = ["Experiment", "ExperimentError", "load", "apply_overrides", "find_binary"]
+__all__ = ["Experiment", "ExperimentError", "load", "for_scenario", "apply_overrides", "find_binary"]
 
-KEYS = {"name", "description", "scenario", "generator", "args", "options", "overrides", "duration", "seed",
-        "delay", "tables", "monitor", "results", "binary", "grace"}
+#: How the testbed runs a scenario, whatever the scenario's source.
+SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace"}
+KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed"}
 MONITOR_KEYS = {"interval", "hysteresis", "samples"}
 
 
@@ -155,6 +158,27 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
         doc = yaml.safe_load(scenario.to_yaml())
         doc = apply_overrides(doc, overrides, where)
         scenario = Scenario.from_yaml(yaml.safe_dump(doc, sort_keys=False), f"{where} (scenario with overrides)")
+    name = str(data.get("name") or (Path(path).stem if path else scenario.name))
+    return _with_settings(data, where, base, name, scenario, source)
+
+
+def for_scenario(scenario: Scenario, **settings: Any) -> Experiment:
+    """An experiment that runs ``scenario`` as it is, named after it unless ``name=`` says
+    otherwise; ``settings`` are an experiment file's (``delay``, ``tables``, ``monitor``,
+    ``results``, ``binary``, ``grace``, ``description``), relative paths from the current
+    directory."""
+    unknown = set(settings) - SETTINGS
+    if unknown:
+        raise ExperimentError(f"for_scenario: unknown setting(s) {', '.join(sorted(unknown))}; "
+                              f"expected {', '.join(sorted(SETTINGS))}")
+    data = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
+    name = str(data.get("name") or scenario.name)
+    return _with_settings(data, f"for_scenario({name!r})", Path.cwd(), name, scenario, None)
+
+
+def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scenario: Scenario,
+                   source: Path | None) -> Experiment:
+    """The experiment running ``scenario`` with the settings in ``data``, checked."""
     monitor = {"interval": 1.0, "hysteresis": 0.2, "samples": 2}
     for k, v in (data.get("monitor") or {}).items():
         if k not in MONITOR_KEYS:
@@ -168,7 +192,7 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
     if binary and not Path(binary).is_absolute():
         binary = str(base / binary)
     return Experiment(
-        name=str(data.get("name") or (Path(path).stem if path else scenario.name)),
+        name=name,
         description=str(data.get("description", "")),
         scenario=scenario,
         source=source,

@@ -1,6 +1,10 @@
 """A scenario's network in Mininet: Open vSwitch switches with static flows, hosts with static
 ARP, links shaped with TCLink.
 
+The layout (names, ports, switch and link options) is the Mininet ``Topo`` of
+:class:`lambdaroute.testbed.topo.ScenarioTopo`, given to ``Mininet(topo=...)``; this module
+builds and starts it, then does what a ``Topo`` cannot say:
+
 - Switches are ``OVSSwitch(failMode='secure', protocols='OpenFlow10,OpenFlow13')`` with no
   OpenFlow controller; the kernel datapath where the ``openvswitch`` module is loaded, else the
   userspace one (``datapath='user'``). Their bridge names are ``l<tag>s<index>`` (the scenario's
@@ -39,7 +43,7 @@ from lambdaroute.scenario import Scenario
 from lambdaroute.testbed.cleanup import BRIDGE_MARK, Cleanup, RunState, process_id
 from lambdaroute.testbed.features import Features
 
-__all__ = ["EmulatedNetwork", "NetworkError", "host_prefix", "USERSPACE_QUEUE"]
+__all__ = ["EmulatedNetwork", "NetworkError", "bridge_names", "host_prefix", "USERSPACE_QUEUE"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,12 @@ def host_prefix(scenario: Scenario) -> int:
     lo, hi = min(addrs), max(addrs)
     prefix = 32 - (lo ^ hi).bit_length()
     return min(prefix, 8) if all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("10.0.0.0/8") for a in addrs) else max(prefix, 1)
+
+
+def bridge_names(scenario: Scenario, tag: str) -> dict[str, str]:
+    """Scenario switch name -> the bridge of the run tagged ``tag``: ``l<tag>s<index>``, the
+    scenario's ``index``-th switch (from 1, in file order)."""
+    return {s.name: f"l{tag}s{i}" for i, s in enumerate(scenario.switches, start=1)}
 
 
 class _DropHtbQuantum(logging.Filter):
@@ -111,23 +121,12 @@ class EmulatedNetwork:
         #: Switch port -> packets of its HTB queue, where the testbed set one.
         self.queue_limits: dict[str, int] = {}
         #: Scenario switch name -> bridge name.
-        self.bridges = {s.name: f"l{tag}s{i}" for i, s in enumerate(scenario.switches, start=1)}
+        self.bridges = bridge_names(scenario, tag)
         self.prefix = host_prefix(scenario)
+        #: The Mininet layout (:class:`~lambdaroute.testbed.topo.ScenarioTopo`), once started.
+        self.topo: Any = None
 
     # ----- building -----
-
-    def _link_params(self, bw: float | None, delay: float, loss: float, queue: int | None) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        if bw is not None:
-            params["bw"] = bw
-        if self.delay_mechanism == "netem":
-            if delay > 0:
-                params["delay"] = f"{delay:g}ms"
-            if loss > 0:
-                params["loss"] = loss
-            if queue is not None:
-                params["max_queue_size"] = queue
-        return params
 
     def start(self, cleanup: Cleanup) -> None:
         """Builds and starts the network, installs flows and ARP, checks the flows."""
@@ -136,6 +135,8 @@ class EmulatedNetwork:
         from mininet.net import Mininet
         from mininet.node import Host, OVSSwitch
 
+        from lambdaroute.testbed.topo import ScenarioTopo
+
         setLogLevel(os.environ.get("LAMBDAROUTE_MININET_LOG", "warning"))
         _quiet_mininet()
         # Mininet.init() would raise machine-wide sysctls and limits; raise only ours.
@@ -143,8 +144,10 @@ class EmulatedNetwork:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
+        self.topo = ScenarioTopo(self.scenario, tag=self.tag, datapath=self.features.datapath,
+                                 delay_mechanism=self.delay_mechanism)
         net = Mininet(
-            topo=None,
+            topo=self.topo,
             controller=None,
             switch=OVSSwitch,
             host=Host,
@@ -156,36 +159,9 @@ class EmulatedNetwork:
         )
         self.net = net
         cleanup.push("stop the Mininet network", self._stop)
-        for i, sw in enumerate(self.scenario.switches, start=1):
-            net.addSwitch(
-                self.bridges[sw.name],
-                cls=OVSSwitch,
-                datapath=self.features.datapath,
-                failMode="secure",
-                protocols="OpenFlow10,OpenFlow13",
-                dpid=f"{i:016x}",
-            )
-            if self.state is not None:
-                self.state.add("bridges", self.bridges[sw.name])
-        for h in self.scenario.hosts:
-            net.addHost(h.name, ip=f"{h.ip}/{self.prefix}", mac=h.mac)
-        for link in self.scenario.links:
-            net.addLink(
-                self.bridges[link.a],
-                self.bridges[link.b],
-                port1=link.port_a,
-                port2=link.port_b,
-                **self._link_params(link.bw, link.delay, link.loss, link.queue),
-            )
-        for h in self.scenario.hosts:
-            lk = h.link
-            net.addLink(
-                h.name,
-                self.bridges[h.switch],
-                port1=0,
-                port2=h.port,
-                **self._link_params(lk.get("bw"), lk.get("delay", 0.0), lk.get("loss", 0.0), lk.get("queue")),
-            )
+        if self.state is not None:
+            for bridge in self.bridges.values():
+                self.state.add("bridges", bridge)
         net.build()
         if self.state is not None:
             for node in net.hosts + net.switches:
@@ -247,10 +223,9 @@ class EmulatedNetwork:
                 wanted += [(f"{self.bridges[link.a]}-eth{link.port_a}", int(queue)),
                            (f"{self.bridges[link.b]}-eth{link.port_b}", int(queue))]
         for h in self.scenario.hosts:
-            lk = h.link
-            queue = lk.get("queue") if lk.get("queue") is not None else (
+            queue = h.link.queue if h.link.queue is not None else (
                 USERSPACE_QUEUE if self.features.datapath == "user" else None)
-            if lk.get("bw") is not None and queue is not None:
+            if h.link.bw is not None and queue is not None:
                 wanted.append((f"{self.bridges[h.switch]}-eth{h.port}", int(queue)))
         for intf, queue in wanted:
             _run(["tc", "qdisc", "replace", "dev", intf, "parent", "5:1", "handle", "10:", "pfifo",

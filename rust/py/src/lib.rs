@@ -26,13 +26,14 @@
 
 use lambdaroute_scenario::generators::{self, Placement};
 use lambdaroute_scenario::network::{self, Match, Peer};
+use lambdaroute_scenario::yaml::{Node, Pos, Value};
 use lambdaroute_scenario::{
     Background, Estimator, Installer, LinkParams, Network, Pattern, Preset, Role, Scenario,
     ScenarioError as Error, Size, Traffic, mac_to_string,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 pyo3::create_exception!(
     lambdaroute,
@@ -43,6 +44,100 @@ pyo3::create_exception!(
 
 fn to_py(e: Error) -> PyErr {
     ScenarioError::new_err(e.to_string())
+}
+
+/// An error in a scenario given as data: `FIELD: MESSAGE` (there is no text, so no line), with
+/// the attributes `field` (e.g. `links[0].bw`) and `message`, so that the caller can say which
+/// of its own calls the field came from.
+fn field_error(py: Python<'_>, field: &str, message: &str) -> PyErr {
+    let err = ScenarioError::new_err(format!("{field}: {message}"));
+    let value = err.value(py);
+    // Setting attributes on a fresh exception instance cannot fail.
+    let _ = value.setattr("field", field);
+    let _ = value.setattr("message", message);
+    err
+}
+
+fn data_error(py: Python<'_>, e: Error) -> PyErr {
+    match e {
+        Error::Invalid { field, message, .. } => field_error(py, &field, &message),
+        other => to_py(other),
+    }
+}
+
+/// Plain Python data (dict, list, tuple, str, int, float, bool, None) as a YAML tree without
+/// positions; `field` is the path of `obj`, for errors.
+fn to_node(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Node> {
+    let py = obj.py();
+    let at = |key: &str| {
+        if field.is_empty() {
+            key.to_string()
+        } else {
+            format!("{field}.{key}")
+        }
+    };
+    let value = if obj.is_none() {
+        Value::Null
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        Value::Bool(b.is_true())
+    } else if obj.is_instance_of::<PyInt>() {
+        match obj.extract::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => {
+                return Err(field_error(
+                    py,
+                    field,
+                    &format!("the integer {obj} is too large"),
+                ));
+            }
+        }
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        Value::Float(f.value())
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Value::Str(s.to_str()?.to_string())
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        let mut entries = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key: String = k.extract().map_err(|_| {
+                field_error(
+                    py,
+                    field,
+                    &format!("a mapping key must be a string, found {k}"),
+                )
+            })?;
+            let node = to_node(&v, &at(&key))?;
+            entries.push((key, Pos::default(), node));
+        }
+        Value::Map(entries)
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            items.push(to_node(&item?, &format!("{field}[{i}]"))?);
+        }
+        Value::Seq(items)
+    } else if obj.hasattr("__index__")? {
+        // Integers of other kinds (numpy's, ...).
+        Value::Int(
+            obj.call_method0("__index__")?
+                .extract::<i64>()
+                .map_err(|_| field_error(py, field, &format!("the integer {obj} is too large")))?,
+        )
+    } else if obj.hasattr("__float__")? {
+        Value::Float(obj.call_method0("__float__")?.extract::<f64>()?)
+    } else {
+        let kind = obj.get_type().name()?;
+        return Err(field_error(
+            py,
+            field,
+            &format!(
+                "expected a number, a string, a boolean, None, a list or a dict, found {obj:?} (a Python `{kind}`)"
+            ),
+        ));
+    };
+    Ok(Node {
+        pos: Pos::default(),
+        value,
+    })
 }
 
 /// A flow entry for Python: `(kind, destination ip, out port, host, ofctl text)`.
@@ -107,8 +202,27 @@ impl PyScenario {
             .map_err(to_py)
     }
 
+    /// Validates a scenario given as plain data shaped like a scenario file (dicts, lists,
+    /// strings, numbers, booleans, None), with the same checks as files. An error's message is
+    /// `FIELD: MESSAGE` (no line: there is no text), with the attributes `field` and `message`.
+    #[staticmethod]
+    #[pyo3(signature = (data, source = "<data>"))]
+    fn from_data(py: Python<'_>, data: &Bound<'_, PyAny>, source: &str) -> PyResult<Self> {
+        let root = to_node(data, "")?;
+        Scenario::from_tree(&root, source)
+            .map(Self::wrap)
+            .map_err(|e| data_error(py, e))
+    }
+
     fn to_yaml(&self) -> String {
         self.sc.to_yaml()
+    }
+
+    /// Scenarios are equal when they say the same (name included).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyScenario>()
+            .is_ok_and(|o| o.get().sc == self.sc)
     }
 
     #[getter]

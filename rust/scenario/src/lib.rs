@@ -49,6 +49,13 @@ impl Scenario {
         parse::from_str(text, file)
     }
 
+    /// Validates a scenario given as a YAML tree (built by a program, not read from text) with
+    /// the checks of [`Scenario::from_str`]. Errors name `source` and the field path (e.g.
+    /// `links[0].bw`); their line and column are the positions the tree's nodes carry.
+    pub fn from_tree(root: &yaml::Node, source: &str) -> Result<Scenario> {
+        parse::from_tree(root, source)
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Scenario> {
         let path = path.as_ref();

@@ -66,6 +66,12 @@ pub fn from_str(text: &str, file: &str) -> Result<Scenario> {
     Reader { file }.scenario(&root)
 }
 
+/// Validates a scenario given as a tree rather than as text (a program's data, e.g. the Python
+/// builder's): exactly the checks of [`from_str`]; positions in errors are the tree's own.
+pub fn from_tree(root: &Node, source: &str) -> Result<Scenario> {
+    Reader { file: source }.scenario(root)
+}
+
 struct Reader<'f> {
     file: &'f str,
 }
@@ -98,6 +104,15 @@ impl Obj<'_> {
         } else {
             format!("{}.{key}", self.path)
         }
+    }
+}
+
+/// ` at line N` where the position is known (a tree built by a program has none: line 0).
+fn at_line(pos: Pos) -> String {
+    if pos.line > 0 {
+        format!(" at line {}", pos.line)
+    } else {
+        String::new()
     }
 }
 
@@ -341,8 +356,8 @@ impl Reader<'_> {
                     pos,
                     field,
                     format!(
-                        "duplicate name `{name}`: already used by {first_field} at line {}; names of switches and hosts must be unique",
-                        first.line
+                        "duplicate name `{name}`: already used by {first_field}{}; names of switches and hosts must be unique",
+                        at_line(*first)
                     ),
                 ));
             }
