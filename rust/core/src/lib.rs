@@ -53,10 +53,7 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use lambdaroute_core::clock::Time;
-//! use lambdaroute_core::estimator::EstimatorKind;
-//! use lambdaroute_core::policy::PolicyKind;
-//! use lambdaroute_core::table::{ETable, TableKind};
+//! use lambdaroute_core::{ETable, EstimatorKind, PolicyKind, TableKind, Time};
 //!
 //! // Least impedance over the async EWMA (alpha 0.95); 7 seeds the policies' random draws.
 //! let estimator: EstimatorKind = "ewma:0.95".parse().unwrap();
@@ -89,7 +86,7 @@
 //!
 //! // An unknown lambda is an error the router passes back to the caller.
 //! assert!(table.choose("nope", TableKind::Overall, now).is_err());
-//! # Ok::<(), lambdaroute_core::table::TableError>(())
+//! # Ok::<(), lambdaroute_core::TableError>(())
 //! ```
 
 pub mod clock;
@@ -100,3 +97,10 @@ pub mod policy;
 pub mod stats;
 pub mod table;
 pub mod workload;
+
+// The types most users need, at the crate root; the modules hold the rest.
+pub use clock::Time;
+pub use computer_model::{ComputerConfig, ComputerModel, Preset};
+pub use estimator::{EstimatorKind, Stat};
+pub use policy::{Policy, PolicyKind};
+pub use table::{Choice, ETable, Entry, TableError, TableKind};

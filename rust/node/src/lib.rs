@@ -102,7 +102,14 @@ pub mod bench;
 pub mod client;
 pub mod computer;
 pub mod controller;
-pub mod destinations;
+mod destinations;
 pub mod membership;
 pub mod router;
 pub mod table_tool;
+
+// The handles and options of each role, at the crate root; the modules hold the rest.
+pub use client::{ClientOptions, Report};
+pub use computer::{ComputerHandle, ComputerOptions};
+pub use controller::{ControllerHandle, ControllerOptions};
+pub use router::{RouterHandle, RouterOptions};
+pub use table_tool::TableClient;
