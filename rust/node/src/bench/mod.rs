@@ -270,7 +270,7 @@ pub const CSV_COLUMNS: [&str; 21] = [
 pub struct MemorySample {
     /// The router's policy.
     pub policy: String,
-    /// Entries installed in the router's table.
+    /// Table size of the memory run, in entries (also before they are installed).
     pub entries: usize,
     /// "started", "installed", "warm", "calls" (after `calls` calls since warm).
     pub phase: &'static str,
