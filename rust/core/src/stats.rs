@@ -20,15 +20,22 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 /// Latency percentiles of a group of successful calls, in seconds.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LatencySummary {
+    /// Number of successful calls summarised.
     pub calls: usize,
+    /// Median latency, seconds (0 with no calls).
     pub p50: f64,
+    /// 90th-percentile latency, seconds (0 with no calls).
     pub p90: f64,
+    /// 95th-percentile latency, seconds (0 with no calls).
     pub p95: f64,
+    /// 99th-percentile latency, seconds (0 with no calls).
     pub p99: f64,
+    /// Mean latency, seconds (0 with no calls).
     pub mean: f64,
 }
 
 impl LatencySummary {
+    /// Summarise the latencies of successful calls, in seconds, in any order.
     pub fn from_samples(mut samples: Vec<f64>) -> Self {
         samples.sort_by(f64::total_cmp);
         let at = |p| percentile(&samples, p).unwrap_or(0.0);
@@ -51,9 +58,13 @@ impl LatencySummary {
 /// Calls, errors and latency, overall and per responder.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallSummary {
+    /// Every call, successful or failed.
     pub calls: usize,
+    /// Failed calls (not in the latencies).
     pub errors: usize,
+    /// Latency of every successful call.
     pub overall: LatencySummary,
+    /// Latency of the successful calls, per responder (the computer that executed them).
     pub by_responder: BTreeMap<String, LatencySummary>,
 }
 

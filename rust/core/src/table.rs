@@ -66,10 +66,13 @@ impl TableKind {
 /// One entry, as listed by [`ETable::entries`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The lambda the entry is for.
     pub lambda: String,
+    /// Where calls go: a computer's or another router's lambda endpoint.
     pub destination: String,
     /// Estimated latency in seconds.
     pub weight: f64,
+    /// The destination executes the lambda (a computer, in table 1 too) rather than forwarding it.
     pub is_final: bool,
     /// Marked by congestion steering: used only as a last resort.
     pub marked: bool,
@@ -90,18 +93,25 @@ pub struct Choice {
 /// What went wrong with a table operation.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TableError {
+    /// The table has no entry at all for the lambda.
     #[error("unknown lambda '{0}': no entry in the table")]
     UnknownLambda(String),
+    /// The lambda is known, but the table looked up (e.g. final) has no entry for it.
     #[error("no destination available for lambda '{0}'")]
     Empty(String),
+    /// A weight that is not an estimated latency: not finite, or not > 0 seconds.
     #[error(
         "invalid weight {weight} for lambda '{lambda}' at '{destination}': weights are estimated latencies in seconds and must be finite and > 0"
     )]
     InvalidWeight {
+        /// The lambda of the entry.
         lambda: String,
+        /// The destination of the entry.
         destination: String,
+        /// The refused weight, seconds.
         weight: f64,
     },
+    /// A lambda or destination name that is empty.
     #[error("empty lambda or destination name")]
     EmptyName,
 }
@@ -374,10 +384,12 @@ impl ETable {
         }
     }
 
+    /// The policy that chooses among a lambda's entries.
     pub fn policy(&self) -> PolicyKind {
         self.policy
     }
 
+    /// The estimator that learns each entry's weight from the latencies of its calls.
     pub fn estimator(&self) -> EstimatorKind {
         self.estimator
     }

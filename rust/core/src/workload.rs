@@ -9,20 +9,29 @@ use rand_distr::{Distribution, Exp};
 /// Errors in a workload description, naming the field or trace line at fault.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WorkloadError {
+    /// Payload sizes that parse as none of a size, a range or a list (the text given).
     #[error(
         "invalid sizes '{0}': expected a size in bytes (100), a range (100-1000) or a list (100,200,400)"
     )]
     Sizes(String),
+    /// A parameter of an arrival process out of its range.
     #[error("invalid {field} {value}: {expected}")]
     Value {
+        /// The parameter, as the command line names it (e.g. `rate`, `on-mean`).
         field: &'static str,
+        /// The refused value, as text.
         value: String,
+        /// What the value must be.
         expected: &'static str,
     },
+    /// A trace line that does not parse.
     #[error("{file}:{line}: {message}")]
     Trace {
+        /// The trace file, as given.
         file: String,
+        /// The line at fault, from 1.
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
 }
@@ -32,10 +41,13 @@ pub enum WorkloadError {
 /// Payload sizes in bytes, drawn per call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sizes {
+    /// Always the same size, bytes.
     Fixed(usize),
     /// Uniform in `[min, max]`.
     Uniform {
+        /// Smallest size, bytes.
         min: usize,
+        /// Largest size, bytes (included).
         max: usize,
     },
     /// Uniform choice among the listed sizes.
@@ -43,6 +55,7 @@ pub enum Sizes {
 }
 
 impl Sizes {
+    /// A payload size for one call, bytes.
     pub fn draw(&self, rng: &mut impl Rng) -> usize {
         match self {
             Sizes::Fixed(size) => *size,
@@ -79,12 +92,19 @@ impl std::str::FromStr for Sizes {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arrivals {
     /// Calls as a Poisson process of `rate` calls per second.
-    Poisson { rate: f64 },
+    Poisson {
+        /// Mean arrival rate, calls per second (> 0).
+        rate: f64,
+    },
     /// Exponential ON and OFF periods; inside ON, calls spaced `U[gap_min, gap_max]`.
     OnOff {
+        /// Mean length of an ON period, during which calls are sent.
         on_mean: Duration,
+        /// Mean length of an OFF period, during which no call is sent.
         off_mean: Duration,
+        /// Shortest gap between two calls inside an ON period.
         gap_min: Duration,
+        /// Longest gap between two calls inside an ON period.
         gap_max: Duration,
     },
 }
@@ -92,10 +112,13 @@ pub enum Arrivals {
 /// One call of a replayed trace: `time lambda endpoint size`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceRow {
+    /// When the call starts, from the start of the run.
     pub time: Duration,
+    /// The lambda to call.
     pub lambda: String,
     /// Router to send to; `None` (written `-`) means the client's default router.
     pub endpoint: Option<String>,
+    /// Payload size of the call, bytes.
     pub size: usize,
 }
 
@@ -112,12 +135,14 @@ fn positive(field: &'static str, value: f64) -> Result<f64, WorkloadError> {
 }
 
 impl Arrivals {
+    /// A Poisson process of `rate` calls per second; refused unless `rate` is finite and > 0.
     pub fn poisson(rate: f64) -> Result<Self, WorkloadError> {
         Ok(Arrivals::Poisson {
             rate: positive("rate", rate)?,
         })
     }
 
+    /// An ON/OFF process; refused unless both means are > 0 and `gap_min <= gap_max`.
     pub fn on_off(
         on_mean: Duration,
         off_mean: Duration,

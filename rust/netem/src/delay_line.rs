@@ -27,17 +27,31 @@ pub struct QueueSpec {
 /// A queue specification that does not parse or does not make sense.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
+    /// Not two or three `:`-separated parts.
     #[error("`{spec}`: expected QUEUE:DELAY_MS[:LOSS_PERCENT], e.g. `1:20` or `1:20:0.5`")]
-    Format { spec: String },
+    Format {
+        /// The specification, as given.
+        spec: String,
+    },
+    /// One part out of its range.
     #[error("`{spec}`: {what} `{value}` is not {expected}")]
     Value {
+        /// The specification, as given.
         spec: String,
+        /// The part at fault: `queue`, `delay` or `loss`.
         what: &'static str,
+        /// The part's text.
         value: String,
+        /// What the part must be.
         expected: &'static str,
     },
+    /// Two specifications for the same queue number.
     #[error("queue {queue} is given twice; give each queue number once")]
-    Duplicate { queue: u16 },
+    Duplicate {
+        /// The NFQUEUE number given twice.
+        queue: u16,
+    },
+    /// No specification at all.
     #[error("no queue given; give at least one --queue QUEUE:DELAY_MS[:LOSS_PERCENT]")]
     Empty,
 }
@@ -98,7 +112,10 @@ impl fmt::Display for QueueSpec {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Admission<T> {
     /// Held; it comes out of [`DelayLine::release_due`] at the given time.
-    Held { release: Duration },
+    Held {
+        /// When the packet is due, on the caller's clock.
+        release: Duration,
+    },
     /// Lost: the caller drops it now.
     Dropped(T),
     /// Not for any queue of this line: the caller lets it pass at once.
@@ -108,6 +125,7 @@ pub enum Admission<T> {
 /// Counters of one queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// The NFQUEUE number.
     pub queue: u16,
     /// Packets held and released (or still held).
     pub held: u64,

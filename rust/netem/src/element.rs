@@ -32,26 +32,35 @@ pub struct ElementOptions {
 /// Why the element could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ElementError {
+    /// The queue specifications are refused (e.g. a queue given twice).
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The netlink socket of the netfilter queues could not be opened.
     #[error(
         "cannot open the netfilter queue socket: {0} (the element needs root or CAP_NET_ADMIN)"
     )]
     Open(#[source] io::Error),
+    /// A queue could not be bound.
     #[error(
         "cannot bind NFQUEUE queue {queue}: {source} (is another element bound to it in this network namespace?)"
     )]
     Bind {
+        /// The NFQUEUE number.
         queue: u16,
+        /// Why the kernel refused.
         #[source]
         source: io::Error,
     },
+    /// The netlink socket could not be found among the process's file descriptors.
     #[error("cannot find the netfilter queue socket among this process's descriptors")]
     NoSocket,
+    /// Receiving a queued packet failed.
     #[error("receiving from the netfilter queue failed: {0}")]
     Recv(#[source] io::Error),
+    /// Giving a packet its accept or drop verdict failed.
     #[error("giving a verdict failed: {0}")]
     Verdict(#[source] io::Error),
+    /// Waiting (`ppoll`) on the netlink socket failed.
     #[error("waiting on the netfilter queue socket failed: {0}")]
     Poll(#[source] io::Error),
 }

@@ -25,10 +25,18 @@ use crate::destinations::endpoint;
 #[derive(Clone, Debug)]
 pub enum Pattern {
     /// `threads` callers, each with one call outstanding at a time.
-    ClosedLoop { threads: usize },
+    ClosedLoop {
+        /// Number of callers.
+        threads: usize,
+    },
     /// Open loop: calls start at the times of an arrival process, whatever the answers.
     /// With ON/OFF, `sources` independent sources each follow the process.
-    Open { arrivals: Arrivals, sources: usize },
+    Open {
+        /// The arrival process each source follows.
+        arrivals: Arrivals,
+        /// Number of independent sources (at least 1).
+        sources: usize,
+    },
     /// Replay of a trace; each row names its lambda, router and size.
     Trace(Vec<TraceRow>),
 }
@@ -38,22 +46,29 @@ pub enum Pattern {
 pub struct ClientOptions {
     /// Router to call (`host:port`).
     pub router: String,
+    /// The lambda to call (a trace names its own per row).
     pub lambda: String,
+    /// How calls are generated.
     pub pattern: Pattern,
+    /// Size of each call's input, bytes (the input is that many `A`s).
     pub sizes: Sizes,
     /// Stop starting calls after this long (calls already started are awaited).
     pub duration: Option<Duration>,
     /// Stop after this many calls.
     pub max_calls: Option<u64>,
+    /// Seed of the random draws (arrival times and sizes).
     pub seed: u64,
     /// Time limit of one call; past it the call counts as an error.
     pub timeout: Duration,
     /// Ask for an estimate only (`dry=true`).
     pub dry: bool,
+    /// Largest message sent or received on a call, bytes.
     pub max_request_bytes: usize,
 }
 
 impl ClientOptions {
+    /// Calls of `lambda` to `router`: one caller in a closed loop, inputs of 100 bytes, for
+    /// 10 s, each call timed out after 60 s.
     pub fn new(router: impl Into<String>, lambda: impl Into<String>) -> Self {
         Self {
             router: router.into(),
@@ -90,14 +105,18 @@ pub struct CallRecord {
     pub latency: f64,
     /// The executing computer's load (0-100) over the last second.
     pub load1: u32,
+    /// Endpoint of the computer that executed the call; empty when no answer came back.
     pub responder: String,
+    /// The lambda called.
     pub lambda: String,
+    /// Nodes the call crossed, the responder included; 0 when no answer came back.
     pub hops: u32,
     /// "OK" or the error.
     pub status: String,
 }
 
 impl CallRecord {
+    /// Whether the call succeeded (status "OK").
     pub fn ok(&self) -> bool {
         self.status == RETCODE_OK
     }
@@ -106,10 +125,12 @@ impl CallRecord {
 /// The calls of a run, in the order they ended.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// One record per call, in the order the calls ended.
     pub calls: Vec<CallRecord>,
 }
 
 impl Report {
+    /// Calls, errors and latency percentiles, overall and per responder.
     pub fn summary(&self) -> CallSummary {
         CallSummary::from_calls(
             self.calls
@@ -131,6 +152,7 @@ impl Report {
         Ok(())
     }
 
+    /// Write the calls as CSV with a header to the file at `path`, replacing it.
     pub fn save_csv(&self, path: &Path) -> anyhow::Result<()> {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;

@@ -14,7 +14,9 @@ use tonic::transport::{Channel, Endpoint};
 /// A destination's channel and its in-flight bound.
 #[derive(Debug)]
 pub struct Destination {
+    /// The lazily connected HTTP/2 channel, shared by every call to the destination.
     pub channel: Channel,
+    /// One permit per call in flight to the destination (`max_in_flight` permits).
     pub slots: Semaphore,
 }
 
@@ -45,6 +47,8 @@ pub fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, St
 }
 
 impl Destinations {
+    /// No destinations yet; each gets `max_in_flight` calls in flight at most (at least 1) and
+    /// `connect_timeout` to connect.
     pub fn new(max_in_flight: usize, connect_timeout: Duration) -> Self {
         Self {
             by_endpoint: RwLock::new(HashMap::new()),

@@ -50,14 +50,18 @@ pub const FAILURE_REPORT_TTL: Duration = Duration::from_secs(10);
 /// What announces itself.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Member {
+    /// A router, announced with `AnnounceRouter`.
     Router {
         /// Lambda endpoint (clients and other routers call here).
         endpoint: String,
         /// Table endpoint (the controller installs entries here).
         table_endpoint: String,
     },
+    /// A computer, announced with `AnnounceComputer`.
     Computer {
+        /// Lambda endpoint (routers send calls here).
         endpoint: String,
+        /// The containers it runs, i.e. its lambdas, as announced.
         containers: Vec<Container>,
     },
 }
@@ -80,6 +84,7 @@ impl Member {
         }
     }
 
+    /// The member's lambda endpoint, by which the controller knows it.
     pub fn endpoint(&self) -> &str {
         match self {
             Member::Router { endpoint, .. } | Member::Computer { endpoint, .. } => endpoint,

@@ -19,6 +19,7 @@ pub struct TableClient {
 }
 
 impl TableClient {
+    /// Connects to the table service at `address` (`host:port`), within 5 s.
     pub async fn connect(address: &str) -> anyhow::Result<Self> {
         let channel = endpoint(address, Duration::from_secs(5))
             .map_err(anyhow::Error::msg)?
@@ -41,6 +42,7 @@ impl TableClient {
         Ok(table.into_inner().entries)
     }
 
+    /// The number of tables the router has (2 for lambdaroute's).
     pub async fn num_tables(&mut self) -> anyhow::Result<u32> {
         Ok(self
             .client
@@ -93,6 +95,7 @@ impl TableClient {
         .await
     }
 
+    /// Empty both tables of the router.
     pub async fn flush(&mut self) -> anyhow::Result<()> {
         self.configure(EdgeRouterConf {
             action: Action::Flush.into(),

@@ -152,10 +152,12 @@ impl Distances {
         self.nodes.len()
     }
 
+    /// Whether the matrix has no nodes.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
+    /// The nodes of the matrix, in the order of its rows and columns.
     pub fn nodes(&self) -> &[NodeKey] {
         &self.nodes
     }

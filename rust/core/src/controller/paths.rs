@@ -132,6 +132,7 @@ impl Paths {
         self.by_pair.len()
     }
 
+    /// Whether there are no (router, computer) paths.
     pub fn is_empty(&self) -> bool {
         self.by_pair.is_empty()
     }

@@ -59,9 +59,13 @@ impl fmt::Display for Objective {
 /// How the controller places computers on routers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Installer {
+    /// Every (lambda, computer) on every router, final.
     Flat,
+    /// Each computer final on its home router; the other routers send its lambdas there.
     TwoTier {
+        /// Hop distances among routers and computers, to choose the home routers.
         distances: Distances,
+        /// Which term of the cost dominates the choice of a home router.
         objective: Objective,
     },
 }
@@ -234,12 +238,18 @@ pub fn plan(installer: &Installer, topology: &Topology) -> Plan {
 pub enum Op {
     /// Install (or re-flag) an entry at [`INITIAL_WEIGHT`].
     Change {
+        /// The lambda of the entry.
         lambda: String,
+        /// The destination of the entry: a computer's or a router's lambda endpoint.
         destination: String,
+        /// The destination executes the lambda (a computer) rather than forwarding it (a router).
         is_final: bool,
     },
+    /// Remove the entry (lambda, destination).
     Remove {
+        /// The lambda of the entry.
         lambda: String,
+        /// The destination of the entry: a computer's or a router's lambda endpoint.
         destination: String,
     },
 }

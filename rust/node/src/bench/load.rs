@@ -35,8 +35,11 @@ pub enum Pick {
 pub struct Load {
     /// `host:port` of the server under test.
     pub target: String,
+    /// The lambdas the calls name (at least one).
     pub lambdas: Arc<[String]>,
+    /// Which lambda each call names.
     pub pick: Pick,
+    /// Concurrent closed-loop clients, each with its own connection and one call outstanding.
     pub clients: usize,
     /// Calls that end before `warmup` has passed are not counted.
     pub warmup: Duration,
@@ -46,6 +49,7 @@ pub struct Load {
     pub max_calls: Option<u64>,
     /// The `input` of every call.
     pub input: String,
+    /// Seed of the random lambda picks.
     pub seed: u64,
 }
 

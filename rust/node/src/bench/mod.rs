@@ -55,6 +55,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode as `bench.csv` writes it: `fake` or `normal`.
     pub const fn name(self) -> &'static str {
         match self {
             Mode::Fake => "fake",
@@ -73,6 +74,7 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The shape as `bench.csv` writes it: `lambdas` or `destinations`.
     pub const fn name(self) -> &'static str {
         match self {
             Shape::Lambdas => "lambdas",
@@ -92,8 +94,11 @@ pub struct BenchOptions {
     pub sizes: Vec<usize>,
     /// Numbers of concurrent closed-loop clients.
     pub clients: Vec<usize>,
+    /// Policies of the router under test, one series each.
     pub policies: Vec<PolicyKind>,
+    /// Router modes to measure (normal mode is never run with the `destinations` shape).
     pub modes: Vec<Mode>,
+    /// Table shapes to measure.
     pub shapes: Vec<Shape>,
     /// Destinations per lambda in the `lambdas` shape (= answering servers).
     pub per_lambda: usize,
@@ -107,7 +112,9 @@ pub struct BenchOptions {
     pub memory_calls: u64,
     /// Table size of the memory run.
     pub memory_entries: usize,
+    /// Policy of the router of the memory run.
     pub memory_policy: PolicyKind,
+    /// Concurrent closed-loop clients of the memory run.
     pub memory_clients: usize,
     /// Size of each call's input, in bytes.
     pub input_bytes: usize,
@@ -115,6 +122,7 @@ pub struct BenchOptions {
     pub pin: bool,
     /// `--threads` of the routers under test, both modes; `None`: see [`BenchOptions::threads_for`].
     pub router_threads: Option<usize>,
+    /// Seed of the routers' policies and of the load generator's random lambda picks.
     pub seed: u64,
 }
 
@@ -200,24 +208,33 @@ pub struct Row {
     pub entries: usize,
     /// Entries actually installed.
     pub installed: usize,
+    /// Lambdas of the table (0 for the floor).
     pub lambdas: usize,
+    /// Destinations per lambda (0 for the floor).
     pub destinations: usize,
     /// The size of the table measured in alternation with this point: the smallest table's
     /// router is measured next to each larger one, so that each ratio compares neighbours.
     pub pair: usize,
+    /// Concurrent closed-loop clients.
     pub clients: usize,
     /// Successful calls in the windows.
     pub calls: u64,
+    /// Calls in the windows that failed or answered something other than "OK".
     pub errors: u64,
+    /// Length of the windows, in seconds.
     pub seconds: f64,
     /// Successful calls per second.
     pub rate: f64,
+    /// Median latency of the successful calls, in µs.
     pub p50_us: f64,
+    /// 99th-percentile latency of the successful calls, in µs.
     pub p99_us: f64,
     /// CPU time per call (warm-up included) of the router process (the answering servers'
     /// for the floor), of the answering servers (normal mode), of the load generator.
     pub router_cpu_us: f64,
+    /// CPU time per call of the answering servers, in µs (about 0 in fake mode: no call reaches them).
     pub answer_cpu_us: f64,
+    /// CPU time per call of the load generator (this process), in µs.
     pub load_cpu_us: f64,
     /// Resident memory of the router after the point (of the answering servers for the floor).
     pub rss_kb: u64,
@@ -251,12 +268,15 @@ pub const CSV_COLUMNS: [&str; 21] = [
 /// One sample of `memory.csv`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemorySample {
+    /// The router's policy.
     pub policy: String,
+    /// Table size of the memory run, in entries (also before they are installed).
     pub entries: usize,
     /// "started", "installed", "warm", "calls" (after `calls` calls since warm).
     pub phase: &'static str,
     /// Calls since the end of the warm-up.
     pub calls: u64,
+    /// Resident memory of the router, in KiB.
     pub rss_kb: u64,
     /// Calls per second of the chunk that ended here (0 before the calls).
     pub rate: f64,
@@ -265,9 +285,13 @@ pub struct MemorySample {
 /// Everything a run produced.
 #[derive(Clone, Debug, Default)]
 pub struct BenchResults {
+    /// The points of `bench.csv`, in the order they were measured.
     pub rows: Vec<Row>,
+    /// The samples of `memory.csv` (none without a memory run).
     pub memory: Vec<MemorySample>,
+    /// Path of the `bench.csv` written.
     pub csv: PathBuf,
+    /// Path of the `memory.csv` written.
     pub memory_csv: PathBuf,
 }
 

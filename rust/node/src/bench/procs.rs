@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 /// Where each process runs (`--pin`): the servers under test (router, answering servers) on
 /// CPU 0, the load generator (this process) on CPU 1; unpinned, all share both CPUs.
 pub const SERVER_CPU: &str = "0";
+/// The CPU of the load generator with `--pin` (see [`SERVER_CPU`]).
 pub const LOAD_CPU: &str = "1";
 
 /// A child process, killed (and reaped) when dropped.
@@ -22,6 +23,7 @@ pub struct ChildProcess {
 }
 
 impl ChildProcess {
+    /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -69,8 +71,11 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// A router under test: `lambdaroute router` on loopback.
 pub struct RouterProcess {
+    /// The router's process.
     pub process: ChildProcess,
+    /// Address of the router's lambda service (`uiiit.rpc.EdgeServer`).
     pub listen: SocketAddr,
+    /// Address of the router's table service (`uiiit.rpc.EdgeRouter`).
     pub table_listen: SocketAddr,
 }
 
@@ -129,10 +134,14 @@ pub async fn start_router(
 /// The answering servers (the floor and the normal-mode destinations): `exe bench
 /// --serve-answer count`, which prints its addresses; it exits when its stdin closes.
 pub struct AnswerProcess {
+    /// The answering servers' process (one process, `count` ports).
     pub process: ChildProcess,
+    /// `host:port` of each answering server.
     pub addresses: Vec<String>,
 }
 
+/// Start `exe bench --serve-answer count` (pinned to [`SERVER_CPU`] with `pin`); returns once
+/// it has printed the addresses of its `count` answering servers.
 pub fn start_answerers(exe: &Path, count: usize, pin: bool) -> anyhow::Result<AnswerProcess> {
     let mut child = command(exe, pin)
         .args(["--log", "warn", "bench", "--serve-answer"])

@@ -53,7 +53,9 @@ pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
 /// How a controller runs.
 #[derive(Clone, Debug)]
 pub struct ControllerOptions {
+    /// Address of the controller's services (`EdgeController`, `Congestion`, `Presence`).
     pub listen: SocketAddr,
+    /// How the controller places computers on routers: flat or two-tier.
     pub installer: Installer,
     /// The (router, computer) paths for congestion steering; without them reports mark nothing.
     pub paths: Option<Paths>,
@@ -64,6 +66,8 @@ pub struct ControllerOptions {
 }
 
 impl ControllerOptions {
+    /// A controller on `listen` with `installer`: no paths, the default resync grace, 2 s per
+    /// call to a router.
     pub fn new(listen: SocketAddr, installer: Installer) -> Self {
         ControllerOptions {
             listen,
@@ -78,11 +82,15 @@ impl ControllerOptions {
 /// A distances or paths file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file cannot be read.
     #[error("{}: cannot read: {error}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it cannot be read.
         error: std::io::Error,
     },
+    /// The file is read but its content is refused, with the line at fault.
     #[error(transparent)]
     Invalid(#[from] FileError),
 }

@@ -18,6 +18,7 @@ pub struct CongestionClientConn {
 }
 
 impl CongestionClientConn {
+    /// Connects to the controller at `address` (`host:port`), within 5 s.
     pub async fn connect(address: &str) -> anyhow::Result<Self> {
         let channel = endpoint(address, Duration::from_secs(5))
             .map_err(anyhow::Error::msg)
@@ -44,6 +45,7 @@ impl CongestionClientConn {
         Ok(reply.into_inner())
     }
 
+    /// The controller's view: installer, epoch, routers, computers, congested links and marks.
     pub async fn view(&mut self) -> anyhow::Result<ControllerView> {
         let view = self
             .client

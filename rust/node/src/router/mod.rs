@@ -74,7 +74,9 @@ pub struct RouterOptions {
     pub max_in_flight: usize,
     /// Time limit of one forwarded call; past it the destination counts as failed.
     pub call_timeout: Duration,
+    /// Time limit to connect to a destination.
     pub connect_timeout: Duration,
+    /// Largest message accepted or sent, bytes, on both listeners and towards destinations.
     pub max_request_bytes: usize,
     /// Seed of the policies' random choices.
     pub seed: u64,
