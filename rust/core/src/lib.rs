@@ -9,3 +9,4 @@ pub mod policy;
 pub mod stats;
 pub mod table;
 pub mod workload;
+pub mod yaml;
