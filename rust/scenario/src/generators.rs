@@ -1,4 +1,4 @@
-//! The papers' topologies (DESIGN.md §8) and an importer of BRITE files.
+//! The papers' topologies and an importer of BRITE files.
 //!
 //! Each generator lays out switches (named `s1`, `s2`, ..., with positions for drawing) and links,
 //! then places roles: routers (`r<i>`), clients (`u<i>`, each with a workload towards one router),
