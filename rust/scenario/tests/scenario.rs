@@ -382,7 +382,13 @@ fn shipped_topologies_load_and_match_their_generators() {
         let loaded = Scenario::load(dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             loaded, sc,
-            "{file} is stale: regenerate it with `python -m lambdaroute topo`"
+            "{file} is stale: regenerate it with `make topologies`"
+        );
+        // The text too: canonical names, as the writer writes them.
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            text == sc.to_yaml(),
+            "{file} is not as written now: regenerate it with `make topologies`"
         );
     }
 }
