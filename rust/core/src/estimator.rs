@@ -1,5 +1,5 @@
 //! Latency estimators ("optimizers" upstream): how a router turns the latencies it measures for
-//! a (lambda, destination) into that entry's weight (DESIGN.md §3).
+//! a (lambda, destination) into that entry's weight.
 //!
 //! [`EstimatorKind`] names the estimator and its parameters; [`Estimate`] is the O(1) state one
 //! entry carries. The table drives both: a sample per successful call, and for the periodic

@@ -1,4 +1,4 @@
-//! The simulated e-computer as a gRPC server (DESIGN §1, §2, §4).
+//! The simulated e-computer as a gRPC server.
 //!
 //! One driver task owns the [`ComputerModel`] and runs it in real time: calls reach it over a
 //! channel with a oneshot reply; it sleeps until the next completion, the next call or the next
@@ -40,9 +40,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, trace, warn};
 
-/// Default port of `RunLambda` (DESIGN §1).
+/// Default port of `RunLambda`.
 pub const DEFAULT_PORT: u16 = 10000;
-/// Default port of `StreamUtil` (DESIGN §1).
+/// Default port of `StreamUtil`.
 pub const DEFAULT_UTIL_PORT: u16 = 6476;
 /// Default cap on the size of a request: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;

@@ -1,4 +1,4 @@
-//! The simulated e-computer (DESIGN §4): processors shared by containers, each container
+//! The simulated e-computer: processors shared by containers, each container
 //! running one lambda with a bounded number of workers.
 //!
 //! A task costs `ops = op_offset + op_coeff * len(input)` operations and holds

@@ -1,4 +1,4 @@
-//! The hop-distance matrix of the two-tier installer (DESIGN.md §5), as the testbed writes it:
+//! The hop-distance matrix of the two-tier installer, as the testbed writes it:
 //!
 //! ```yaml
 //! nodes: [10.0.0.1, 10.0.0.2, 10.0.0.3]   # or endpoints: 127.0.0.1:6473, ...
@@ -146,7 +146,7 @@ impl Distances {
         })
     }
 
-    /// Number of nodes (N of DESIGN.md §5).
+    /// Number of nodes.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

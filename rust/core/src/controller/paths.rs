@@ -1,4 +1,4 @@
-//! The links of each (router, computer) path, for congestion steering (DESIGN.md §3):
+//! The links of each (router, computer) path, for congestion steering:
 //!
 //! ```yaml
 //! paths:

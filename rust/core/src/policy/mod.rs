@@ -1,5 +1,5 @@
 //! Per-lambda dispatch policies: how a router picks one destination among those its e-table
-//! holds for a lambda (DESIGN.md §3).
+//! holds for a lambda.
 //!
 //! A [`Policy`] holds the state of one policy for one lambda and knows destinations only by a
 //! small dense `slot` index that the table owns; the table does not know which policy it holds.
