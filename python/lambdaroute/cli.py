@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lambdaroute import topologies
+from lambdaroute import _native, topologies
 from lambdaroute._native import ScenarioError
 from lambdaroute.scenario import Scenario
 
@@ -34,7 +34,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--routers", help="comma-separated switches that get a router")
     p.add_argument("--computers", help="comma-separated switches that get computers")
     p.add_argument("--controller", help="switch of the controller")
-    p.add_argument("--preset", choices=["raspberry", "intel-server"], help="preset of every computer")
+    p.add_argument("--preset", choices=_native.presets(), help="preset of every computer")
     p.add_argument("--no-bridge", action="store_true", help="aot-chicago: keep only the largest connected part")
     return p
 

@@ -170,7 +170,12 @@ class Scenario:
 
     @cached_property
     def control(self) -> dict[str, Any]:
-        """Policy, estimator, installer, routing and congestion threshold."""
+        """Policy, estimator, installer, routing and congestion threshold.
+
+        ``policy`` and ``estimator`` are core's canonical forms, as the router's ``--policy`` and
+        ``--estimator`` read them (``rr``, ``ewma:0.95``, ``periodic:5:min``, ``peak-ewma:10``);
+        ``estimator_name`` is the estimator alone and ``alpha``/``period``/``stat``/``decay`` its
+        parameters."""
         return dict(self._native.control())
 
     @cached_property

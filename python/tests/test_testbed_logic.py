@@ -7,12 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lambdaroute import Scenario
+from lambdaroute import Scenario, _native
 from lambdaroute.testbed import delay, report, traffic
 from lambdaroute.testbed.experiment import ExperimentError, load
 from lambdaroute.testbed.monitor import CongestionDetector, parse_dump_ports
-from lambdaroute.testbed.nodes import client_command, computer_config, computer_lambdas
+from lambdaroute.testbed.nodes import client_command, computer_config, computer_lambdas, router_flags
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,7 +124,7 @@ def test_delay_plan_puts_path_delay_on_the_sender_and_access_delay_on_both_ends(
 def test_the_default_experiment_loads_with_two_computers_of_different_speed():
     exp = load(REPO / "experiments" / "grid.yaml")
     s = exp.scenario
-    assert s.duration == 20 and s.control["policy"] == "round-robin"
+    assert s.duration == 20 and s.control["policy"] == "rr" and s.control["estimator"] == "ewma:0.95"
     assert [h.name for h in s.hosts_with("router")] == ["r1"]
     speeds = {h.name: h.computer["speed"] for h in s.hosts_with("computer")}
     assert speeds["c1"] > speeds["c2"]
@@ -145,11 +146,55 @@ def test_overrides_merge_by_name_remove_with_null_and_errors_name_the_key(tmp_pa
 
 def test_computer_overrides_expand_the_preset_and_plain_presets_do_not():
     s = load(REPO / "experiments" / "grid.yaml").scenario
-    cfg = computer_config(s.host("c1"))
-    assert cfg is not None and cfg["processors"][0]["speed"] == 2.0e9 and cfg["processors"][0]["cores"] == 4
+    text = computer_config(s.host("c1"))
+    assert text is not None
+    cfg = yaml.safe_load(text)
+    assert cfg["processors"][0]["speed"] == 2.0e9 and cfg["processors"][0]["cores"] == 4
+    # The main processor's containers get a worker per core.
+    assert {c["num_workers"] for c in cfg["containers"] if c["processor"] == "arm"} == {4}
     plain = Scenario.from_yaml(LINE.replace("role: traffic-sink}", "role: computer}", 1))
     assert computer_config(plain.host("b")) is None
     assert computer_lambdas(plain.host("b")) == ["clambda0", "glambda0"]
+
+
+def test_computer_config_is_cores_preset_with_overrides():
+    cfg = yaml.safe_load(_native.computer_config("raspberry", 2, cores=8, memory=1 << 30))
+    assert [p["name"] for p in cfg["processors"]] == ["arm", "gpu"]
+    assert cfg["processors"][0]["cores"] == 8 and cfg["processors"][0]["memory"] == 1 << 30
+    assert [lam["name"] for lam in cfg["lambdas"]] == ["clambda0", "glambda0", "clambda1", "glambda1"]
+    assert [c["num_workers"] for c in cfg["containers"]] == [8, 1, 8, 1]
+    server = yaml.safe_load(_native.computer_config("intel-server", 3, speed=1e9))
+    assert [lam["name"] for lam in server["lambdas"]] == ["clambda0"] and server["processors"][0]["speed"] == 1e9
+    assert _native.preset_lambdas("intel-server", 4) == ["clambda0"]
+    with pytest.raises(ValueError, match="raspberry"):
+        _native.computer_config("jetson")
+    with pytest.raises(ValueError):
+        _native.computer_config("raspberry", cores=0)
+
+
+def test_vocabulary_is_cores():
+    assert _native.policies() == ["rp", "li", "rr", "p2c"]
+    assert _native.parse_policy("round-robin") == "rr" and _native.parse_policy("power-of-two") == "p2c"
+    with pytest.raises(ValueError, match="rp"):
+        _native.parse_policy("fastest")
+    assert _native.estimators() == ["ewma", "periodic", "peak-ewma"]
+    assert _native.parse_estimator("periodic") == "periodic:5:min"
+    assert _native.parse_estimator("peak-ewma:2.5") == "peak-ewma:2.5"
+    assert _native.default_estimator("p2c") == "peak-ewma:10"
+    assert _native.stats() == ["min", "mean", "max"]
+    assert _native.presets() == ["raspberry", "intel-server"]
+
+
+def test_router_flags_are_the_scenarios_canonical_control_values():
+    base = LINE.replace("role: traffic-sink}", "role: computer}", 1)
+    assert router_flags(Scenario.from_yaml(base)) == ("rr", "ewma:0.95")
+    p2c = Scenario.from_yaml("control: {policy: power-of-two}\n" + base)
+    assert router_flags(p2c) == ("p2c", "peak-ewma:10")
+    periodic = Scenario.from_yaml("control: {policy: least-impedance, estimator: periodic, period: 2, stat: max}\n"
+                                  + base)
+    assert router_flags(periodic) == ("li", "periodic:2:max")
+    for policy, estimator in (router_flags(p2c), router_flags(periodic)):
+        assert _native.parse_policy(policy) == policy and _native.parse_estimator(estimator) == estimator
 
 
 def test_client_command_maps_each_pattern():

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from lambdaroute import _native
 from lambdaroute.scenario import Host, Scenario, Workload
 from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id, stop_process
 
@@ -39,6 +40,7 @@ __all__ = [
     "CONTROLLER_PORT",
     "computer_lambdas",
     "computer_config",
+    "router_flags",
     "write_controller_files",
     "binary_has",
     "endpoint",
@@ -57,63 +59,34 @@ CONTROLLER_PORT = 6475
 UTIL_PORT = 6476
 COMPUTER_PORT = 10000
 
-#: Scenario policy names -> the router's --policy flag.
-POLICY_FLAGS = {"random-proportional": "rp", "least-impedance": "li", "round-robin": "rr", "p2c": "p2c"}
-
 NODE_ENV = {"NO_COLOR": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-
-# The presets of rust/core/src/computer_model/preset.rs, expanded here only when a scenario
-# overrides the main processor or the number of lambdas (otherwise `--preset` is used).
-_PRESETS: dict[str, dict[str, Any]] = {
-    "raspberry": {
-        "main": {"name": "arm", "type": "cpu", "speed": 1e9, "cores": 4, "memory": 512 << 20},
-        "gpu": {"name": "gpu", "type": "gpu", "speed": 1e9, "cores": 1, "memory": 512 << 20},
-    },
-    "intel-server": {
-        "main": {"name": "xeon", "type": "cpu", "speed": 4e9, "cores": 20, "memory": 128 << 30},
-    },
-}
-
 
 def endpoint(host: Host, port: int) -> str:
     return f"{host.ip}:{port}"
 
 
 def computer_lambdas(host: Host) -> list[str]:
-    """The lambdas a computer runs (its preset's, ``lambdas`` of each kind)."""
+    """The lambdas a computer runs (its preset's, ``lambdas`` of each kind), as core builds them."""
     spec = host.computer or {}
-    n = max(int(spec.get("lambdas") or 1), 1)
-    if spec.get("preset", "raspberry") == "intel-server":
-        return ["clambda0"]
-    return [f"{kind}lambda{i}" for i in range(n) for kind in ("c", "g")]
+    return _native.preset_lambdas(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1))
 
 
-def computer_config(host: Host) -> dict[str, Any] | None:
-    """The computer's configuration (as ``lambdaroute computer --config`` reads it) when the
-    scenario overrides its preset; None when ``--preset`` says it all."""
+def computer_config(host: Host) -> str | None:
+    """The computer's configuration as YAML (what ``lambdaroute computer --config`` reads), built
+    by core, when the scenario overrides its preset; None when ``--preset`` says it all."""
     spec = host.computer or {}
-    preset = spec.get("preset", "raspberry")
     overrides = {k: spec[k] for k in ("speed", "cores", "memory") if spec.get(k) is not None}
     lambdas = max(int(spec.get("lambdas") or 1), 1)
     if not overrides and lambdas == 1:
         return None
-    main = dict(_PRESETS[preset]["main"], **overrides)
-    processors = [main]
-    containers: list[dict[str, Any]] = []
-    lambda_cfgs: list[dict[str, Any]] = []
-    kinds = [("c", main["name"], main["cores"], 4e6)]
-    if preset == "raspberry":
-        processors.append(dict(_PRESETS[preset]["gpu"]))
-        kinds.append(("g", "gpu", 1, 1e6))
-    else:
-        lambdas = 1
-    for i in range(lambdas):
-        for prefix, processor, workers, op_offset in kinds:
-            containers.append({"name": f"{prefix}container{i}", "processor": processor,
-                               "lambda": f"{prefix}lambda{i}", "num_workers": int(workers)})
-            lambda_cfgs.append({"name": f"{prefix}lambda{i}", "op_offset": op_offset, "op_coeff": 1e6,
-                                "mem_offset": 0.0, "mem_coeff": 100.0, "output": "echo"})
-    return {"processors": processors, "containers": containers, "lambdas": lambda_cfgs}
+    return _native.computer_config(spec.get("preset", "raspberry"), lambdas, **overrides)
+
+
+def router_flags(scenario: Scenario) -> tuple[str, str]:
+    """The router's ``--policy`` and ``--estimator``: the scenario's control choices in the
+    canonical form core reads (``rr``, ``ewma:0.95``)."""
+    control = scenario.control
+    return control["policy"], control["estimator"]
 
 
 def binary_has(binary: str, subcommand: str) -> bool:
@@ -378,7 +351,7 @@ class Nodes:
             else:
                 configs.mkdir(exist_ok=True)
                 path = configs / f"{h.name}.yaml"
-                path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+                path.write_text(config, encoding="utf-8")
                 args += ["--config", str(path)]
             if controller:
                 args += ["--controller", controller]
@@ -458,13 +431,7 @@ class Nodes:
             time.sleep(interval)
 
     def start_routers(self, controller: str | None) -> list[NodeProcess]:
-        control = self.scenario.control
-        policy = POLICY_FLAGS.get(control.get("policy", "round-robin"), "rr")
-        estimator = control.get("estimator", "ewma")
-        if estimator == "ewma":
-            estimator = f"ewma:{control.get('alpha', 0.95)}"
-        else:
-            estimator = f"periodic:{control.get('period', 5)}:{control.get('stat', 'min')}"
+        policy, estimator = router_flags(self.scenario)
         started = []
         for i, h in enumerate(self.scenario.hosts_with("router")):
             listen, table = endpoint(h, ROUTER_PORT), endpoint(h, TABLE_PORT)

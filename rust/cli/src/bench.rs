@@ -38,12 +38,12 @@ pub struct BenchArgs {
     /// Destinations per lambda in the lambdas shape (= answering servers).
     #[arg(long)]
     per_lambda: Option<usize>,
-    /// Seconds measured per point.
-    #[arg(long)]
-    duration: Option<f64>,
-    /// Seconds of warm-up per window (not measured).
-    #[arg(long)]
-    warmup: Option<f64>,
+    /// Time measured per point (`2s`, `500ms`, or seconds).
+    #[arg(long, value_parser = crate::duration::parse)]
+    duration: Option<Duration>,
+    /// Warm-up per window, not measured (`1s`, `500ms`, or seconds).
+    #[arg(long, value_parser = crate::duration::parse)]
+    warmup: Option<Duration>,
     /// Windows per point, alternating with the windows of its pair (and of the floor).
     #[arg(long)]
     repeats: Option<usize>,
@@ -85,14 +85,6 @@ enum ModeArg {
 enum ShapeArg {
     Lambdas,
     Destinations,
-}
-
-fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    anyhow::ensure!(
-        value.is_finite() && value >= 0.0,
-        "{flag} must be a number of seconds >= 0"
-    );
-    Ok(Duration::from_secs_f64(value))
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -137,11 +129,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         options.per_lambda = per_lambda;
     }
     if let Some(duration) = args.duration {
-        options.duration = seconds(duration, "--duration")?;
+        options.duration = duration;
     }
     options.router_threads = args.router_threads;
     if let Some(warmup) = args.warmup {
-        options.warmup = seconds(warmup, "--warmup")?;
+        options.warmup = warmup;
     }
     if let Some(repeats) = args.repeats {
         options.repeats = repeats.max(1);

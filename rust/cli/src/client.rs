@@ -37,49 +37,42 @@ pub struct ClientArgs {
     /// Poisson rate, calls per second.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
-    /// ON/OFF: mean ON period, seconds.
-    #[arg(long, default_value_t = 5.0)]
-    on_mean: f64,
-    /// ON/OFF: mean OFF period, seconds.
-    #[arg(long, default_value_t = 5.0)]
-    off_mean: f64,
-    /// ON/OFF: least gap between calls inside ON, seconds.
-    #[arg(long, default_value_t = 0.05)]
-    gap_min: f64,
-    /// ON/OFF: largest gap between calls inside ON, seconds.
-    #[arg(long, default_value_t = 0.15)]
-    gap_max: f64,
+    /// ON/OFF: mean ON period (`5s`, `500ms`, or seconds).
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    on_mean: Duration,
+    /// ON/OFF: mean OFF period (`5s`, `500ms`, or seconds).
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    off_mean: Duration,
+    /// ON/OFF: least gap between calls inside ON (`50ms`, or seconds).
+    #[arg(long, default_value = "50ms", value_parser = crate::duration::parse)]
+    gap_min: Duration,
+    /// ON/OFF: largest gap between calls inside ON (`150ms`, or seconds).
+    #[arg(long, default_value = "150ms", value_parser = crate::duration::parse)]
+    gap_max: Duration,
     /// Trace to replay: rows `time lambda endpoint size` (endpoint `-` = --router).
     #[arg(long)]
     trace: Option<PathBuf>,
     /// Payload bytes per call: 100, a range 100-1000, or a list 100,200,400.
     #[arg(long, default_value = "100")]
     sizes: Sizes,
-    /// Seconds to run (default 10; 0 = no limit, then --max-calls or the trace ends the run).
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
+    /// How long to run (`10s`, `2m`, or seconds; 0 = no limit, then --max-calls or the trace
+    /// ends the run).
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse)]
+    duration: Duration,
     /// Stop after this many calls.
     #[arg(long)]
     max_calls: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Seconds one call may take before it counts as an error.
-    #[arg(long, default_value_t = 60.0)]
-    timeout: f64,
+    /// How long one call may take before it counts as an error (`60s`, `500ms`, or seconds).
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse)]
+    timeout: Duration,
     /// Ask for estimates only (dry run).
     #[arg(long)]
     dry: bool,
     /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status.
     #[arg(long, short)]
     output: Option<PathBuf>,
-}
-
-fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
-    anyhow::ensure!(
-        value.is_finite() && value >= 0.0,
-        "--{name} must be a number of seconds >= 0, not {value}"
-    );
-    Ok(Duration::from_secs_f64(value))
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -92,12 +85,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             sources: 1,
         },
         PatternName::OnOff => Pattern::Open {
-            arrivals: Arrivals::on_off(
-                seconds("on-mean", args.on_mean)?,
-                seconds("off-mean", args.off_mean)?,
-                seconds("gap-min", args.gap_min)?,
-                seconds("gap-max", args.gap_max)?,
-            )?,
+            arrivals: Arrivals::on_off(args.on_mean, args.off_mean, args.gap_min, args.gap_max)?,
             sources: args.threads,
         },
         PatternName::Trace => {
@@ -110,14 +98,14 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             Pattern::Trace(parse_trace(&text, &path.display().to_string())?)
         }
     };
-    let duration = seconds("duration", args.duration)?;
+    let duration = args.duration;
     let options = ClientOptions {
         pattern,
         sizes: args.sizes,
         duration: (!duration.is_zero()).then_some(duration),
         max_calls: args.max_calls,
         seed: args.seed,
-        timeout: seconds("timeout", args.timeout)?,
+        timeout: args.timeout,
         dry: args.dry,
         ..ClientOptions::new(args.router, args.lambda)
     };

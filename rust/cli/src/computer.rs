@@ -44,9 +44,9 @@ pub struct ComputerArgs {
     /// controller restarts, and leave (RemoveComputer) on Ctrl-C or SIGTERM.
     #[arg(long, value_name = "HOST:PORT")]
     pub controller: Option<String>,
-    /// Seconds between presence checks with the controller.
-    #[arg(long, default_value_t = 1.0)]
-    pub check_interval: f64,
+    /// Time between presence checks with the controller (`1s`, `500ms`, or seconds).
+    #[arg(long, default_value = "1s", value_parser = crate::duration::parse)]
+    pub check_interval: Duration,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -82,14 +82,14 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
         return computer::serve_until(opts, shutdown_signal()).await;
     };
     anyhow::ensure!(
-        args.check_interval.is_finite() && args.check_interval > 0.0,
-        "--check-interval must be a number of seconds > 0"
+        !args.check_interval.is_zero(),
+        "--check-interval must be longer than 0"
     );
     let handle = computer::spawn(opts).await?;
     let announcer = Announcer::spawn(
         &controller,
         Member::computer(handle.endpoint(), &config),
-        Duration::from_secs_f64(args.check_interval),
+        args.check_interval,
         None,
     )
     .map_err(anyhow::Error::msg)?;

@@ -48,17 +48,14 @@ pub struct ControllerArgs {
     /// Two-tier home router objective.
     #[arg(long, value_enum, default_value = "min-max")]
     objective: ObjectiveArg,
-    /// Seconds after start during which entries of destinations not (yet) announced are kept
-    /// on the routers, so that a restarted controller resyncs without a gap.
-    #[arg(long, default_value_t = controller::DEFAULT_RESYNC_GRACE.as_secs_f64())]
-    resync_grace: f64,
+    /// Time after start during which entries of destinations not (yet) announced are kept
+    /// on the routers, so that a restarted controller resyncs without a gap (`5s`, `500ms`, or
+    /// seconds; default 5s).
+    #[arg(long, value_parser = crate::duration::parse)]
+    resync_grace: Option<Duration>,
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.resync_grace.is_finite() && args.resync_grace >= 0.0,
-        "--resync-grace must be a number of seconds >= 0"
-    );
     let installer = match (args.installer, &args.distances) {
         (InstallerKind::Flat, distances) => {
             if distances.is_some() {
@@ -94,7 +91,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     };
     let options = ControllerOptions {
         paths,
-        resync_grace: Duration::from_secs_f64(args.resync_grace),
+        resync_grace: args
+            .resync_grace
+            .unwrap_or(controller::DEFAULT_RESYNC_GRACE),
         ..ControllerOptions::new(args.listen, installer)
     };
     controller::serve_until(options, crate::shutdown_signal()).await

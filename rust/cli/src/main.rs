@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod computer;
 mod controller;
+mod duration;
 mod netem;
 mod router;
 mod table;

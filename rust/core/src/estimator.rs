@@ -101,6 +101,21 @@ pub enum EstimatorKind {
     },
 }
 
+impl EstimatorKind {
+    /// The estimators' names (without parameters), in a stable order.
+    pub const NAMES: [&'static str; 3] = ["ewma", "periodic", "peak-ewma"];
+
+    /// This estimator's name without its parameters: one of [`EstimatorKind::NAMES`]. Its
+    /// full text (with parameters, as [`EstimatorKind::from_str`] reads it) is `Display`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            EstimatorKind::Ewma { .. } => "ewma",
+            EstimatorKind::Periodic { .. } => "periodic",
+            EstimatorKind::PeakEwma { .. } => "peak-ewma",
+        }
+    }
+}
+
 impl Default for EstimatorKind {
     fn default() -> Self {
         EstimatorKind::Ewma {

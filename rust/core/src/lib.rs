@@ -97,6 +97,7 @@ pub mod policy;
 pub mod stats;
 pub mod table;
 pub mod workload;
+pub mod yaml;
 
 // The types most users need, at the crate root; the modules hold the rest.
 pub use clock::Time;

@@ -551,7 +551,7 @@ fn example_configs_load_and_validate() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            let config: ComputerConfig = serde_yaml_ng::from_str(&text)
+            let config: ComputerConfig = lambdaroute_core::yaml::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             ComputerModel::new(config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen += 1;
@@ -563,7 +563,7 @@ fn example_configs_load_and_validate() {
 #[test]
 fn yaml_outputs_parse_as_echo_or_fixed() {
     let text = std::fs::read_to_string(examples_dir().join("fast.yaml")).unwrap();
-    let config: ComputerConfig = serde_yaml_ng::from_str(&text).unwrap();
+    let config: ComputerConfig = lambdaroute_core::yaml::from_str(&text).unwrap();
     assert_eq!(
         config.lambda("clambda0").unwrap().output,
         LambdaOutput::Echo
@@ -577,15 +577,15 @@ fn yaml_outputs_parse_as_echo_or_fixed() {
 #[test]
 fn yaml_with_an_unknown_field_is_rejected() {
     let yaml = "processors: []\ncontainers: []\nlambdas: []\ncolour: red\n";
-    let err = serde_yaml_ng::from_str::<ComputerConfig>(yaml).unwrap_err();
+    let err = lambdaroute_core::yaml::from_str::<ComputerConfig>(yaml).unwrap_err();
     assert!(err.to_string().contains("colour"), "{err}");
 }
 
 #[test]
 fn presets_round_trip_through_yaml() {
     for preset in Preset::ALL {
-        let yaml = serde_yaml_ng::to_string(&preset.config()).unwrap();
-        let back: ComputerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let yaml = serde_saphyr::to_string(&preset.config()).unwrap();
+        let back: ComputerConfig = lambdaroute_core::yaml::from_str(&yaml).unwrap();
         assert_eq!(back, preset.config());
     }
 }
@@ -593,10 +593,72 @@ fn presets_round_trip_through_yaml() {
 #[test]
 fn yaml_with_an_unknown_output_says_what_is_expected() {
     let yaml = "name: l\nop_offset: 1\noutput: mirror\n";
-    let err = serde_yaml_ng::from_str::<LambdaConfig>(yaml).unwrap_err();
+    let err = lambdaroute_core::yaml::from_str::<LambdaConfig>(yaml).unwrap_err();
     assert!(
         err.to_string()
             .contains("expected `echo` or `{fixed: TEXT}`"),
         "{err}"
     );
+}
+
+#[test]
+fn config_with_overrides_the_main_processor_and_counts_lambdas() {
+    use lambdaroute_core::computer_model::MainProcessor;
+    assert_eq!(
+        Preset::Raspberry.config_with(1, MainProcessor::default()),
+        Preset::Raspberry.config()
+    );
+    assert_eq!(
+        Preset::IntelServer.config_with(1, MainProcessor::default()),
+        Preset::IntelServer.config()
+    );
+    let overrides = MainProcessor {
+        speed: Some(2e9),
+        cores: Some(8),
+        memory: Some(1 << 30),
+    };
+    let pi = Preset::Raspberry.config_with(2, overrides);
+    pi.validate().unwrap();
+    assert_eq!(
+        (
+            pi.processors[0].speed,
+            pi.processors[0].cores,
+            pi.processors[0].memory
+        ),
+        (2e9, 8, 1 << 30)
+    );
+    assert_eq!(pi.processors[1], Preset::Raspberry.config().processors[1]);
+    let workers: Vec<(&str, u32)> = pi
+        .containers
+        .iter()
+        .map(|c| (c.lambda.as_str(), c.num_workers))
+        .collect();
+    assert_eq!(
+        workers,
+        [
+            ("clambda0", 8),
+            ("glambda0", 1),
+            ("clambda1", 8),
+            ("glambda1", 1)
+        ]
+    );
+    let server = Preset::IntelServer.config_with(3, overrides);
+    assert_eq!(server.lambdas.len(), 1);
+    assert_eq!(server.containers[0].num_workers, 8);
+}
+
+#[test]
+fn nested_aliases_are_refused_quickly() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let start = std::time::Instant::now();
+    let result = lambdaroute_core::yaml::from_str::<
+        std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    >(&text);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("alias replay limit exceeded"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
 }

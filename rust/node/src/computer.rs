@@ -124,17 +124,15 @@ pub fn load_config(path: &Path) -> Result<ComputerConfig, LoadConfigError> {
 /// Parses a computer configuration in YAML and validates it; `path` only names the source
 /// in errors.
 pub fn parse_config(path: &Path, yaml: &str) -> Result<ComputerConfig, LoadConfigError> {
-    let config: ComputerConfig = serde_yaml_ng::from_str(yaml).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let config: ComputerConfig = lambdaroute_core::yaml::from_str(yaml).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
         LoadConfigError::Yaml {
             path: path.to_path_buf(),
             line,
             column,
-            // The location is in the error's name already; keep the message short.
-            message: e
-                .to_string()
-                .trim_end_matches(&format!(" at line {line} column {column}"))
-                .to_string(),
+            message: field_message(yaml, line, column, &yaml_message(&e)),
         }
     })?;
     config
@@ -144,6 +142,46 @@ pub fn parse_config(path: &Path, yaml: &str) -> Result<ComputerConfig, LoadConfi
             error,
         })?;
     Ok(config)
+}
+
+/// `message` prefixed with the key of the `key: value` pair that holds the error's place
+/// (serde-saphyr's messages about a value do not name its field).
+fn field_message(text: &str, line: usize, column: usize, message: &str) -> String {
+    let Some(row) = line.checked_sub(1).and_then(|i| text.lines().nth(i)) else {
+        return message.to_string();
+    };
+    let start = row.len() - row.trim_start_matches([' ', '-']).len();
+    let key = row[start..].split_once(':').map(|(key, _)| key.trim());
+    match key {
+        Some(key)
+            if !key.is_empty()
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && column > start + key.len() + 1
+                && !message.contains(&format!("`{key}`")) =>
+        {
+            format!("{key}: {message}")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// serde-saphyr's message on one line, without the location (the error names it already) nor
+/// the source snippet it appends.
+fn yaml_message(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((place, message)) if place.contains("column") => message,
+        _ => first,
+    };
+    match first.rsplit_once(" at line ") {
+        Some((message, place)) if place.contains("column") => message.to_string(),
+        _ => first.to_string(),
+    }
 }
 
 /// A running computer, from [`spawn`]. Dropping it stops the computer too.

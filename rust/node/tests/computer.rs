@@ -369,6 +369,18 @@ fn load_config_errors_name_the_file_line_and_column() {
         text.contains("bad.yaml:7:") && text.contains("colour"),
         "{text}"
     );
+    // A wrong value names its field, once its place.
+    std::fs::write(
+        &path,
+        "processors:\n  - name: cpu\n    type: cpu\n    speed: fast\n    cores: 1\n    memory: 10\ncontainers: []\nlambdas: []\n",
+    )
+    .unwrap();
+    let text = computer::load_config(&path).unwrap_err().to_string();
+    assert!(
+        text.contains("bad.yaml:4:12: ") && text.contains("speed: "),
+        "{text}"
+    );
+    assert!(!text.contains("at line"), "{text}");
 
     std::fs::write(&path, "processors: []\ncontainers: []\nlambdas: []\n").unwrap();
     let text = computer::load_config(&path).unwrap_err().to_string();

@@ -23,13 +23,18 @@
 //! becomes `lambdaroute.ScenarioError` (a `ValueError`) with the same message. Python users
 //! read `lambdaroute.Scenario` and `lambdaroute.topologies` instead; the repository's
 //! `docs/scenario.md` documents both.
+//!
+//! The vocabulary of policies, estimators, statistics and computer presets is core's
+//! (`lambdaroute-core`): [`policies`], [`parse_policy`], [`estimators`], [`parse_estimator`],
+//! [`stats`], [`presets`] and [`computer_config`] hand it to Python, which keeps no copy.
 
+use lambdaroute_core::computer_model::MainProcessor;
 use lambdaroute_scenario::generators::{self, Placement};
 use lambdaroute_scenario::network::{self, Match, Peer};
 use lambdaroute_scenario::yaml::{Node, Pos, Value};
 use lambdaroute_scenario::{
-    Background, Estimator, Installer, LinkParams, Network, Pattern, Preset, Role, Scenario,
-    ScenarioError as Error, Size, Traffic, mac_to_string,
+    Background, EstimatorKind, Installer, LinkParams, Network, Pattern, PolicyKind, Preset, Role,
+    Scenario, ScenarioError as Error, Size, Stat, Traffic, mac_to_string,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -197,7 +202,7 @@ impl PyScenario {
     #[staticmethod]
     #[pyo3(signature = (text, file_name = "<string>"))]
     fn from_yaml(text: &str, file_name: &str) -> PyResult<Self> {
-        Scenario::from_str(text, file_name)
+        Scenario::from_yaml(text, file_name)
             .map(Self::wrap)
             .map_err(to_py)
     }
@@ -248,25 +253,25 @@ impl PyScenario {
     /// `"plane"` or `"geo"` (positions are `[longitude, latitude]`).
     #[getter]
     fn coordinates(&self) -> &'static str {
-        match self.sc.coordinates {
-            lambdaroute_scenario::Coordinates::Plane => "plane",
-            lambdaroute_scenario::Coordinates::Geo => "geo",
-        }
+        self.sc.coordinates.as_str()
     }
 
     fn control<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = &self.sc.control;
         let d = PyDict::new(py);
+        // Canonical forms, as the router's --policy and --estimator read them.
         d.set_item("policy", c.policy.as_str())?;
-        d.set_item("estimator", c.estimator.keyword())?;
+        d.set_item("estimator", c.estimator.to_string())?;
+        d.set_item("estimator_name", c.estimator.name())?;
         match c.estimator {
-            Estimator::Ewma { alpha } => d.set_item("alpha", alpha)?,
-            Estimator::Periodic { period, stat } => {
-                d.set_item("period", period)?;
+            EstimatorKind::Ewma { alpha } => d.set_item("alpha", alpha)?,
+            EstimatorKind::Periodic { period, stat } => {
+                d.set_item("period", period.as_secs_f64())?;
                 d.set_item("stat", stat.as_str())?;
             }
+            EstimatorKind::PeakEwma { decay } => d.set_item("decay", decay.as_secs_f64())?,
         }
-        d.set_item("installer", c.installer.keyword())?;
+        d.set_item("installer", c.installer.as_str())?;
         if let Installer::TwoTier { objective } = c.installer {
             d.set_item("objective", objective.as_str())?;
         }
@@ -343,7 +348,7 @@ impl PyScenario {
             d.set_item("client", &w.client)?;
             d.set_item("router", &w.router)?;
             d.set_item("lambda", &w.lambda)?;
-            d.set_item("pattern", w.pattern.keyword())?;
+            d.set_item("pattern", w.pattern.as_str())?;
             match &w.pattern {
                 Pattern::ClosedLoop { threads } => d.set_item("threads", threads)?,
                 Pattern::Poisson { rate } => d.set_item("rate", rate)?,
@@ -471,16 +476,7 @@ fn placement(
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
 ) -> PyResult<Placement> {
-    let preset = preset
-        .map(|p| {
-            Preset::from_keyword(p).ok_or_else(|| {
-                ScenarioError::new_err(format!(
-                    "unknown preset `{p}`; expected one of {}",
-                    Preset::ALL.join(", ")
-                ))
-            })
-        })
-        .transpose()?;
+    let preset = preset.map(parse_preset).transpose()?;
     Ok(Placement {
         routers,
         computers,
@@ -610,6 +606,100 @@ fn brite(
         .map_err(to_py)
 }
 
+// ===== vocabulary (core's) =====
+
+fn parse_preset(name: &str) -> PyResult<Preset> {
+    name.parse()
+        .map_err(|e: lambdaroute_core::computer_model::ConfigError| {
+            PyValueError::new_err(e.to_string())
+        })
+}
+
+/// The policies' canonical names (`rp`, `li`, `rr`, `p2c`).
+#[pyfunction]
+fn policies() -> Vec<&'static str> {
+    PolicyKind::ALL.map(PolicyKind::as_str).to_vec()
+}
+
+/// The canonical name of a policy given by any name core accepts (`round-robin` -> `rr`);
+/// ValueError listing the policies for an unknown one.
+#[pyfunction]
+fn parse_policy(text: &str) -> PyResult<&'static str> {
+    text.parse::<PolicyKind>()
+        .map(PolicyKind::as_str)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The estimators' names (`ewma`, `periodic`, `peak-ewma`).
+#[pyfunction]
+fn estimators() -> Vec<&'static str> {
+    EstimatorKind::NAMES.to_vec()
+}
+
+/// The canonical text of an estimator (`periodic` -> `periodic:5:min`), as the router's
+/// `--estimator` reads it; ValueError saying what is expected for a wrong one.
+#[pyfunction]
+fn parse_estimator(text: &str) -> PyResult<String> {
+    text.parse::<EstimatorKind>()
+        .map(|e| e.to_string())
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The canonical estimator a router runs with `policy` unless told otherwise.
+#[pyfunction]
+fn default_estimator(policy: &str) -> PyResult<String> {
+    text_policy(policy).map(|p| p.default_estimator().to_string())
+}
+
+fn text_policy(text: &str) -> PyResult<PolicyKind> {
+    text.parse()
+        .map_err(|e: lambdaroute_core::policy::UnknownPolicy| PyValueError::new_err(e.to_string()))
+}
+
+/// The periodic estimator's statistics (`min`, `mean`, `max`).
+#[pyfunction]
+fn stats() -> Vec<&'static str> {
+    Stat::ALL.map(Stat::as_str).to_vec()
+}
+
+/// The computer presets' names.
+#[pyfunction]
+fn presets() -> Vec<&'static str> {
+    Preset::ALL.map(Preset::as_str).to_vec()
+}
+
+/// The lambdas a computer of `preset` with `lambdas` of each kind runs.
+#[pyfunction]
+#[pyo3(signature = (preset, lambdas = 1))]
+fn preset_lambdas(preset: &str, lambdas: usize) -> PyResult<Vec<String>> {
+    let config = parse_preset(preset)?.config_with(lambdas, MainProcessor::default());
+    Ok(config.lambdas.into_iter().map(|l| l.name).collect())
+}
+
+/// A computer's configuration as YAML (what `lambdaroute computer --config` reads): `preset`
+/// with `lambdas` of each kind and its main processor's speed (ops/s per core), cores or memory
+/// (bytes) overridden. ValueError for an unknown preset or impossible overrides.
+#[pyfunction]
+#[pyo3(signature = (preset, lambdas = 1, speed = None, cores = None, memory = None))]
+fn computer_config(
+    preset: &str,
+    lambdas: usize,
+    speed: Option<f64>,
+    cores: Option<u32>,
+    memory: Option<u64>,
+) -> PyResult<String> {
+    let overrides = MainProcessor {
+        speed,
+        cores,
+        memory,
+    };
+    let config = parse_preset(preset)?.config_with(lambdas, overrides);
+    config
+        .validate()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    serde_saphyr::to_string(&config).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
@@ -621,5 +711,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aot_chicago, m)?)?;
     m.add_function(wrap_pyfunction!(aot_nodes, m)?)?;
     m.add_function(wrap_pyfunction!(brite, m)?)?;
+    m.add_function(wrap_pyfunction!(policies, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(estimators, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_estimator, m)?)?;
+    m.add_function(wrap_pyfunction!(default_estimator, m)?)?;
+    m.add_function(wrap_pyfunction!(stats, m)?)?;
+    m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(preset_lambdas, m)?)?;
+    m.add_function(wrap_pyfunction!(computer_config, m)?)?;
     Ok(())
 }

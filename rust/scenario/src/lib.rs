@@ -20,7 +20,7 @@
 //! workloads, background traffic and the [`Control`] choices (policy, estimator, installer,
 //! routing, congestion threshold). A [`Network`] is what the testbed derives from it.
 //!
-//! - [`Scenario::from_str`] / [`Scenario::load`] read and validate a scenario file (errors name
+//! - [`Scenario::from_yaml`] / [`Scenario::load`] read and validate a scenario file (errors name
 //!   file, line, column and field); [`Scenario::to_yaml`] writes it back.
 //! - [`Network`] derives addresses, switch ports, shortest paths, static flow entries, the hop
 //!   distance matrix and the (router, computer) paths.
@@ -45,8 +45,8 @@ pub use parse::MAX_NAME_LEN;
 
 impl Scenario {
     /// Parses and validates scenario text; `file` names it in error messages.
-    pub fn from_str(text: &str, file: &str) -> Result<Scenario> {
-        parse::from_str(text, file)
+    pub fn from_yaml(text: &str, file: &str) -> Result<Scenario> {
+        parse::from_yaml(text, file)
     }
 
     /// Validates a scenario given as a YAML tree (built by a program, not read from text) with
@@ -64,10 +64,10 @@ impl Scenario {
             file: file.clone(),
             message: e.to_string(),
         })?;
-        Self::from_str(&text, &file)
+        Self::from_yaml(&text, &file)
     }
 
-    /// The scenario as YAML, in the format [`Scenario::from_str`] reads.
+    /// The scenario as YAML, in the format [`Scenario::from_yaml`] reads.
     pub fn to_yaml(&self) -> String {
         write::to_yaml(self)
     }

@@ -6,6 +6,10 @@
 
 use std::net::Ipv4Addr;
 
+pub use lambdaroute_core::computer_model::Preset;
+pub use lambdaroute_core::estimator::{EstimatorKind, Stat};
+pub use lambdaroute_core::policy::PolicyKind;
+
 /// A complete scenario: network, roles, workloads, background traffic and control choices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -24,18 +28,13 @@ pub struct Scenario {
     pub background: Vec<Background>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Coordinates {
-    Plane,
-    /// Positions are `[longitude, latitude]` in degrees.
-    Geo,
-}
-
-/// The controller's and routers' choices.
+/// The controller's and routers' choices. Policies, estimators and presets are core's types:
+/// one vocabulary for the scenario, the command line and the nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Control {
-    pub policy: Policy,
-    pub estimator: Estimator,
+    pub policy: PolicyKind,
+    /// The policy's [`PolicyKind::default_estimator`] unless the scenario names one.
+    pub estimator: EstimatorKind,
     pub installer: Installer,
     /// Weight of the shortest paths the static flows follow.
     pub routing: Routing,
@@ -46,8 +45,8 @@ pub struct Control {
 impl Default for Control {
     fn default() -> Self {
         Control {
-            policy: Policy::RoundRobin,
-            estimator: Estimator::Ewma { alpha: 0.95 },
+            policy: PolicyKind::RoundRobin,
+            estimator: PolicyKind::RoundRobin.default_estimator(),
             installer: Installer::Flat,
             routing: Routing::Hops,
             congestion_threshold: 0.8,
@@ -55,21 +54,19 @@ impl Default for Control {
     }
 }
 
+/// An enum of scenario keywords: `ALL`, `as_str`, `Display` and `FromStr` (whose error lists
+/// the keywords).
 macro_rules! keyword_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vm])* $variant),+ }
         impl $name {
-            /// Every keyword, in the order of the documentation.
-            pub const ALL: &'static [&'static str] = &[$($text),+];
+            /// Every value, in the order of the documentation.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
             /// The keyword used in scenario files.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
-            }
-            /// Parses a keyword.
-            pub fn from_keyword(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
             }
         }
         impl std::fmt::Display for $name {
@@ -77,22 +74,33 @@ macro_rules! keyword_enum {
                 f.write_str(self.as_str())
             }
         }
+        impl std::str::FromStr for $name {
+            type Err = UnknownKeyword;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownKeyword {
+                    given: s.to_string(),
+                    expected: $name::ALL.iter().map(|v| v.as_str()).collect(),
+                })
+            }
+        }
     };
 }
 
-keyword_enum!(
-    /// The per-lambda destination policy of the routers (docs/policies.md).
-    Policy {
-        RandomProportional = "random-proportional",
-        LeastImpedance = "least-impedance",
-        RoundRobin = "round-robin",
-        PowerOfTwo = "p2c",
-    }
-);
+/// A keyword that a scenario enum's `FromStr` does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown keyword `{given}`; expected one of {}", expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))]
+pub struct UnknownKeyword {
+    pub given: String,
+    pub expected: Vec<&'static str>,
+}
 
 keyword_enum!(
-    /// Statistic of the periodic estimator.
-    Stat { Min = "min", Mean = "mean", Max = "max" }
+    /// How to read positions.
+    Coordinates {
+        Plane = "plane",
+        /// Positions are `[longitude, latitude]` in degrees.
+        Geo = "geo",
+    }
 );
 
 keyword_enum!(
@@ -103,11 +111,6 @@ keyword_enum!(
 keyword_enum!(
     /// Weight of shortest paths: hop count or link delay.
     Routing { Hops = "hops", Delay = "delay" }
-);
-
-keyword_enum!(
-    /// A computer's preset (docs/computer.md).
-    Preset { Raspberry = "raspberry", IntelServer = "intel-server" }
 );
 
 keyword_enum!(
@@ -123,22 +126,6 @@ keyword_enum!(
     }
 );
 
-/// Latency estimator of the routers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Estimator {
-    Ewma { alpha: f64 },
-    Periodic { period: f64, stat: Stat },
-}
-
-impl Estimator {
-    pub fn keyword(&self) -> &'static str {
-        match self {
-            Estimator::Ewma { .. } => "ewma",
-            Estimator::Periodic { .. } => "periodic",
-        }
-    }
-}
-
 /// How the controller fills the routers' tables.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Installer {
@@ -147,11 +134,21 @@ pub enum Installer {
 }
 
 impl Installer {
-    pub fn keyword(&self) -> &'static str {
+    /// Every installer's keyword.
+    pub const NAMES: [&'static str; 2] = ["flat", "two-tier"];
+
+    /// The installer's keyword (without its objective).
+    pub const fn as_str(&self) -> &'static str {
         match self {
             Installer::Flat => "flat",
             Installer::TwoTier { .. } => "two-tier",
         }
+    }
+}
+
+impl std::fmt::Display for Installer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -288,13 +285,23 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    pub fn keyword(&self) -> &'static str {
+    /// Every pattern's keyword.
+    pub const NAMES: [&'static str; 4] = ["closed-loop", "poisson", "on-off", "trace"];
+
+    /// The pattern's keyword (without its parameters).
+    pub const fn as_str(&self) -> &'static str {
         match self {
             Pattern::ClosedLoop { .. } => "closed-loop",
             Pattern::Poisson { .. } => "poisson",
             Pattern::OnOff { .. } => "on-off",
             Pattern::Trace { .. } => "trace",
         }
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::{Result, ScenarioError};
 use crate::model::*;
@@ -35,6 +37,7 @@ const CONTROL_KEYS: &[&str] = &[
     "alpha",
     "period",
     "stat",
+    "decay",
     "installer",
     "objective",
     "routing",
@@ -55,7 +58,7 @@ const BACKGROUND_KEYS: &[&str] = &[
 ];
 
 /// Parses and validates scenario text; `file` names it in error messages.
-pub fn from_str(text: &str, file: &str) -> Result<Scenario> {
+pub fn from_yaml(text: &str, file: &str) -> Result<Scenario> {
     let root = yaml::parse(text).map_err(|e| ScenarioError::Invalid {
         file: file.to_string(),
         line: e.pos.line,
@@ -123,6 +126,14 @@ fn describe_list(items: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The keywords of a list of values, e.g. `Preset::ALL`.
+fn keywords<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|&v| as_str(v)).collect()
+}
+
+/// Longest period or time constant an estimator takes, s (as core reads them).
+const MAX_ESTIMATOR_SECS: f64 = 1e9;
 
 fn name_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
@@ -283,16 +294,11 @@ impl Reader<'_> {
         }
     }
 
-    fn keyword<T>(
-        &self,
-        node: &Node,
-        field: &str,
-        all: &[&str],
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T> {
-        let what = format!("one of {}", describe_list(all));
+    /// A keyword that `T::from_str` reads; `names` are the accepted ones (for the message).
+    fn keyword<T: FromStr>(&self, node: &Node, field: &str, names: &[&str]) -> Result<T> {
+        let what = format!("one of {}", describe_list(names));
         match &node.value {
-            Value::Str(s) => parse(s).ok_or_else(|| self.expected(node, field, &what)),
+            Value::Str(s) => s.parse().map_err(|_| self.expected(node, field, &what)),
             _ => Err(self.expected(node, field, &what)),
         }
     }
@@ -338,11 +344,8 @@ impl Reader<'_> {
             sc.seed = self.uint(n, "seed", "a non-negative integer", 0)?;
         }
         if let Some(n) = top.get("coordinates") {
-            sc.coordinates = self.keyword(n, "coordinates", &["plane", "geo"], |s| match s {
-                "plane" => Some(Coordinates::Plane),
-                "geo" => Some(Coordinates::Geo),
-                _ => None,
-            })?;
+            let names = keywords(Coordinates::ALL, Coordinates::as_str);
+            sc.coordinates = self.keyword(n, "coordinates", &names)?;
         }
         if let Some(n) = top.get("control") {
             sc.control = self.control(n)?;
@@ -424,17 +427,10 @@ impl Reader<'_> {
                 };
                 return Err(self.err(sw_node.pos, &obj.field("switch"), msg));
             }
-            let role_node = self.require(
-                &obj,
-                "role",
-                &format!("one of {}", describe_list(RoleKind::ALL)),
-            )?;
-            let kind = self.keyword(
-                role_node,
-                &obj.field("role"),
-                RoleKind::ALL,
-                RoleKind::from_keyword,
-            )?;
+            let roles = keywords(RoleKind::ALL, RoleKind::as_str);
+            let role_node =
+                self.require(&obj, "role", &format!("one of {}", describe_list(&roles)))?;
+            let kind: RoleKind = self.keyword(role_node, &obj.field("role"), &roles)?;
             let role = match kind {
                 RoleKind::Computer => Role::Computer(match obj.get("computer") {
                     Some(c) => self.computer(c, &obj.field("computer"))?,
@@ -612,48 +608,26 @@ impl Reader<'_> {
         )?;
         let mut c = Control::default();
         if let Some(n) = obj.get("policy") {
-            c.policy = self.keyword(n, "control.policy", Policy::ALL, Policy::from_keyword)?;
+            let names: Vec<String> = PolicyKind::ALL
+                .iter()
+                .map(|p| format!("`{p}` ({})", p.long_name()))
+                .collect();
+            let what = format!("one of {}", names.join(", "));
+            c.policy = match &n.value {
+                Value::Str(s) => s
+                    .parse()
+                    .map_err(|_| self.expected(n, "control.policy", &what))?,
+                _ => return Err(self.expected(n, "control.policy", &what)),
+            };
         }
-        let estimator = match obj.get("estimator") {
-            None => "ewma",
-            Some(n) => match &n.value {
-                Value::Str(s) if s == "ewma" || s == "periodic" => s.as_str(),
-                _ => {
-                    return Err(self.expected(n, "control.estimator", "one of `ewma`, `periodic`"));
-                }
-            },
-        };
-        c.estimator = if estimator == "ewma" {
-            self.not_here(&obj, "period", "to the `ewma` estimator")?;
-            self.not_here(&obj, "stat", "to the `ewma` estimator")?;
-            let alpha = self.opt_number_where(
-                &obj,
-                "alpha",
-                "an EWMA weight alpha with 0 <= alpha < 1",
-                |a| (0.0..1.0).contains(&a),
-            )?;
-            Estimator::Ewma {
-                alpha: alpha.unwrap_or(0.95),
-            }
-        } else {
-            self.not_here(&obj, "alpha", "to the `periodic` estimator")?;
-            let period =
-                self.opt_number_where(&obj, "period", "a period in s greater than 0", |p| p > 0.0)?;
-            let stat = obj
-                .get("stat")
-                .map(|n| self.keyword(n, "control.stat", Stat::ALL, Stat::from_keyword))
-                .transpose()?;
-            Estimator::Periodic {
-                period: period.unwrap_or(5.0),
-                stat: stat.unwrap_or(Stat::Min),
-            }
-        };
+        c.estimator = self.estimator(&obj, c.policy)?;
         let installer = match obj.get("installer") {
             None => "flat",
             Some(n) => match &n.value {
-                Value::Str(s) if s == "flat" || s == "two-tier" => s.as_str(),
+                Value::Str(s) if Installer::NAMES.contains(&s.as_str()) => s.as_str(),
                 _ => {
-                    return Err(self.expected(n, "control.installer", "one of `flat`, `two-tier`"));
+                    let what = format!("one of {}", describe_list(&Installer::NAMES));
+                    return Err(self.expected(n, "control.installer", &what));
                 }
             },
         };
@@ -667,8 +641,7 @@ impl Reader<'_> {
                     self.keyword(
                         n,
                         "control.objective",
-                        Objective::ALL,
-                        Objective::from_keyword,
+                        &keywords(Objective::ALL, Objective::as_str),
                     )
                 })
                 .transpose()?;
@@ -677,7 +650,11 @@ impl Reader<'_> {
             }
         };
         if let Some(n) = obj.get("routing") {
-            c.routing = self.keyword(n, "control.routing", Routing::ALL, Routing::from_keyword)?;
+            c.routing = self.keyword(
+                n,
+                "control.routing",
+                &keywords(Routing::ALL, Routing::as_str),
+            )?;
         }
         if let Some(x) = self.opt_number_where(
             &obj,
@@ -690,6 +667,100 @@ impl Reader<'_> {
         Ok(c)
     }
 
+    /// The estimator: `estimator` names it (`ewma`, `periodic`, `peak-ewma`, or core's full
+    /// text such as `periodic:5:min`), and `alpha`, `period`, `stat`, `decay` set its
+    /// parameters; without `estimator`, the policy's default estimator.
+    fn estimator(&self, obj: &Obj<'_>, policy: PolicyKind) -> Result<EstimatorKind> {
+        const PARAMS: [&str; 4] = ["alpha", "period", "stat", "decay"];
+        let (base, named) = match obj.get("estimator") {
+            None => (policy.default_estimator(), false),
+            Some(n) => {
+                let what = format!(
+                    "one of {} (parameters as keys: `alpha` for ewma, `period` and `stat` for \
+                     periodic, `decay` for peak-ewma)",
+                    describe_list(&EstimatorKind::NAMES)
+                );
+                let Value::Str(text) = &n.value else {
+                    return Err(self.expected(n, "control.estimator", &what));
+                };
+                let kind = text.parse::<EstimatorKind>().map_err(|e| {
+                    let name = text.split(':').next().unwrap_or_default();
+                    if EstimatorKind::NAMES.contains(&name.trim().to_ascii_lowercase().as_str()) {
+                        self.err(n.pos, "control.estimator", e.to_string())
+                    } else {
+                        self.expected(n, "control.estimator", &what)
+                    }
+                })?;
+                if text.contains(':')
+                    && let Some(key) = PARAMS.iter().find(|k| obj.get(k).is_some())
+                {
+                    return Err(self.err(
+                        obj.key_pos(key),
+                        &obj.field(key),
+                        format!(
+                            "the estimator `{text}` gives its parameters already; give them \
+                             either in `estimator` or as keys"
+                        ),
+                    ));
+                }
+                (kind, true)
+            }
+        };
+        let why = if named {
+            format!("to the `{}` estimator", base.name())
+        } else {
+            format!(
+                "to the `{}` estimator (policy `{policy}`'s default; set `estimator`)",
+                base.name()
+            )
+        };
+        let secs = |key: &str, what: &str| -> Result<Option<Duration>> {
+            let what = format!("{what} in s, greater than 0 and below {MAX_ESTIMATOR_SECS:e}");
+            Ok(self
+                .opt_number_where(obj, key, &what, |x| x > 0.0 && x < MAX_ESTIMATOR_SECS)?
+                .map(Duration::from_secs_f64))
+        };
+        let only = |keys: &[&str]| -> Result<()> {
+            for key in PARAMS.iter().filter(|k| !keys.contains(k)) {
+                self.not_here(obj, key, &why)?;
+            }
+            Ok(())
+        };
+        Ok(match base {
+            EstimatorKind::Ewma { alpha: default } => {
+                only(&["alpha"])?;
+                let alpha = self.opt_number_where(
+                    obj,
+                    "alpha",
+                    "an EWMA weight alpha with 0 <= alpha <= 1",
+                    |a| (0.0..=1.0).contains(&a),
+                )?;
+                EstimatorKind::Ewma {
+                    alpha: alpha.unwrap_or(default),
+                }
+            }
+            EstimatorKind::Periodic { period, stat } => {
+                only(&["period", "stat"])?;
+                let stat = match obj.get("stat") {
+                    Some(n) => {
+                        self.keyword(n, "control.stat", &keywords(&Stat::ALL, Stat::as_str))?
+                    }
+                    None => stat,
+                };
+                EstimatorKind::Periodic {
+                    period: secs("period", "a period")?.unwrap_or(period),
+                    stat,
+                }
+            }
+            EstimatorKind::PeakEwma { decay } => {
+                only(&["decay"])?;
+                EstimatorKind::PeakEwma {
+                    decay: secs("decay", "a decay time constant")?.unwrap_or(decay),
+                }
+            }
+        })
+    }
+
     fn computer(&self, node: &Node, path: &str) -> Result<Computer> {
         let obj = self.obj(
             node,
@@ -698,7 +769,11 @@ impl Reader<'_> {
             COMPUTER_KEYS,
         )?;
         let preset = match obj.get("preset") {
-            Some(n) => self.keyword(n, &obj.field("preset"), Preset::ALL, Preset::from_keyword)?,
+            Some(n) => self.keyword(
+                n,
+                &obj.field("preset"),
+                &keywords(&Preset::ALL, Preset::as_str),
+            )?,
             None => Preset::Raspberry,
         };
         let mut c = Computer::preset(preset);
@@ -845,15 +920,19 @@ impl Reader<'_> {
             &obj.field("lambda"),
             "the name of a lambda, e.g. `clambda0`",
         )?;
-        let patterns = ["closed-loop", "poisson", "on-off", "trace"];
+        let patterns = Pattern::NAMES;
         let pn = self.require(
             &obj,
             "pattern",
             &format!("one of {}", describe_list(&patterns)),
         )?;
-        let pattern_kw = self.keyword(pn, &obj.field("pattern"), &patterns, |s| {
-            patterns.contains(&s).then(|| s.to_string())
-        })?;
+        let pattern_kw = match &pn.value {
+            Value::Str(s) if patterns.contains(&s.as_str()) => s.clone(),
+            _ => {
+                let what = format!("one of {}", describe_list(&patterns));
+                return Err(self.expected(pn, &obj.field("pattern"), &what));
+            }
+        };
         let only = |keys: &[&str]| -> Result<()> {
             for key in ["threads", "rate", "on", "off", "trace"] {
                 if !keys.contains(&key) {

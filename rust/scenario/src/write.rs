@@ -15,7 +15,7 @@ pub fn to_yaml(sc: &Scenario) -> String {
     top.push(("duration".into(), sc.duration.into()));
     top.push(("seed".into(), sc.seed.into()));
     if sc.coordinates == Coordinates::Geo {
-        top.push(("coordinates".into(), "geo".into()));
+        top.push(("coordinates".into(), sc.coordinates.as_str().into()));
     }
     top.push(("control".into(), control(&sc.control)));
     top.push((
@@ -71,16 +71,19 @@ pub fn to_yaml(sc: &Scenario) -> String {
 fn control(c: &Control) -> Out {
     let mut m: Vec<(String, Out)> = vec![
         ("policy".into(), c.policy.as_str().into()),
-        ("estimator".into(), c.estimator.keyword().into()),
+        ("estimator".into(), c.estimator.name().into()),
     ];
     match c.estimator {
-        Estimator::Ewma { alpha } => m.push(("alpha".into(), alpha.into())),
-        Estimator::Periodic { period, stat } => {
-            m.push(("period".into(), period.into()));
+        EstimatorKind::Ewma { alpha } => m.push(("alpha".into(), alpha.into())),
+        EstimatorKind::Periodic { period, stat } => {
+            m.push(("period".into(), period.as_secs_f64().into()));
             m.push(("stat".into(), stat.as_str().into()));
         }
+        EstimatorKind::PeakEwma { decay } => {
+            m.push(("decay".into(), decay.as_secs_f64().into()));
+        }
     }
-    m.push(("installer".into(), c.installer.keyword().into()));
+    m.push(("installer".into(), c.installer.as_str().into()));
     if let Installer::TwoTier { objective } = c.installer {
         m.push(("objective".into(), objective.as_str().into()));
     }
@@ -155,7 +158,7 @@ fn workload(w: &Workload) -> Out {
         ("client".into(), w.client.as_str().into()),
         ("router".into(), w.router.as_str().into()),
         ("lambda".into(), w.lambda.as_str().into()),
-        ("pattern".into(), w.pattern.keyword().into()),
+        ("pattern".into(), w.pattern.as_str().into()),
     ];
     match &w.pattern {
         Pattern::ClosedLoop { threads } => m.push(("threads".into(), (*threads).into())),

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use lambdaroute_core::yaml::MAX_NODES;
+use serde_saphyr::budget::{EnforcingPolicy, check_yaml_budget};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 /// Where a node starts: 1-based line and column.
@@ -62,7 +64,35 @@ pub struct SyntaxError {
 }
 
 /// Parses one YAML document into a located tree. An empty document is `Null`.
+///
+/// The text is held to core's YAML budget first ([`lambdaroute_core::yaml::budget`]: events,
+/// nodes, depth, anchors, aliases), and the tree to [`lambdaroute_core::yaml::MAX_NODES`]
+/// nodes counting those aliases repeat, so that nested aliases ("billion laughs") fail at once.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let report = check_yaml_budget(
+        text,
+        lambdaroute_core::yaml::budget(),
+        EnforcingPolicy::AllContent,
+    )
+    .map_err(|e| SyntaxError {
+        pos: Pos {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+        },
+        message: e.info().to_string(),
+    })?;
+    if let Some(breach) = report.breached {
+        return Err(SyntaxError {
+            pos: Pos { line: 1, column: 1 },
+            message: format!(
+                "the file exceeds the limits of a scenario file ({breach:?}); at most {} nodes \
+                 nested {} deep and {} aliases",
+                MAX_NODES,
+                lambdaroute_core::yaml::MAX_DEPTH,
+                lambdaroute_core::yaml::MAX_ALIASES
+            ),
+        });
+    }
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
     for item in &mut parser {
@@ -94,17 +124,30 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 } else {
                     Value::Str(text.into_owned())
                 };
-                builder.push(Node { pos, value }, anchor)?;
+                builder.count(1, pos)?;
+                builder.push(Node { pos, value }, anchor, 1)?;
             }
-            Event::SequenceStart(_, anchor, _) => builder.open(pos, Value::Seq(Vec::new()), anchor),
-            Event::MappingStart(_, anchor, _) => builder.open(pos, Value::Map(Vec::new()), anchor),
+            Event::SequenceStart(_, anchor, _) => {
+                builder.count(1, pos)?;
+                builder.open(pos, Value::Seq(Vec::new()), anchor);
+            }
+            Event::MappingStart(_, anchor, _) => {
+                builder.count(1, pos)?;
+                builder.open(pos, Value::Map(Vec::new()), anchor);
+            }
             Event::SequenceEnd | Event::MappingEnd => builder.close()?,
             Event::Alias(id) => {
-                let node = builder.anchors.get(&id).cloned().ok_or(SyntaxError {
-                    pos,
-                    message: "alias to an unknown anchor".into(),
-                })?;
-                builder.push(Node { pos, ..node }, 0)?;
+                let size = builder
+                    .anchors
+                    .get(&id)
+                    .map(|(_, size)| *size)
+                    .ok_or(SyntaxError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    })?;
+                builder.count(size, pos)?;
+                let node = builder.anchors[&id].0.clone();
+                builder.push(Node { pos, ..node }, 0, size)?;
             }
             _ => {}
         }
@@ -115,36 +158,57 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     }))
 }
 
-/// An open collection: the node, its anchor id and, for a mapping, a key waiting for its value.
-type Open = (Node, usize, Option<(String, Pos)>);
+/// An open collection: the node, its anchor id, its size in nodes so far and, for a mapping, a
+/// key waiting for its value.
+type Open = (Node, usize, usize, Option<(String, Pos)>);
 
 #[derive(Default)]
 struct Builder {
     /// Open collections, each with its anchor id and, for mappings, a key waiting for its value.
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes in the tree so far, counting each node an alias repeats.
+    nodes: usize,
 }
 
 impl Builder {
+    /// Counts `n` more nodes in the tree; an error past [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "the file expands to more than {MAX_NODES} nodes (aliases included); \
+                     are aliases nested in aliases?"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn open(&mut self, pos: Pos, value: Value, anchor: usize) {
-        self.stack.push((Node { pos, value }, anchor, None));
+        self.stack.push((Node { pos, value }, anchor, 1, None));
     }
 
     fn close(&mut self) -> Result<(), SyntaxError> {
-        let (node, anchor, _) = self.stack.pop().expect("parser balances collections");
-        self.push(node, anchor)
+        let (node, anchor, size, _) = self.stack.pop().expect("parser balances collections");
+        self.push(node, anchor, size)
     }
 
-    fn push(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    /// Adds a complete node of `size` nodes to the open collection (or makes it the root).
+    fn push(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
-        let Some((parent, _, pending_key)) = self.stack.last_mut() else {
+        let Some((parent, _, parent_size, pending_key)) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
         };
+        *parent_size = parent_size.saturating_add(size);
         match &mut parent.value {
             Value::Seq(items) => items.push(node),
             Value::Map(entries) => {

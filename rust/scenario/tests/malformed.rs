@@ -24,7 +24,7 @@ fn every_malformed_file_gives_one_located_error_naming_the_field() {
             .and_then(|l| l.strip_prefix("# error: "))
             .unwrap_or_else(|| panic!("{} lacks its `# error:` line", path.display()));
         let name = path.file_name().unwrap().to_str().unwrap();
-        let result = std::panic::catch_unwind(|| Scenario::from_str(&text, name));
+        let result = std::panic::catch_unwind(|| Scenario::from_yaml(&text, name));
         match result {
             Err(_) => failures.push(format!("{name}: panicked")),
             Ok(Ok(_)) => failures.push(format!("{name}: loaded without error")),

@@ -279,7 +279,7 @@ fn addresses_are_unique_and_fixed_ones_are_kept() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
     )
     .unwrap();
-    let sc = Scenario::from_str(&text, "full.yaml").unwrap();
+    let sc = Scenario::from_yaml(&text, "full.yaml").unwrap();
     let net = sc.network();
     let c2 = sc.host_index("c2").unwrap();
     assert_eq!(net.ips[c2].to_string(), "10.0.1.2");
@@ -302,12 +302,12 @@ fn yaml_round_trip_is_stable() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
     )
     .unwrap();
-    let mut scenarios = vec![Scenario::from_str(&text, "full.yaml").unwrap()];
+    let mut scenarios = vec![Scenario::from_yaml(&text, "full.yaml").unwrap()];
     scenarios.extend(all_generated());
     for sc in scenarios {
         let first = sc.to_yaml();
-        let back =
-            Scenario::from_str(&first, "generated.yaml").unwrap_or_else(|e| panic!("{e}\n{first}"));
+        let back = Scenario::from_yaml(&first, "generated.yaml")
+            .unwrap_or_else(|e| panic!("{e}\n{first}"));
         assert_eq!(back, sc, "{}", sc.name);
         assert_eq!(back.to_yaml(), first, "{}", sc.name);
     }
@@ -319,7 +319,7 @@ fn the_full_example_reads_every_section() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
     )
     .unwrap();
-    let sc = Scenario::from_str(&text, "full.yaml").unwrap();
+    let sc = Scenario::from_yaml(&text, "full.yaml").unwrap();
     assert_eq!(sc.duration, 120.0);
     assert_eq!(
         sc.control.installer,
@@ -382,7 +382,112 @@ fn shipped_topologies_load_and_match_their_generators() {
         let loaded = Scenario::load(dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             loaded, sc,
-            "{file} is stale: regenerate it with `python -m lambdaroute topo`"
+            "{file} is stale: regenerate it with `make topologies`"
+        );
+        // The text too: canonical names, as the writer writes them.
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            text == sc.to_yaml(),
+            "{file} is not as written now: regenerate it with `make topologies`"
         );
     }
+}
+
+// ===== control: core's vocabulary =====
+
+fn with_control(control: &str) -> Result<Scenario> {
+    Scenario::from_yaml(
+        &format!("control:\n{control}\nswitches: [{{name: s1}}]\n"),
+        "control.yaml",
+    )
+}
+
+#[test]
+fn estimators_are_cores_and_read_in_the_old_and_new_forms() {
+    use std::time::Duration;
+    let peak = with_control("  policy: rr\n  estimator: peak-ewma\n  decay: 2.5").unwrap();
+    assert_eq!(
+        peak.control.estimator,
+        EstimatorKind::PeakEwma {
+            decay: Duration::from_millis(2500)
+        }
+    );
+    let old =
+        with_control("  policy: round-robin\n  estimator: periodic\n  period: 2\n  stat: max")
+            .unwrap();
+    assert_eq!(old.control.policy, PolicyKind::RoundRobin);
+    assert_eq!(
+        old.control.estimator,
+        EstimatorKind::Periodic {
+            period: Duration::from_secs(2),
+            stat: Stat::Max
+        }
+    );
+    let compact = with_control("  estimator: periodic:2:max").unwrap();
+    assert_eq!(compact.control.estimator, old.control.estimator);
+    let ewma = with_control("  policy: least-impedance\n  estimator: ewma\n  alpha: 0.5").unwrap();
+    assert_eq!(ewma.control.policy, PolicyKind::LeastImpedance);
+    assert_eq!(ewma.control.estimator, EstimatorKind::Ewma { alpha: 0.5 });
+}
+
+#[test]
+fn without_an_estimator_the_policy_chooses_its_default() {
+    for policy in PolicyKind::ALL {
+        let sc = with_control(&format!("  policy: {policy}")).unwrap();
+        assert_eq!(sc.control.policy, policy);
+        assert_eq!(sc.control.estimator, policy.default_estimator());
+    }
+    let p2c = with_control("  policy: power-of-two\n  decay: 3").unwrap();
+    assert_eq!(
+        p2c.control.estimator,
+        EstimatorKind::PeakEwma {
+            decay: std::time::Duration::from_secs(3)
+        }
+    );
+}
+
+#[test]
+fn control_is_written_with_canonical_names_and_reads_back() {
+    let sc = with_control("  policy: power-of-two\n  estimator: peak-ewma:4").unwrap();
+    let text = sc.to_yaml();
+    assert!(text.contains("policy: p2c\n"), "{text}");
+    assert!(text.contains("estimator: peak-ewma\n"), "{text}");
+    assert!(text.contains("decay: 4"), "{text}");
+    assert_eq!(Scenario::from_yaml(&text, "back.yaml").unwrap(), sc);
+    let rr = with_control("  policy: round-robin").unwrap().to_yaml();
+    assert!(
+        rr.contains("policy: rr\n") && rr.contains("estimator: ewma\n"),
+        "{rr}"
+    );
+}
+
+#[test]
+fn unknown_policy_lists_cores_policies() {
+    let err = with_control("  policy: fastest").unwrap_err().to_string();
+    for policy in PolicyKind::ALL {
+        assert!(err.contains(&format!("`{policy}`")), "{err}");
+    }
+}
+
+#[test]
+fn nested_aliases_are_rejected_quickly() {
+    let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("switches: [*a9]\n");
+    let start = std::time::Instant::now();
+    let err = Scenario::from_yaml(&text, "laughs.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert!(err.starts_with("laughs.yaml:"), "{err}");
+    assert!(err.contains("more than 250000 nodes"), "{err}");
+    // Too deep a nesting is refused by the parser's budget.
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let err = Scenario::from_yaml(&deep, "deep.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limits of a scenario file"), "{err}");
 }

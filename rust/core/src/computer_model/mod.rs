@@ -29,7 +29,7 @@ pub use config::{
     ComputerConfig, ConfigError, ContainerConfig, LambdaConfig, LambdaOutput, ProcessorConfig,
     ProcessorType,
 };
-pub use preset::{Preset, intel_server, raspberry};
+pub use preset::{MainProcessor, Preset, intel_server, raspberry};
 
 use crate::clock::Time;
 

@@ -52,6 +52,37 @@ impl Preset {
             Preset::IntelServer => intel_server(),
         }
     }
+
+    /// This preset with `lambdas` lambdas of each kind (raspberry only: the intel server runs
+    /// `clambda0` alone) and its main (first) processor's speed, cores or memory overridden;
+    /// the containers on the main processor get one worker per core. Valid when the overrides
+    /// are (speed > 0 and finite, cores >= 1, memory >= 1).
+    pub fn config_with(self, lambdas: usize, overrides: MainProcessor) -> ComputerConfig {
+        let mut config = match self {
+            Preset::Raspberry => raspberry(lambdas),
+            Preset::IntelServer => intel_server(),
+        };
+        let main = &mut config.processors[0];
+        main.speed = overrides.speed.unwrap_or(main.speed);
+        main.cores = overrides.cores.unwrap_or(main.cores);
+        main.memory = overrides.memory.unwrap_or(main.memory);
+        let (name, cores) = (main.name.clone(), main.cores);
+        for container in config.containers.iter_mut().filter(|c| c.processor == name) {
+            container.num_workers = cores;
+        }
+        config
+    }
+}
+
+/// Overrides of a preset's main processor ([`Preset::config_with`]); `None` keeps the preset's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MainProcessor {
+    /// Operations per second of one core.
+    pub speed: Option<f64>,
+    /// Number of cores (and of workers of the containers on it).
+    pub cores: Option<u32>,
+    /// Memory in bytes.
+    pub memory: Option<u64>,
 }
 
 impl fmt::Display for Preset {

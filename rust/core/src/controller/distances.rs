@@ -81,7 +81,7 @@ impl Distances {
     /// Parses the YAML of a distances file; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str) -> Result<Self, FileError> {
         let raw: Raw =
-            serde_saphyr::from_str(text).map_err(|e| FileError::yaml(file, &e, FORMAT))?;
+            crate::yaml::from_str(text).map_err(|e| FileError::yaml(file, &e, FORMAT))?;
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for node in &raw.nodes {
             let key = node

@@ -78,7 +78,7 @@ impl Paths {
     /// Parses the YAML of a paths file; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str) -> Result<Self, FileError> {
         let raw: Raw =
-            serde_saphyr::from_str(text).map_err(|e| FileError::yaml(file, &e, FORMAT))?;
+            crate::yaml::from_str(text).map_err(|e| FileError::yaml(file, &e, FORMAT))?;
         let mut out = Paths::default();
         for (i, path) in raw.paths.into_iter().enumerate() {
             let line = path.referenced.line();

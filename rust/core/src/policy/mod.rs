@@ -60,6 +60,16 @@ impl PolicyKind {
         }
     }
 
+    /// The policy's long name, which [`PolicyKind::from_str`] accepts too.
+    pub const fn long_name(self) -> &'static str {
+        match self {
+            PolicyKind::RandomProportional => "random-proportional",
+            PolicyKind::LeastImpedance => "least-impedance",
+            PolicyKind::RoundRobin => "round-robin",
+            PolicyKind::PowerOfTwo => "power-of-two",
+        }
+    }
+
     /// The estimator a router runs with this policy unless told otherwise: peak EWMA for
     /// power of two choices (as Finagle and tower pair them), the async EWMA (alpha 0.95,
     /// upstream's experiments) for the others.
