@@ -1,7 +1,6 @@
 //! `lambdaroute router`.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Args;
 use lambdaroute_core::estimator::EstimatorKind;
@@ -27,9 +26,10 @@ pub struct RouterArgs {
     /// Calls in flight to one destination at most; more wait at the router.
     #[arg(long, default_value_t = router::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
-    /// Seconds a forwarded call may take before its destination counts as failed.
-    #[arg(long, default_value_t = router::DEFAULT_CALL_TIMEOUT.as_secs_f64())]
-    call_timeout: f64,
+    /// How long a forwarded call may take before its destination counts as failed
+    /// (e.g. 500ms, 30s, 2m; a plain number is seconds).
+    #[arg(long, default_value_t = router::DEFAULT_CALL_TIMEOUT.into(), value_parser = human_duration)]
+    call_timeout: humantime::Duration,
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = router::DEFAULT_MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
@@ -47,9 +47,10 @@ pub struct RouterArgs {
     /// Table endpoint announced to the controller (default: --table-listen).
     #[arg(long, value_name = "HOST:PORT")]
     table_endpoint: Option<String>,
-    /// Seconds between presence checks with the controller.
-    #[arg(long, default_value_t = lambdaroute_node::membership::DEFAULT_CHECK_INTERVAL.as_secs_f64())]
-    check_interval: f64,
+    /// Time between presence checks with the controller (e.g. 500ms, 1s; a plain number is
+    /// seconds).
+    #[arg(long, default_value_t = lambdaroute_node::membership::DEFAULT_CHECK_INTERVAL.into(), value_parser = human_duration)]
+    check_interval: humantime::Duration,
     /// Benchmark mode: answer each call right after the decision instead of forwarding it
     /// (as serverlessonedge's harness); the decision time feeds the estimator.
     #[arg(long)]
@@ -61,14 +62,24 @@ pub struct RouterArgs {
     pub threads: usize,
 }
 
+/// A duration flag as `humantime::Duration`, whose `Display` shows the defaults in `--help`.
+fn human_duration(text: &str) -> Result<humantime::Duration, String> {
+    crate::duration::parse(text).map(humantime::Duration::from)
+}
+
 pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
+    router::serve_until(options(args)?, crate::shutdown_signal()).await
+}
+
+/// The router's options from its command line.
+fn options(args: RouterArgs) -> anyhow::Result<RouterOptions> {
     anyhow::ensure!(
-        args.call_timeout.is_finite() && args.call_timeout > 0.0,
-        "--call-timeout must be a number of seconds > 0"
+        !args.call_timeout.is_zero(),
+        "--call-timeout must be longer than 0"
     );
     anyhow::ensure!(
-        args.check_interval.is_finite() && args.check_interval > 0.0,
-        "--check-interval must be a number of seconds > 0"
+        !args.check_interval.is_zero(),
+        "--check-interval must be longer than 0"
     );
     if args.controller.is_some()
         && ((args.endpoint.is_none() && args.listen.ip().is_unspecified())
@@ -78,21 +89,70 @@ pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
             "listening on an unspecified address: set --endpoint and --table-endpoint to the addresses the controller and other routers should use"
         );
     }
-    let options = RouterOptions {
+    Ok(RouterOptions {
         listen: args.listen,
         table_listen: args.table_listen,
         policy: args.policy,
         estimator: args.estimator,
         max_in_flight: args.max_in_flight,
-        call_timeout: Duration::from_secs_f64(args.call_timeout),
+        call_timeout: args.call_timeout.into(),
         max_request_bytes: args.max_request_bytes,
         seed: args.seed,
         controller: args.controller,
         endpoint: args.endpoint,
         table_endpoint: args.table_endpoint,
-        check_interval: Duration::from_secs_f64(args.check_interval),
+        check_interval: args.check_interval.into(),
         fake: args.fake,
         ..RouterOptions::default()
-    };
-    router::serve_until(options, crate::shutdown_signal()).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use lambdaroute_core::{EstimatorKind, PolicyKind};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        router: RouterArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<RouterOptions> {
+        options(Command::try_parse_from(["router"].iter().chain(args))?.router)
+    }
+
+    #[test]
+    fn no_flags_give_the_router_options_defaults() {
+        let (cli, default) = (parse(&[]).unwrap(), RouterOptions::default());
+        assert_eq!(cli.listen, default.listen);
+        assert_eq!(cli.table_listen, default.table_listen);
+        assert_eq!(cli.policy, default.policy);
+        assert_eq!(cli.estimator(), default.estimator());
+        assert_eq!(cli.max_in_flight, default.max_in_flight);
+        assert_eq!(cli.call_timeout, default.call_timeout);
+        assert_eq!(cli.max_request_bytes, default.max_request_bytes);
+        assert_eq!(cli.seed, default.seed);
+        assert_eq!(cli.check_interval, default.check_interval);
+    }
+
+    #[test]
+    fn the_estimator_defaults_to_the_policys_own() {
+        let p2c = parse(&["--policy", "p2c"]).unwrap();
+        assert_eq!(p2c.estimator(), PolicyKind::PowerOfTwo.default_estimator());
+        assert!(matches!(p2c.estimator(), EstimatorKind::PeakEwma { .. }));
+        let told = parse(&["--policy", "p2c", "--estimator", "ewma:0.5"]).unwrap();
+        assert_eq!(told.estimator(), EstimatorKind::Ewma { alpha: 0.5 });
+    }
+
+    #[test]
+    fn durations_take_humantime_or_seconds() {
+        let o = parse(&["--call-timeout", "1500ms", "--check-interval", "2"]).unwrap();
+        assert_eq!(o.call_timeout, std::time::Duration::from_millis(1500));
+        assert_eq!(o.check_interval, std::time::Duration::from_secs(2));
+        let zero = parse(&["--call-timeout", "0s"]).unwrap_err().to_string();
+        assert!(zero.contains("--call-timeout"), "{zero}");
+    }
 }
