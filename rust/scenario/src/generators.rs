@@ -421,8 +421,11 @@ pub const AOT_NODES_CSV: &str = include_str!("../../../data/aot/nodes.csv");
 /// One AoT node kept by [`aot_chicago`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct AotNode {
+    /// The node's AoT name (`vsn` column, e.g. `004`).
     pub vsn: String,
+    /// Latitude, degrees.
     pub lat: f64,
+    /// Longitude, degrees.
     pub lon: f64,
 }
 

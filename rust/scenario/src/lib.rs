@@ -50,7 +50,7 @@ impl Scenario {
     }
 
     /// Validates a scenario given as a YAML tree (built by a program, not read from text) with
-    /// the checks of [`Scenario::from_str`]. Errors name `source` and the field path (e.g.
+    /// the checks of [`Scenario::from_yaml`]. Errors name `source` and the field path (e.g.
     /// `links[0].bw`); their line and column are the positions the tree's nodes carry.
     pub fn from_tree(root: &yaml::Node, source: &str) -> Result<Scenario> {
         parse::from_tree(root, source)

@@ -13,18 +13,27 @@ pub use lambdaroute_core::policy::PolicyKind;
 /// A complete scenario: network, roles, workloads, background traffic and control choices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
+    /// The scenario's name; the file name without its extension when the file gives none.
     pub name: String,
+    /// Free text about the scenario; empty by default.
     pub description: String,
     /// Length of the run, s.
     pub duration: f64,
+    /// Seed of every random choice of the run.
     pub seed: u64,
     /// How to draw positions: plain x/y, or longitude/latitude on a map.
     pub coordinates: Coordinates,
+    /// Policy, estimator, installer, routing and congestion threshold.
     pub control: Control,
+    /// The OpenFlow switches, in file order; at least one in a valid scenario.
     pub switches: Vec<Switch>,
+    /// The hosts, in file order (the order of their ports and assigned addresses).
     pub hosts: Vec<Host>,
+    /// The switch-to-switch links, in file order (the order of the switches' first ports).
     pub links: Vec<Link>,
+    /// The calls the clients send.
     pub workloads: Vec<Workload>,
+    /// The traffic from traffic sources to traffic sinks that competes with the calls.
     pub background: Vec<Background>,
 }
 
@@ -32,9 +41,11 @@ pub struct Scenario {
 /// one vocabulary for the scenario, the command line and the nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Control {
+    /// How routers choose a computer for each call; round robin by default.
     pub policy: PolicyKind,
     /// The policy's [`PolicyKind::default_estimator`] unless the scenario names one.
     pub estimator: EstimatorKind,
+    /// How the controller fills the routers' tables.
     pub installer: Installer,
     /// Weight of the shortest paths the static flows follow.
     pub routing: Routing,
@@ -90,13 +101,16 @@ macro_rules! keyword_enum {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown keyword `{given}`; expected one of {}", expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))]
 pub struct UnknownKeyword {
+    /// The text that matched no keyword.
     pub given: String,
+    /// Every keyword of the enum, in the order of the documentation.
     pub expected: Vec<&'static str>,
 }
 
 keyword_enum!(
     /// How to read positions.
     Coordinates {
+        /// Positions are `[x, y]` on a plane, for drawing only.
         Plane = "plane",
         /// Positions are `[longitude, latitude]` in degrees.
         Geo = "geo",
@@ -105,23 +119,40 @@ keyword_enum!(
 
 keyword_enum!(
     /// Objective of the two-tier installer (docs/controller.md).
-    Objective { MinMax = "min-max", MinAvg = "min-avg" }
+    Objective {
+        /// Home router that makes a call's longest path shortest, then its paths shortest on average.
+        MinMax = "min-max",
+        /// Home router that makes a call's paths shortest on average, then its longest path shortest.
+        MinAvg = "min-avg",
+    }
 );
 
 keyword_enum!(
     /// Weight of shortest paths: hop count or link delay.
-    Routing { Hops = "hops", Delay = "delay" }
+    Routing {
+        /// Every link weighs one: fewest hops.
+        Hops = "hops",
+        /// A link weighs its delay: lowest total delay.
+        Delay = "delay",
+    }
 );
 
 keyword_enum!(
     /// The role of a host.
     RoleKind {
+        /// A router: dispatches its clients' calls to computers.
         Router = "router",
+        /// A computer: runs lambdas.
         Computer = "computer",
+        /// The controller: fills the routers' tables.
         Controller = "controller",
+        /// A client: sends calls to a router.
         Client = "client",
+        /// A traffic source: sends background traffic.
         TrafficSource = "traffic-source",
+        /// A traffic sink: receives background traffic.
         TrafficSink = "traffic-sink",
+        /// The NAT gateway into the emulated network.
         Nat = "nat",
     }
 );
@@ -129,8 +160,14 @@ keyword_enum!(
 /// How the controller fills the routers' tables.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Installer {
+    /// Every router's table holds every computer's lambdas, final.
     Flat,
-    TwoTier { objective: Objective },
+    /// Each computer is final on one home router, which the other routers forward its lambdas
+    /// to: a call crosses at most two routers, and tables stay small.
+    TwoTier {
+        /// How the home router of each computer is chosen.
+        objective: Objective,
+    },
 }
 
 impl Installer {
@@ -155,6 +192,7 @@ impl std::fmt::Display for Installer {
 /// An OpenFlow switch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Switch {
+    /// Unique among switches and hosts; at most [`crate::MAX_NAME_LEN`] characters.
     pub name: String,
     /// Where to draw it: x/y, or longitude/latitude (see [`Coordinates`]).
     pub position: Option<[f64; 2]>,
@@ -163,8 +201,11 @@ pub struct Switch {
 /// A host with one interface, attached to one switch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Host {
+    /// Unique among switches and hosts; at most [`crate::MAX_NAME_LEN`] characters.
     pub name: String,
+    /// Name of the switch its one interface is attached to.
     pub switch: String,
+    /// What it runs in the testbed.
     pub role: Role,
     /// Fixed address; assigned from 10.0.0.0/8 when absent.
     pub ip: Option<Ipv4Addr>,
@@ -177,17 +218,24 @@ pub struct Host {
 /// What a host does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Role {
+    /// Receives calls from clients and dispatches each to a computer.
     Router,
+    /// Runs lambdas: a simulated e-computer with its processor.
     Computer(Computer),
+    /// Fills the routers' tables and steers calls away from congested links.
     Controller,
+    /// Sends calls to a router, as its workloads say.
     Client,
+    /// Sends background traffic to a traffic sink.
     TrafficSource,
+    /// Receives background traffic from traffic sources.
     TrafficSink,
     /// The gateway that lets programs outside the emulated network reach in.
     Nat,
 }
 
 impl Role {
+    /// The role's keyword, without a computer's parameters.
     pub fn kind(&self) -> RoleKind {
         match self {
             Role::Router => RoleKind::Router,
@@ -204,17 +252,20 @@ impl Role {
 /// A simulated e-computer: a preset, with optional overrides of its main processor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Computer {
+    /// The device it simulates; `raspberry` by default.
     pub preset: Preset,
     /// Lambdas of each kind the preset makes (`clambda0..`, `glambda0..`).
     pub lambdas: u32,
-    /// ops/s per core.
+    /// Speed of the main processor, ops/s per core; None: the preset's.
     pub speed: Option<f64>,
+    /// Cores of the main processor; None: the preset's.
     pub cores: Option<u32>,
-    /// bytes.
+    /// Memory of the main processor, bytes; None: the preset's.
     pub memory: Option<u64>,
 }
 
 impl Computer {
+    /// A computer with the preset's processor and one lambda of each kind.
     pub fn preset(preset: Preset) -> Self {
         Computer {
             preset,
@@ -229,17 +280,18 @@ impl Computer {
 /// Shaping of a link. `bw: None` is unlimited; zero delay, loss and `queue: None` are ideal.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LinkParams {
-    /// Mbit/s.
+    /// Bandwidth, Mbit/s; None: unlimited.
     pub bw: Option<f64>,
-    /// ms.
+    /// One-way delay, ms.
     pub delay: f64,
-    /// percent.
+    /// Packet loss, percent (0 to 100).
     pub loss: f64,
-    /// packets.
+    /// Queue length of the shaped ports, packets; None: the testbed's default.
     pub queue: Option<u32>,
 }
 
 impl LinkParams {
+    /// A link of `bw` Mbit/s and `delay` ms, without loss and with the default queue.
     pub fn shaped(bw: f64, delay: f64) -> Self {
         LinkParams {
             bw: Some(bw),
@@ -252,8 +304,11 @@ impl LinkParams {
 /// A link between two switches.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
+    /// Name of the switch at one end (the first in the link's name `a-b`).
     pub a: String,
+    /// Name of the switch at the other end; a different switch from `a`.
     pub b: String,
+    /// Bandwidth, delay, loss and queue of the link.
     pub params: LinkParams,
 }
 
@@ -267,21 +322,44 @@ impl Link {
 /// Size of each call's payload, bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Size {
+    /// Every call carries this many bytes.
     Fixed(u64),
-    Uniform { min: u64, max: u64 },
+    /// Each call's size is drawn uniformly from `min` to `max` bytes, both included.
+    Uniform {
+        /// Smallest size, bytes.
+        min: u64,
+        /// Largest size, bytes; at least `min`.
+        max: u64,
+    },
 }
 
 /// How a client sends its calls.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pattern {
     /// `threads` calls outstanding at all times.
-    ClosedLoop { threads: u32 },
+    ClosedLoop {
+        /// Callers, each sending its next call when its last one is answered.
+        threads: u32,
+    },
     /// Poisson arrivals, `rate` calls/s.
-    Poisson { rate: f64 },
+    Poisson {
+        /// Mean arrival rate, calls/s.
+        rate: f64,
+    },
     /// Exponential ON and OFF periods of mean `on`/`off` s; in ON, `rate` calls/s.
-    OnOff { on: f64, off: f64, rate: f64 },
+    OnOff {
+        /// Mean ON period, s.
+        on: f64,
+        /// Mean OFF period, s.
+        off: f64,
+        /// Call rate during ON periods, calls/s.
+        rate: f64,
+    },
     /// Replay of a trace file (`time lambda endpoint size` rows).
-    Trace { file: String },
+    Trace {
+        /// Path of the trace file, as written in the scenario.
+        file: String,
+    },
 }
 
 impl Pattern {
@@ -308,23 +386,34 @@ impl std::fmt::Display for Pattern {
 /// Calls one client sends to one router.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
+    /// Name of the host, a client, that sends the calls.
     pub client: String,
+    /// Name of the host, a router, the client sends its calls to.
     pub router: String,
+    /// Name of the lambda the calls invoke, e.g. `clambda0`.
     pub lambda: String,
+    /// When the calls are sent.
     pub pattern: Pattern,
+    /// Payload of each call, bytes.
     pub size: Size,
+    /// When the client starts sending, s since the start of the run.
     pub start: f64,
-    /// None: until the end of the run.
+    /// When the client stops sending, s since the start of the run; None: at the end of the run.
     pub stop: Option<f64>,
 }
 
 /// Traffic that competes with the calls on the links.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Background {
+    /// Name of the host, a traffic source, that sends the traffic.
     pub source: String,
+    /// Name of the host, a traffic sink, that receives it.
     pub sink: String,
+    /// How much is sent and when.
     pub traffic: Traffic,
+    /// When the source starts sending, s since the start of the run.
     pub start: f64,
+    /// When the source stops sending, s since the start of the run; None: at the end of the run.
     pub stop: Option<f64>,
 }
 
@@ -332,10 +421,15 @@ pub struct Background {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Traffic {
     /// Replay of a trace file.
-    Trace { file: String },
+    Trace {
+        /// Path of the trace file (`time_s,rate_mbps` rows), as written in the scenario.
+        file: String,
+    },
     /// Constant bit rate, Mbit/s; with `on`/`off` means (s), exponential ON/OFF periods.
     Synthetic {
+        /// Sending rate, Mbit/s (during ON periods, if any).
         rate: f64,
+        /// Mean ON and mean OFF period, s; None: always on.
         on_off: Option<(f64, f64)>,
     },
 }
@@ -358,14 +452,17 @@ impl Scenario {
         }
     }
 
+    /// Position of the named switch in [`Scenario::switches`].
     pub fn switch_index(&self, name: &str) -> Option<usize> {
         self.switches.iter().position(|s| s.name == name)
     }
 
+    /// Position of the named host in [`Scenario::hosts`].
     pub fn host_index(&self, name: &str) -> Option<usize> {
         self.hosts.iter().position(|h| h.name == name)
     }
 
+    /// The host with this name.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

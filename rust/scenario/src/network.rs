@@ -22,15 +22,25 @@ use crate::model::*;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// A switch link: the index in `Scenario::links` and the switch at the other end.
-    Link { link: usize, switch: usize },
+    Link {
+        /// Index of the link in `Scenario::links`.
+        link: usize,
+        /// Index of the switch at the other end in `Scenario::switches`.
+        switch: usize,
+    },
     /// A host: the index in `Scenario::hosts`.
-    Host { host: usize },
+    Host {
+        /// Index of the host in `Scenario::hosts`.
+        host: usize,
+    },
 }
 
 /// One port of a switch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
+    /// The OpenFlow port number, from 1.
     pub number: u32,
+    /// The link or host on this port.
     pub peer: Peer,
 }
 
@@ -46,7 +56,9 @@ pub enum Match {
 /// A static flow entry: match -> output port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowEntry {
+    /// The packets the entry applies to.
     pub matches: Match,
+    /// The port of the switch the packets are sent out of.
     pub out_port: u32,
     /// The host the entry leads to.
     pub host: String,
@@ -71,6 +83,7 @@ impl FlowEntry {
 /// Hop distances among a set of hosts (routers and computers, for the two-tier installer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DistanceMatrix {
+    /// Names of the hosts, in the order of the rows and columns of `hops`.
     pub hosts: Vec<String>,
     /// `hops[i][j]`: links on a shortest path from `hosts[i]` to `hosts[j]`, access links included.
     pub hops: Vec<Vec<u32>>,
@@ -79,7 +92,9 @@ pub struct DistanceMatrix {
 /// The derived view of a scenario's network.
 #[derive(Clone, Debug)]
 pub struct Network {
+    /// IPv4 address of every host, by host index: fixed, or assigned from 10.0.0.1 up.
     pub ips: Vec<Ipv4Addr>,
+    /// MAC address of every host, by host index: fixed, or assigned from 00:00:00:00:00:01 up.
     pub macs: Vec<[u8; 6]>,
     /// Ports of every switch, by switch index.
     pub ports: Vec<Vec<Port>>,

@@ -70,7 +70,7 @@ pub fn from_yaml(text: &str, file: &str) -> Result<Scenario> {
 }
 
 /// Validates a scenario given as a tree rather than as text (a program's data, e.g. the Python
-/// builder's): exactly the checks of [`from_str`]; positions in errors are the tree's own.
+/// builder's): exactly the checks of [`from_yaml`]; positions in errors are the tree's own.
 pub fn from_tree(root: &Node, source: &str) -> Result<Scenario> {
     Reader { file: source }.scenario(root)
 }

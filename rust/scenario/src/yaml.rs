@@ -17,25 +17,35 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 /// Where a node starts: 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Pos {
+    /// Line, from 1; 0 (the default) for a node built by a program, not read from text.
     pub line: usize,
+    /// Column, from 1; 0 (the default) for a node built by a program.
     pub column: usize,
 }
 
 /// A YAML value with its position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// Where the node starts in the text.
     pub pos: Pos,
+    /// The scalar, list or mapping.
     pub value: Value,
 }
 
 /// The value of a [`Node`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `null`, `~`, an empty plain scalar, or an empty document.
     Null,
+    /// `true` or `false` (also `True`, `TRUE`, `False`, `FALSE`).
     Bool(bool),
+    /// A plain scalar that is a decimal, hexadecimal (`0x`) or octal (`0o`) integer.
     Int(i64),
+    /// A plain scalar that is any other number, `.inf` and `.nan` included.
     Float(f64),
+    /// A quoted or tagged scalar, or a plain one that is no other kind.
     Str(String),
+    /// A list, its items in document order.
     Seq(Vec<Node>),
     /// Keys in document order, each with the position of the key itself.
     Map(Vec<(String, Pos, Node)>),
@@ -59,7 +69,9 @@ impl Value {
 /// A YAML syntax error with its position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
+    /// Where the problem is: the offending key or value, or where the parser stopped.
     pub pos: Pos,
+    /// What is wrong, as the parser or the budget check says it.
     pub message: String,
 }
 
@@ -290,12 +302,19 @@ fn resolve_plain(s: &str) -> Value {
 /// A value to write: like [`Value`] without positions, with the choice of flow style.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Out {
+    /// Written `null`.
     Null,
+    /// Written `true` or `false`.
     Bool(bool),
+    /// Written in decimal.
     Int(i64),
+    /// Written so that it reads back as a float: `10.0`, `0.1`, `.inf`, `.nan`.
     Float(f64),
+    /// Written plain when that reads back as the same string, else double-quoted.
     Str(String),
+    /// A list, on one line (`[a, b]`) when it fits, else one `- ` item per line.
     Seq(Vec<Out>),
+    /// A mapping in the given key order, on one line (`{a: 1}`) when it fits, else a block.
     Map(Vec<(String, Out)>),
 }
 

@@ -49,7 +49,7 @@ fn a_tree_gives_the_scenario_and_the_errors_of_its_text() {
     let tree = without_positions(&yaml::parse(&full).unwrap());
     assert_eq!(
         Scenario::from_tree(&tree, "full.yaml").unwrap(),
-        Scenario::from_str(&full, "full.yaml").unwrap()
+        Scenario::from_yaml(&full, "full.yaml").unwrap()
     );
 
     let mut compared = 0;
@@ -59,7 +59,7 @@ fn a_tree_gives_the_scenario_and_the_errors_of_its_text() {
         let Ok(root) = yaml::parse(&text) else {
             continue; // syntax errors have no tree
         };
-        let from_text = Scenario::from_str(&text, "x.yaml").unwrap_err();
+        let from_text = Scenario::from_yaml(&text, "x.yaml").unwrap_err();
         let from_tree = Scenario::from_tree(&without_positions(&root), "x.yaml").unwrap_err();
         assert_eq!(
             field_and_message(from_tree),
