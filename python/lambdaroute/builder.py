@@ -225,18 +225,20 @@ class ScenarioBuilder:
         alpha: float | None = None,
         period: float | None = None,
         stat: str | None = None,
+        decay: float | None = None,
         installer: str | None = None,
         objective: str | None = None,
         routing: str | None = None,
         congestion_threshold: float | None = None,
     ) -> None:
         """The control choices (each call replaces the previous one): ``policy``
-        (random-proportional, least-impedance, round-robin, p2c), ``estimator`` (ewma with
-        ``alpha``, periodic with ``period`` s and ``stat`` min/mean/max), ``installer`` (flat,
+        (rp, li, rr, p2c, or their long names), ``estimator`` (ewma with ``alpha``, periodic
+        with ``period`` s and ``stat`` min/mean/max, peak-ewma with ``decay`` s; the policy's
+        own when omitted), ``installer`` (flat,
         two-tier with ``objective`` min-max/min-avg), ``routing`` (hops, delay),
         ``congestion_threshold`` (fraction of a link's bandwidth)."""
         keywords = {"policy": policy, "estimator": estimator, "alpha": alpha, "period": period, "stat": stat,
-                    "installer": installer, "objective": objective, "routing": routing,
+                    "decay": decay, "installer": installer, "objective": objective, "routing": routing,
                     "congestion_threshold": congestion_threshold}
         self._control = {k.replace("_", "-"): v for k, v in keywords.items() if v is not None}
         self._control_call = _call_text("control", [], keywords)

@@ -168,7 +168,7 @@ def test_workload_control_and_run_errors_name_their_calls() -> None:
     b = small()
     b.control(policy="fastest")
     text = str(error_of(b))
-    assert text.startswith("control(policy='fastest'): policy: expected one of `random-proportional`, "), text
+    assert text.startswith("control(policy='fastest'): policy: expected one of `rp` (random-proportional), "), text
     assert text.endswith(", found the string \"fastest\""), text
     b = ScenarioBuilder("bad", duration=-1)
     b.add_switch("s1")
@@ -177,6 +177,18 @@ def test_workload_control_and_run_errors_name_their_calls() -> None:
     b = small()
     b.add_switch("s3")
     assert str(error_of(b)).startswith("add_switch('s3'): switch `s3` cannot reach `s1`")
+
+
+def test_control_takes_every_estimator_of_core_and_the_policys_default() -> None:
+    b = small()
+    b.control(policy="p2c")
+    assert b.build().control["estimator"] == "peak-ewma:10", "p2c's own default"
+    b = small()
+    b.control(policy="p2c", estimator="peak-ewma", decay=2.5)
+    assert b.build().control["estimator"] == "peak-ewma:2.5"
+    b = small()
+    b.control(policy="least-impedance", estimator="periodic", period=5, stat="max")
+    assert (b.build().control["policy"], b.build().control["estimator"]) == ("li", "periodic:5:max")
 
 
 def test_from_data_validates_plain_data_like_a_file() -> None:
