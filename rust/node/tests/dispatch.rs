@@ -102,11 +102,9 @@ fn assert_all_ok(report: &Report) {
     );
 }
 
-/// Share of the calls served by `fast`, and the share that 1/latency predicts from the
-/// weights the router learned.
-async fn split(router: &RouterHandle, report: &Report, fast: &str, slow: &str) -> (f64, f64) {
-    let counts = calls_by_responder(report);
-    let share = counts.get(fast).copied().unwrap_or(0) as f64 / report.calls.len() as f64;
+/// The share of the calls that 1/latency predicts for `fast` from the weights the router
+/// learned for it and for `slow`.
+async fn predicted_share(router: &RouterHandle, fast: &str, slow: &str) -> f64 {
     let mut table = table_of(router).await;
     let weights: HashMap<String, f64> = table
         .table(0)
@@ -116,7 +114,15 @@ async fn split(router: &RouterHandle, report: &Report, fast: &str, slow: &str) -
         .map(|e| (e.destination, f64::from(e.weight)))
         .collect();
     let (w_fast, w_slow) = (weights[fast], weights[slow]);
-    (share, w_slow / (w_fast + w_slow))
+    w_slow / (w_fast + w_slow)
+}
+
+/// Share of the calls served by `fast`, and the share that 1/latency predicts from the
+/// weights the router learned.
+async fn split(router: &RouterHandle, report: &Report, fast: &str, slow: &str) -> (f64, f64) {
+    let counts = calls_by_responder(report);
+    let share = counts.get(fast).copied().unwrap_or(0) as f64 / report.calls.len() as f64;
+    (share, predicted_share(router, fast, slow).await)
 }
 
 // Service times within 2x of each other, so round robin keeps both in its active set.
@@ -543,20 +549,11 @@ async fn split_with_a_tenth_cancelled(policy: PolicyKind) -> (f64, f64, HashMap<
     let in_flight = in_flight_after(&router, Duration::from_millis(200)).await;
     let fast_share =
         answered.iter().filter(|r| *r == fast.endpoint()).count() as f64 / answered.len() as f64;
-    let mut table = table_of(&router).await;
-    let weights: HashMap<String, f64> = table
-        .table(0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.destination, f64::from(e.weight)))
-        .collect();
-    let (w_fast, w_slow) = (weights[fast.endpoint()], weights[slow.endpoint()]);
+    let predicted = predicted_share(&router, fast.endpoint(), slow.endpoint()).await;
     eprintln!(
-        "{policy}: {cancelled} of 400 calls given up; fast share {fast_share:.3}, 1/w predicts {:.3}",
-        w_slow / (w_fast + w_slow)
+        "{policy}: {cancelled} of 400 calls given up; fast share {fast_share:.3}, 1/w predicts {predicted:.3}"
     );
-    (fast_share, w_slow / (w_fast + w_slow), in_flight)
+    (fast_share, predicted, in_flight)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
