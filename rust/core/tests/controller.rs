@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use lambdaroute_core::controller::plan::{self, Op, Table, choose_home, diff, marks};
+use lambdaroute_core::controller::plan::{
+    self, Op, PlacementChange, Table, choose_home, diff, marks, placement_changes,
+};
 use lambdaroute_core::controller::{Distances, Installer, Objective, Paths, Placement, Topology};
 
 /// A line of hops: r1 at 0, r2 at 2, r3 at 5, the computer c at 4.
@@ -141,6 +143,115 @@ fn a_host_key_matches_every_port_of_that_address() {
     // The exact endpoint wins over its host.
     assert_eq!(d.lookup("10.0.0.2:6473"), Some(2));
     assert_eq!(d.lookup("10.0.0.9:6473"), None);
+}
+
+#[test]
+fn two_tier_placement_follows_routers_as_they_arrive_and_leave() {
+    let installer = Installer::TwoTier {
+        distances: line(),
+        objective: Objective::MinMax,
+    };
+    let c = "127.0.0.1:10001";
+    let outside = "127.0.0.1:10009";
+    let place = |routers: &[&str]| {
+        plan::plan(
+            &installer,
+            &topology(routers, &[(c, &["f"]), (outside, &["g"])]),
+        )
+    };
+    // The computer announced before any router: final everywhere, for now only.
+    let early = place(&[]);
+    assert!(matches!(early.placements[c], Placement::Waiting(_)));
+    assert!(early.placements[c].to_string().contains("until"));
+    // A router outside the matrix does not change that; it gets the flat entry.
+    let r9 = "127.0.0.1:6009";
+    let p = place(&[r9]);
+    assert!(matches!(p.placements[c], Placement::Waiting(_)));
+    assert!(p.tables[r9][&("f".into(), c.into())]);
+    // Routers of the matrix arrive: the computer moves home, and on to a better home.
+    let p = place(&[r9, "127.0.0.1:6001"]);
+    assert_eq!(p.placements[c], Placement::Home("127.0.0.1:6001".into()));
+    assert_eq!(
+        entries(&p.tables[r9]),
+        vec![("f", "127.0.0.1:6001", false), ("g", outside, true)]
+    );
+    assert_eq!(
+        place(&[r9, "127.0.0.1:6001", "127.0.0.1:6003"]).placements[c],
+        Placement::Home("127.0.0.1:6003".into())
+    );
+    let all = place(&[r9, "127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6003"]);
+    assert_eq!(all.placements[c], Placement::Home("127.0.0.1:6002".into()));
+    // Its home leaves: a new home among those left.
+    let left = place(&[r9, "127.0.0.1:6001", "127.0.0.1:6003"]);
+    assert_eq!(left.placements[c], Placement::Home("127.0.0.1:6003".into()));
+    // Outside the matrix: the flat fallback, whatever the routers.
+    for p in [&early, &all, &left] {
+        assert_eq!(
+            p.placements[outside],
+            Placement::Fallback("not in the distance matrix".into())
+        );
+    }
+    // The changes to log: once per move, nothing for a computer that stays.
+    assert_eq!(
+        placement_changes(&all.placements, &left.placements),
+        vec![PlacementChange {
+            computer: c.into(),
+            before: Some(Placement::Home("127.0.0.1:6002".into())),
+            after: Placement::Home("127.0.0.1:6003".into()),
+        }]
+    );
+    assert!(placement_changes(&left.placements, &left.placements).is_empty());
+    let first = placement_changes(&Default::default(), &early.placements);
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|change| change.before.is_none()));
+}
+
+#[test]
+fn a_computer_no_announced_router_reaches_waits_for_one() {
+    let d = Distances::from_yaml(
+        "nodes: [127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3]\nhops: [[0, 1, null], [1, 0, 3], [null, 3, 0]]\n",
+        "d.yaml",
+    )
+    .unwrap();
+    let installer = Installer::TwoTier {
+        distances: d,
+        objective: Objective::MinMax,
+    };
+    let c = "127.0.0.1:3";
+    let p = plan::plan(&installer, &topology(&["127.0.0.1:1"], &[(c, &["f"])]));
+    assert!(matches!(p.placements[c], Placement::Waiting(_)));
+    assert!(p.tables["127.0.0.1:1"][&("f".into(), c.into())]);
+    let p = plan::plan(
+        &installer,
+        &topology(&["127.0.0.1:1", "127.0.0.1:2"], &[(c, &["f"])]),
+    );
+    assert_eq!(p.placements[c], Placement::Home("127.0.0.1:2".into()));
+}
+
+#[test]
+fn the_plans_home_routers_are_choose_homes_for_every_set_of_routers() {
+    let d = line();
+    let names = ["127.0.0.1:6001", "127.0.0.1:6002", "127.0.0.1:6003"];
+    for objective in [Objective::MinMax, Objective::MinAvg] {
+        let installer = Installer::TwoTier {
+            distances: d.clone(),
+            objective,
+        };
+        for subset in 1..8u32 {
+            let chosen: Vec<usize> = (0..3).filter(|i| subset & (1 << i) != 0).collect();
+            let routers: Vec<&str> = chosen.iter().map(|&i| names[i]).collect();
+            let p = plan::plan(
+                &installer,
+                &topology(&routers, &[("127.0.0.1:10001", &["f"])]),
+            );
+            let home = choose_home(&d, objective, &chosen, 3).unwrap();
+            assert_eq!(
+                p.placements["127.0.0.1:10001"],
+                Placement::Home(names[home].into()),
+                "{objective} over {routers:?}"
+            );
+        }
+    }
 }
 
 #[test]

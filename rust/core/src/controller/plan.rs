@@ -8,8 +8,12 @@
 //!   term), `W = 1 + 2N^2`, N the nodes of the matrix, j over the announced routers. The
 //!   computer is final on its home router; every other router gets `lambda -> home router`
 //!   (the home router's lambda endpoint), non-final, so a call crosses at most two routers.
-//!   A computer not in the matrix, or with no router of the matrix that reaches it, is
-//!   installed as with flat (final on every router): it keeps working, tables grow.
+//!   A computer not in the matrix is installed as with flat (final on every router, a
+//!   [`Placement::Fallback`]): it keeps working, tables grow. A computer of the matrix that no
+//!   announced router of the matrix reaches yet (it announced before its routers) is final on
+//!   every router only for now ([`Placement::Waiting`]): the next plan after its routers
+//!   announce moves it to its home. Every plan places every computer afresh, so computers
+//!   follow routers that arrive and leave; [`placement_changes`] says which moved.
 //!
 //! The controller owns a router's tables: [`diff`] changes what is wanted and missing, and
 //! removes what is there but not wanted, changes before removals so that a lambda is never
@@ -98,8 +102,13 @@ pub enum Placement {
     Home(String),
     /// Final on every router: the flat installer.
     Flat,
-    /// Final on every router, because two-tier could not place it (the reason, in words).
+    /// Final on every router, because two-tier cannot place it (the reason, in words): it is
+    /// not in the distance matrix. Stays so until the controller restarts with another matrix.
     Fallback(String),
+    /// Final on every router for now: it is in the distance matrix, but no announced router of
+    /// the matrix reaches it yet (the reason, in words). It moves to its home router when one
+    /// is announced.
+    Waiting(String),
 }
 
 impl fmt::Display for Placement {
@@ -108,6 +117,12 @@ impl fmt::Display for Placement {
             Placement::Home(router) => write!(f, "home router {router}"),
             Placement::Flat => f.write_str("flat: every router"),
             Placement::Fallback(reason) => write!(f, "every router ({reason})"),
+            Placement::Waiting(reason) => {
+                write!(
+                    f,
+                    "every router until its home router is announced ({reason})"
+                )
+            }
         }
     }
 }
@@ -169,7 +184,95 @@ pub fn choose_home(
     best.map(|(_, i)| i)
 }
 
-/// The tables every router of `topology` should hold under `installer`.
+/// The two-tier choice of home routers among the announced routers of the matrix: the
+/// per-router terms computed once, the home of each matrix node computed once.
+struct Homes<'a> {
+    distances: &'a Distances,
+    objective: Objective,
+    /// (endpoint, matrix index, max_j d_ji, sum_j d_ji), in endpoint order; a router with an
+    /// unknown distance to another announced router of the matrix is left out.
+    routers: Vec<(&'a String, usize, u64, u64)>,
+    /// Matrix index of a computer -> its home (position in `routers`).
+    cache: BTreeMap<usize, Option<usize>>,
+}
+
+impl<'a> Homes<'a> {
+    fn new(distances: &'a Distances, objective: Objective, topology: &'a Topology) -> Self {
+        let placed: Vec<(&String, usize)> = topology
+            .routers
+            .keys()
+            .filter_map(|r| Some((r, distances.lookup(r)?)))
+            .collect();
+        let routers = placed
+            .iter()
+            .filter_map(|&(r, i)| {
+                let mut max = 0u64;
+                let mut sum = 0u64;
+                for &(_, j) in &placed {
+                    let d = u64::from(distances.hops(j, i)?);
+                    max = max.max(d);
+                    sum += d;
+                }
+                Some((r, i, max, sum))
+            })
+            .collect();
+        Homes {
+            distances,
+            objective,
+            routers,
+            cache: BTreeMap::new(),
+        }
+    }
+
+    /// The placement of `computer`, as [`choose_home`] over the announced routers.
+    fn place(&mut self, computer: &str) -> Placement {
+        let Some(c) = self.distances.lookup(computer) else {
+            return Placement::Fallback("not in the distance matrix".into());
+        };
+        if self.routers.is_empty() {
+            return Placement::Waiting("no router of the distance matrix is announced yet".into());
+        }
+        let home = match self.cache.get(&c) {
+            Some(home) => *home,
+            None => {
+                let home = self.choose(c);
+                self.cache.insert(c, home);
+                home
+            }
+        };
+        match home {
+            Some(k) => Placement::Home(self.routers[k].0.clone()),
+            None => {
+                Placement::Waiting("no announced router of the distance matrix reaches it".into())
+            }
+        }
+    }
+
+    fn choose(&self, c: usize) -> Option<usize> {
+        let n = self.distances.len() as u128;
+        let w = 1 + 2 * n * n;
+        let mut best: Option<(u128, usize)> = None;
+        for (k, &(_, i, max_j, sum_j)) in self.routers.iter().enumerate() {
+            let Some(d_ic) = self.distances.hops(i, c) else {
+                continue;
+            };
+            let d_ic = u64::from(d_ic);
+            let max = u128::from(d_ic + max_j);
+            let avg = u128::from(self.distances.len() as u64 * d_ic + sum_j);
+            let score = match self.objective {
+                Objective::MinMax => w * max + avg,
+                Objective::MinAvg => max + w * avg,
+            };
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, k));
+            }
+        }
+        best.map(|(_, k)| k)
+    }
+}
+
+/// The tables every router of `topology` should hold under `installer`. Every computer is
+/// placed afresh: a plan depends only on the topology, not on earlier plans.
 pub fn plan(installer: &Installer, topology: &Topology) -> Plan {
     let mut plan = Plan {
         tables: topology
@@ -179,42 +282,17 @@ pub fn plan(installer: &Installer, topology: &Topology) -> Plan {
             .collect(),
         placements: BTreeMap::new(),
     };
-    // Two-tier: the routers of the matrix, as (endpoint, index), in endpoint order.
-    let placed: Vec<(&String, usize)> = match installer {
-        Installer::Flat => Vec::new(),
-        Installer::TwoTier { distances, .. } => topology
-            .routers
-            .keys()
-            .filter_map(|r| Some((r, distances.lookup(r)?)))
-            .collect(),
+    let mut homes = match installer {
+        Installer::Flat => None,
+        Installer::TwoTier {
+            distances,
+            objective,
+        } => Some(Homes::new(distances, *objective, topology)),
     };
-    let indices: Vec<usize> = placed.iter().map(|&(_, i)| i).collect();
-
     for (computer, lambdas) in &topology.computers {
-        let placement = match installer {
-            Installer::Flat => Placement::Flat,
-            Installer::TwoTier {
-                distances,
-                objective,
-            } => match distances.lookup(computer) {
-                None => Placement::Fallback("not in the distance matrix".into()),
-                Some(_) if placed.is_empty() => {
-                    Placement::Fallback("no announced router is in the distance matrix".into())
-                }
-                Some(c) => match choose_home(distances, *objective, &indices, c) {
-                    Some(home) => {
-                        let endpoint = placed
-                            .iter()
-                            .find(|&&(_, i)| i == home)
-                            .map(|&(r, _)| r.clone())
-                            .unwrap_or_default();
-                        Placement::Home(endpoint)
-                    }
-                    None => {
-                        Placement::Fallback("no router of the distance matrix reaches it".into())
-                    }
-                },
-            },
+        let placement = match homes.as_mut() {
+            None => Placement::Flat,
+            Some(homes) => homes.place(computer),
         };
         for (router, table) in plan.tables.iter_mut() {
             for lambda in lambdas {
@@ -231,6 +309,34 @@ pub fn plan(installer: &Installer, topology: &Topology) -> Plan {
         plan.placements.insert(computer.clone(), placement);
     }
     plan
+}
+
+/// A computer whose placement differs between two plans.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacementChange {
+    /// The computer's endpoint.
+    pub computer: String,
+    /// Its placement in the earlier plan; None if it was not there (newly announced).
+    pub before: Option<Placement>,
+    /// Its placement now.
+    pub after: Placement,
+}
+
+/// The computers of `after` placed otherwise than in `before` (new ones included), in
+/// endpoint order: what the controller logs, once per change, after each plan.
+pub fn placement_changes(
+    before: &BTreeMap<String, Placement>,
+    after: &BTreeMap<String, Placement>,
+) -> Vec<PlacementChange> {
+    after
+        .iter()
+        .filter(|(computer, placement)| before.get(*computer) != Some(*placement))
+        .map(|(computer, placement)| PlacementChange {
+            computer: computer.clone(),
+            before: before.get(computer).cloned(),
+            after: placement.clone(),
+        })
+        .collect()
 }
 
 /// One change to a router's table.
@@ -258,25 +364,45 @@ pub enum Op {
 /// final flag) first, then removals of entries not wanted for which `may_remove(destination)`
 /// holds. An entry already installed with the same flag is left alone: its learned weight stays.
 pub fn diff(installed: &Table, wanted: &Table, may_remove: impl Fn(&str) -> bool) -> Vec<Op> {
-    let mut ops = Vec::new();
+    // Both tables are sorted by (lambda, destination): one merge pass, no lookups.
+    let mut changes = Vec::new();
+    let mut removals = Vec::new();
+    let mut remove = |lambda: &String, destination: &String| {
+        if may_remove(destination) {
+            removals.push(Op::Remove {
+                lambda: lambda.clone(),
+                destination: destination.clone(),
+            });
+        }
+    };
+    let mut have = installed.iter().peekable();
     for ((lambda, destination), &is_final) in wanted {
-        if installed.get(&(lambda.clone(), destination.clone())) != Some(&is_final) {
-            ops.push(Op::Change {
+        while let Some(((l, d), _)) = have.peek()
+            && (l, d) < (lambda, destination)
+        {
+            remove(l, d);
+            have.next();
+        }
+        let in_place = match have.peek() {
+            Some(&((l, d), &f)) if l == lambda && d == destination => {
+                have.next();
+                f == is_final
+            }
+            _ => false,
+        };
+        if !in_place {
+            changes.push(Op::Change {
                 lambda: lambda.clone(),
                 destination: destination.clone(),
                 is_final,
             });
         }
     }
-    for (lambda, destination) in installed.keys() {
-        if !wanted.contains_key(&(lambda.clone(), destination.clone())) && may_remove(destination) {
-            ops.push(Op::Remove {
-                lambda: lambda.clone(),
-                destination: destination.clone(),
-            });
-        }
+    for ((l, d), _) in have {
+        remove(l, d);
     }
-    ops
+    changes.extend(removals);
+    changes
 }
 
 /// The destinations of `router`'s `table` to mark: those whose path (from `paths`) crosses a
