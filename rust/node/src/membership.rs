@@ -3,7 +3,8 @@
 //! An [`Announcer`] runs beside a router or a computer started with `--controller`:
 //!
 //! - it announces the member at start (`uiiit.rpc.EdgeController.AnnounceRouter` /
-//!   `AnnounceComputer`);
+//!   `AnnounceComputer`) and waits for the answer, which means "known", not "installed": the
+//!   controller installs the tables in the background;
 //! - then, every `interval` (1 s by default), it asks the controller whether it still knows the
 //!   member (`lambdaroute.rpc.Presence.Check`: one small unary call on a kept-open HTTP/2
 //!   connection). A controller that restarted, or that dropped the member (a router it could not
@@ -41,9 +42,10 @@ use crate::destinations::endpoint;
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Time limit of a presence check or a failure report.
 pub const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time limit of an announcement: the controller answers once it has installed the member's
-/// entries on every router, which takes a while with large tables.
-pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time limit of an announcement. The controller answers once it has taken the member in (a
+/// router's once it has read the router's tables, within its 2 s limit per call to a router)
+/// and installs the entries in the background, so the answer does not grow with the tables.
+pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A failure report not delivered within this time is dropped (the destination may be back).
 pub const FAILURE_REPORT_TTL: Duration = Duration::from_secs(10);
 

@@ -1,5 +1,6 @@
 //! The control plane on loopback, in-process: a controller, routers and computers that announce
-//! themselves, the failure path, congestion steering, and a controller that dies and returns.
+//! themselves, the failure path, congestion steering, a controller that dies and returns,
+//! two-tier placement as routers arrive and leave, and a thousand announcements at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -7,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures::stream::{self, StreamExt};
 use lambdaroute_core::controller::{Distances, Installer, NodeKey, Objective, Paths};
 use lambdaroute_core::policy::PolicyKind;
 use lambdaroute_node::client::{self, ClientOptions, Pattern, Report};
@@ -17,10 +19,18 @@ use lambdaroute_node::membership::{Announcer, Member};
 use lambdaroute_node::router::{self, RouterHandle, RouterOptions};
 use lambdaroute_node::table_tool::TableClient;
 use lambdaroute_proto::lambdaroute::ControllerView;
+use lambdaroute_proto::uiiit::edge_controller_client::EdgeControllerClient;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
-use lambdaroute_proto::uiiit::{Entry, LambdaRequest};
+use lambdaroute_proto::uiiit::{ComputerInfo, Container, Entry, LambdaRequest, RouterInfo};
+use tokio::sync::RwLock;
+use tonic::transport::Channel;
 
 const CHECK: Duration = Duration::from_millis(100);
+
+/// The tests that install thousands of entries load both cores for seconds; the others measure
+/// latencies (calls steered by 1/latency, removals within a second). They do not overlap: each
+/// test holds this lock, shared, or alone for the heavy ones.
+static LOAD: RwLock<()> = RwLock::const_new(());
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -237,6 +247,7 @@ fn count(calls: &[(String, u32)], responder: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flat_gives_every_router_a_final_entry_per_computer_and_lambda() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let ctl = start_controller(address, Installer::Flat, None).await;
     let routers = [start_router(address).await, start_router(address).await];
@@ -278,6 +289,7 @@ async fn flat_gives_every_router_a_final_entry_per_computer_and_lambda() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tier_call_at_a_non_home_router_executes_after_two_router_hops() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let computer_address = free_address();
     let r1 = start_router(address).await;
@@ -329,6 +341,7 @@ async fn two_tier_call_at_a_non_home_router_executes_after_two_router_hops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_computer_leaves_every_router_within_a_second_and_returns_when_restarted() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let ctl = start_controller(address, Installer::Flat, None).await;
     let (r1, r2) = (start_router(address).await, start_router(address).await);
@@ -390,6 +403,7 @@ async fn a_killed_computer_leaves_every_router_within_a_second_and_returns_when_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn congestion_marks_steer_calls_away_and_clearing_brings_them_back() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let router_address = free_address();
     let (fast_address, slow_address) = (free_address(), free_address());
@@ -460,6 +474,7 @@ async fn congestion_marks_steer_calls_away_and_clearing_brings_them_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routers_serve_without_the_controller_and_resync_when_it_returns() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let ctl = start_controller(address, Installer::Flat, None).await;
     let (r1, r2) = (start_router(address).await, start_router(address).await);
@@ -521,6 +536,7 @@ async fn routers_serve_without_the_controller_and_resync_when_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_router_is_dropped_and_reinstalled_when_it_announces_again() {
+    let _shared = LOAD.read().await;
     let address = free_address();
     let ctl = start_controller(address, Installer::Flat, None).await;
     let r1 = start_router(address).await;
@@ -545,5 +561,259 @@ async fn an_unreachable_router_is_dropped_and_reinstalled_when_it_announces_agai
         lists(&r2, &c.endpoint()).await
     })
     .await;
+    ctl.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tier_computer_announced_before_its_routers_moves_home_once_they_are_announced() {
+    let _shared = LOAD.read().await;
+    let address = free_address();
+    let (r1_address, r2_address) = (free_address(), free_address());
+    let computer_address = free_address();
+    // r1 - c one hop, r2 - c three: r1 is the home router; alone, r2 is.
+    let key = |a: SocketAddr| NodeKey::Endpoint(a.to_string());
+    let distances = Distances::new(
+        vec![key(r1_address), key(r2_address), key(computer_address)],
+        vec![
+            vec![Some(0), Some(2), Some(1)],
+            vec![Some(2), Some(0), Some(3)],
+            vec![Some(1), Some(3), Some(0)],
+        ],
+    )
+    .unwrap();
+    let installer = Installer::TwoTier {
+        distances,
+        objective: Objective::MinMax,
+    };
+    let ctl = start_controller(address, installer, None).await;
+    // Computers first: one of the matrix, one outside it.
+    let c = Computer::start(computer_address, address, &["f"], 1.0).await;
+    let outside = Computer::start(loopback(), address, &["g"], 1.0).await;
+    let placement = |v: &ControllerView, computer: &str| {
+        v.computers
+            .iter()
+            .find(|x| x.endpoint == computer)
+            .map(|x| x.placement.clone())
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(5), "both computers known", || async {
+        view(address).await.computers.len() == 2
+    })
+    .await;
+    let v = view(address).await;
+    assert!(
+        placement(&v, &c.endpoint()).contains("until its home router is announced"),
+        "{v:?}"
+    );
+    assert!(
+        placement(&v, &outside.endpoint()).contains("not in the distance matrix"),
+        "{v:?}"
+    );
+
+    // The routers arrive: c is final on its home only, forwarded to from the other.
+    let r1 = start_router_at(r1_address, loopback(), address).await;
+    let r2 = start_router_at(r2_address, loopback(), address).await;
+    let home = r1.listen.to_string();
+    let expected = |router: &RouterHandle| {
+        let mut t = BTreeMap::new();
+        let f = if router.listen == r1.listen {
+            (c.endpoint(), true)
+        } else {
+            (home.clone(), false)
+        };
+        t.insert("f".to_string(), vec![f]);
+        t.insert("g".to_string(), vec![(outside.endpoint(), true)]);
+        t
+    };
+    eventually(
+        Duration::from_secs(5),
+        "c final on its home router only",
+        || async {
+            destinations(&r1, 0).await == expected(&r1)
+                && destinations(&r2, 0).await == expected(&r2)
+        },
+    )
+    .await;
+    let v = view(address).await;
+    assert_eq!(placement(&v, &c.endpoint()), format!("home router {home}"));
+    for (responder, hops) in calls(&r2, 3).await {
+        assert_eq!((responder, hops), (c.endpoint(), 3));
+    }
+
+    // The home router leaves (a router reports it failed): c gets a new home, r2.
+    r1.shutdown().await.unwrap();
+    controller_client(address)
+        .await
+        .remove_computer(ComputerInfo {
+            edge_server_endpoint: home.clone(),
+            containers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "c final on r2, its new home",
+        || async { destinations(&r2, 0).await.get("f") == Some(&vec![(c.endpoint(), true)]) },
+    )
+    .await;
+    let v = view(address).await;
+    assert_eq!(
+        placement(&v, &c.endpoint()),
+        format!("home router {}", r2.listen)
+    );
+    ctl.shutdown().await.unwrap();
+}
+
+async fn controller_client(address: SocketAddr) -> EdgeControllerClient<Channel> {
+    EdgeControllerClient::connect(format!("http://{address}"))
+        .await
+        .unwrap()
+}
+
+/// `n` computers at 127.0.0.1:20000.. (nobody listens there: the controller only installs
+/// them), each running `lambdas`, announced over `concurrency` calls at a time. Every
+/// announcement must be acknowledged.
+async fn announce_computers(address: SocketAddr, n: u16, lambdas: &[&str], concurrency: usize) {
+    let client = controller_client(address).await;
+    let containers: Vec<Container> = lambdas
+        .iter()
+        .map(|l| Container {
+            name: format!("c{l}"),
+            processor: "cpu".into(),
+            lambda: (*l).into(),
+            num_workers: 1,
+        })
+        .collect();
+    let acks: Vec<Result<_, tonic::Status>> = stream::iter(0..n)
+        .map(|i| {
+            let mut client = client.clone();
+            let info = ComputerInfo {
+                edge_server_endpoint: format!("127.0.0.1:{}", 20000 + i),
+                containers: containers.clone(),
+            };
+            async move { client.announce_computer(info).await }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let refused: Vec<_> = acks.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        refused.is_empty(),
+        "{} refused, e.g. {:?}",
+        refused.len(),
+        refused.first()
+    );
+}
+
+/// Whether `router`'s table 0 holds `n` entries per lambda of `lambdas`.
+async fn holds(router: &RouterHandle, lambdas: &[&str], n: usize) -> bool {
+    let t = destinations(router, 0).await;
+    lambdas.iter().all(|l| t.get(*l).map(Vec::len) == Some(n))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_computer_announcements_are_acknowledged_and_installed_on_every_router() {
+    let _alone = LOAD.write().await;
+    let address = free_address();
+    let ctl = start_controller(address, Installer::Flat, None).await;
+    let routers = [
+        start_router(address).await,
+        start_router(address).await,
+        start_router(address).await,
+    ];
+    eventually(Duration::from_secs(5), "3 routers known", || async {
+        view(address).await.routers.len() == 3
+    })
+    .await;
+    let start = Instant::now();
+    announce_computers(address, 1000, &["f"], 64).await;
+    let acknowledged = start.elapsed();
+    let mut held_then = Vec::new();
+    for r in &routers {
+        held_then.push(destinations(r, 0).await.get("f").map_or(0, Vec::len));
+    }
+    for r in &routers {
+        eventually(
+            Duration::from_secs(60),
+            "1000 final entries on every router",
+            || holds(r, &["f"], 1000),
+        )
+        .await;
+    }
+    let installed = start.elapsed();
+    eprintln!(
+        "1000 computer announcements: all acknowledged after {acknowledged:?} (the routers held {held_then:?} entries then), installed on 3 routers after {installed:?}"
+    );
+    let v = view(address).await;
+    assert_eq!(v.computers.len(), 1000);
+    assert!(
+        v.routers.iter().all(|r| r.entries == 1000),
+        "{:?}",
+        v.routers
+    );
+    ctl.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_announcement_is_answered_at_once_while_large_tables_are_installed() {
+    let _alone = LOAD.write().await;
+    let address = free_address();
+    let ctl = start_controller(address, Installer::Flat, None).await;
+    let routers = [start_router(address).await, start_router(address).await];
+    eventually(Duration::from_secs(5), "2 routers known", || async {
+        view(address).await.routers.len() == 2
+    })
+    .await;
+    // Large tables: 1000 computers with 4 lambdas, 4000 entries per router.
+    let lambdas = ["f", "g", "h", "k"];
+    announce_computers(address, 1000, &lambdas, 64).await;
+    // A third router, announced by hand (it has no announcer), while those are installed.
+    let late = router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        policy: PolicyKind::RandomProportional,
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    controller_client(address)
+        .await
+        .announce_router(RouterInfo {
+            edge_server_endpoint: late.listen.to_string(),
+            forwarding_table_endpoint: late.table_listen.to_string(),
+        })
+        .await
+        .unwrap();
+    let answered = start.elapsed();
+    // Answered means known, not installed: 4000 entries do not arrive within a table read.
+    let held = entries(&late, 0).await.len();
+    assert!(
+        held < 4000,
+        "the answer waited for the installation ({held} entries)"
+    );
+    assert!(
+        answered < Duration::from_secs(2),
+        "router announcement answered after {answered:?}"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "4000 entries on the late router",
+        || holds(&late, &lambdas, 1000),
+    )
+    .await;
+    let installed = start.elapsed();
+    for r in &routers {
+        eventually(
+            Duration::from_secs(60),
+            "4000 entries on the first routers",
+            || holds(r, &lambdas, 1000),
+        )
+        .await;
+    }
+    eprintln!(
+        "router announcement answered after {answered:?} (it held {held} entries then); its 4000 entries installed after {installed:?}"
+    );
+    assert!(view(address).await.routers.len() == 3);
     ctl.shutdown().await.unwrap();
 }

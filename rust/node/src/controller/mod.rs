@@ -10,9 +10,12 @@
 //! - `lambdaroute.rpc.Congestion`: the network monitor's `Report` of congested and cleared
 //!   links, and `View`, the controller's state.
 //!
-//! After every change the controller asks the core ([`lambdaroute_core::controller::plan`]) for
-//! the tables each router should hold and pushes the difference to the routers through their
-//! `uiiit.rpc.EdgeRouter.Configure` and `lambdaroute.rpc.Marks`, changes before removals. An
+//! An announcement is answered as soon as the controller has taken it in (a router's once its
+//! tables are read); the installation runs in the background. After a change the planner asks
+//! the core ([`lambdaroute_core::controller::plan`]) for the tables each router should hold,
+//! once per burst of changes, and wakes one reconciliation task per router, which pushes the
+//! difference to its router through `uiiit.rpc.EdgeRouter.Configure` and `lambdaroute.rpc.Marks`,
+//! changes before removals. A burst of announcements collapses into one pass per router. An
 //! entry already in place is left alone, so the weights a router learned survive. A router that
 //! cannot be reached is dropped; it gets its tables again when it announces again.
 //!
@@ -180,6 +183,7 @@ async fn serve(
         Arc::clone(&controller),
         options.resync_grace,
     ));
+    let planner = tokio::spawn(service::planner(Arc::clone(&controller)));
     let service = service::Service(Arc::clone(&controller));
     let result = Server::builder()
         .add_service(EdgeControllerServer::new(service.clone()))
@@ -188,6 +192,8 @@ async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     grace.abort();
+    planner.abort();
+    controller.stop();
     result.context("controller service failed")?;
     info!("controller stopped");
     Ok(())

@@ -1,10 +1,18 @@
-//! The controller's state and its three services (see the module above).
+//! The controller's state, its background work and its three services (see the module above).
+//!
+//! An announcement, a removal or a congestion report changes the state under a short lock and
+//! wakes the planner; the answer does not wait for the routers (a congestion report and a
+//! computer's leave wait a bounded time, see [`Controller::report`]). The planner computes the
+//! plan of the current topology once per burst of changes and wakes one reconciliation task per
+//! router; each task pushes the difference between the latest plan and what its router holds,
+//! and runs again if the plan changed meanwhile: a burst of announcements costs one pass per
+//! router, not one per announcement.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use lambdaroute_core::controller::key::split_endpoint;
 use lambdaroute_core::controller::plan::{self, INITIAL_WEIGHT, Op, Table};
 use lambdaroute_core::controller::{Installer, Paths, Placement, Plan, Topology};
@@ -20,7 +28,9 @@ use lambdaroute_proto::uiiit::edge_controller_server::EdgeController;
 use lambdaroute_proto::uiiit::edge_router_client::EdgeRouterClient;
 use lambdaroute_proto::uiiit::edge_router_conf::Action;
 use lambdaroute_proto::uiiit::{ComputerInfo, EdgeRouterConf, RouterInfo, TableId, Void};
-use parking_lot::RwLock;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 use tracing::{debug, info, warn};
@@ -28,34 +38,73 @@ use tracing::{debug, info, warn};
 use super::ControllerOptions;
 use crate::destinations::endpoint;
 
-/// The controller: configuration, and the state behind one async lock (changes are applied
-/// and pushed to the routers one at a time, in arrival order).
+/// How long a congestion report waits for the marks to be on the routers before it answers.
+const REPORT_WAIT: Duration = Duration::from_secs(10);
+/// How long a computer's leave (`RemoveComputer` with containers) waits for its entries to be
+/// gone from the routers: under the member's 2 s limit on the call.
+const LEAVE_WAIT: Duration = Duration::from_millis(1500);
+/// How long the view waits for the planner to plan the latest changes.
+const VIEW_WAIT: Duration = Duration::from_secs(2);
+/// `Configure` calls in flight to one router at a time while its new entries are installed:
+/// enough to hide the round trips and the router's own work per entry (it connects to each
+/// new destination), few enough not to flood it.
+const PIPELINE: usize = 32;
+
+/// The controller: configuration, and the state behind one short lock.
 pub(crate) struct Controller {
     installer: Installer,
     paths: Option<Paths>,
     epoch: u64,
     router_timeout: Duration,
-    inner: tokio::sync::Mutex<Inner>,
-    /// Who is known, for the presence checks (which must not wait behind a push).
-    known: RwLock<Known>,
+    state: Mutex<State>,
+    /// Wakes the planner: the state changed.
+    dirty: Notify,
+    /// Bumped when a plan is published, a router applied one, or a router is dropped.
+    progress: watch::Sender<u64>,
+    /// One lock per router endpoint: announcements of the same router run one at a time.
+    announcing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default)]
-struct Known {
-    routers: HashSet<String>,
-    computers: HashSet<String>,
-}
-
-#[derive(Default)]
-struct Inner {
+struct State {
     topology: Topology,
     congested: BTreeSet<String>,
-    /// By lambda endpoint.
-    routers: BTreeMap<String, RouterLink>,
-    plan: Plan,
     /// While in the resync grace: destinations removed since the start (see the module doc).
     removed: HashSet<String>,
     grace_over: bool,
+    /// Bumped by every change of the above.
+    generation: u64,
+    /// The latest plan.
+    snapshot: Arc<Snapshot>,
+    /// By lambda endpoint: every announced router's reconciliation task.
+    routers: BTreeMap<String, RouterSlot>,
+    /// Identifies reconciliation tasks (a router announced again gets a new one).
+    next_task: u64,
+}
+
+/// A plan, with what the routers' tasks need besides: which destinations they may remove, and
+/// the congested links.
+#[derive(Default)]
+struct Snapshot {
+    /// The state's generation this plan reflects.
+    generation: u64,
+    plan: Plan,
+    /// None: any; else only these (the resync grace).
+    removable: Option<HashSet<String>>,
+    congested: BTreeSet<String>,
+}
+
+/// A router's reconciliation task, and what it reported of the router's tables.
+struct RouterSlot {
+    table_endpoint: String,
+    task_id: u64,
+    wake: Arc<Notify>,
+    task: Option<JoinHandle<()>>,
+    /// The generation of the latest plan the router holds.
+    applied: u64,
+    /// Entries of its table 0, as installed.
+    entries: usize,
+    marked: BTreeSet<String>,
 }
 
 /// A router's table service, and what the controller knows it holds.
@@ -79,11 +128,13 @@ impl Controller {
             paths: options.paths.clone(),
             epoch: rand::random(),
             router_timeout: options.router_timeout,
-            inner: tokio::sync::Mutex::new(Inner {
+            state: Mutex::new(State {
                 grace_over: options.resync_grace.is_zero(),
-                ..Inner::default()
+                ..State::default()
             }),
-            known: RwLock::new(Known::default()),
+            dirty: Notify::new(),
+            progress: watch::Sender::new(0),
+            announcing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -91,107 +142,194 @@ impl Controller {
         self.epoch
     }
 
-    fn publish_known(&self, inner: &Inner) {
-        let mut known = self.known.write();
-        known.routers = inner.topology.routers.keys().cloned().collect();
-        known.computers = inner.topology.computers.keys().cloned().collect();
+    /// Record a change: the planner plans again. Returns the change's generation.
+    fn changed(&self, state: &mut State) -> u64 {
+        state.generation += 1;
+        self.dirty.notify_one();
+        state.generation
     }
 
-    /// Bring every router to the plan of the current topology; drop the routers that cannot
-    /// be reached (and plan again without them).
-    async fn reconcile(&self, inner: &mut Inner) {
-        loop {
-            inner.plan = plan::plan(&self.installer, &inner.topology);
-            let removable: Option<HashSet<String>> = (!inner.grace_over).then(|| {
-                inner
-                    .topology
-                    .computers
-                    .keys()
-                    .chain(inner.topology.routers.keys())
-                    .chain(inner.removed.iter())
-                    .cloned()
-                    .collect()
-            });
-            let Inner {
-                routers,
-                plan,
-                congested,
-                ..
-            } = &mut *inner;
-            let empty = Table::new();
-            let pushes = routers.iter_mut().map(|(router, link)| {
-                let wanted = plan.tables.get(router).unwrap_or(&empty);
-                let marks = match &self.paths {
-                    Some(paths) => plan::marks(paths, router, wanted, congested),
-                    None => BTreeMap::new(),
-                };
-                let may_remove = |d: &str| removable.as_ref().is_none_or(|known| known.contains(d));
-                let ops = plan::diff(&link.installed, wanted, may_remove);
-                let mark: Vec<String> = marks
-                    .keys()
-                    .filter(|d| !link.marked.contains(*d))
-                    .cloned()
-                    .collect();
-                let unmark: Vec<String> = link
-                    .marked
-                    .iter()
-                    .filter(|d| !marks.contains_key(*d) && may_remove(d))
-                    .cloned()
-                    .collect();
-                let timeout = self.router_timeout;
-                async move {
-                    let result = link.push(ops, mark, unmark, timeout).await;
-                    (router.clone(), result)
-                }
-            });
-            let results = join_all(pushes).await;
-            let mut dropped = false;
-            for (router, result) in results {
-                if let Err(Unreachable(error)) = result {
-                    warn!(%router, %error, "router unreachable: dropped; it gets its tables again when it announces again");
-                    inner.routers.remove(&router);
-                    inner.topology.routers.remove(&router);
-                    dropped = true;
-                }
-            }
-            self.publish_known(inner);
-            if !dropped {
-                return;
+    /// Stop every reconciliation task (the controller stops).
+    pub fn stop(&self) {
+        let mut state = self.state.lock();
+        for slot in state.routers.values_mut() {
+            if let Some(task) = slot.task.take() {
+                task.abort();
             }
         }
     }
 
-    async fn announce_router(&self, info: RouterInfo) -> Result<(), Status> {
+    /// Plan the current topology; publish the plan and wake the routers' tasks.
+    fn replan(&self) {
+        let (topology, generation, removable, congested) = {
+            let state = self.state.lock();
+            if state.snapshot.generation == state.generation {
+                return;
+            }
+            let removable: Option<HashSet<String>> = (!state.grace_over).then(|| {
+                state
+                    .topology
+                    .computers
+                    .keys()
+                    .chain(state.topology.routers.keys())
+                    .chain(state.removed.iter())
+                    .cloned()
+                    .collect()
+            });
+            (
+                state.topology.clone(),
+                state.generation,
+                removable,
+                state.congested.clone(),
+            )
+        };
+        let plan = plan::plan(&self.installer, &topology);
+        let mut state = self.state.lock();
+        for change in plan::placement_changes(&state.snapshot.plan.placements, &plan.placements) {
+            let computer = &change.computer;
+            match (&change.before, &change.after) {
+                (_, Placement::Fallback(reason)) => {
+                    warn!(%computer, %reason, "two-tier cannot place the computer: installed final on every router, as flat (add it to --distances)")
+                }
+                (_, Placement::Waiting(reason)) => {
+                    info!(%computer, %reason, "computer installed final on every router until its home router is announced")
+                }
+                (Some(Placement::Home(before)), Placement::Home(router)) => {
+                    info!(%computer, home_router = %router, previous = %before, "computer moved to another home router")
+                }
+                (_, Placement::Home(router)) => {
+                    info!(%computer, home_router = %router, "computer placed")
+                }
+                (_, Placement::Flat) => {}
+            }
+        }
+        state.snapshot = Arc::new(Snapshot {
+            generation,
+            plan,
+            removable,
+            congested,
+        });
+        for slot in state.routers.values() {
+            slot.wake.notify_one();
+        }
+        drop(state);
+        self.progress.send_modify(|p| *p += 1);
+    }
+
+    /// Wait, at most `limit`, until `done` holds of the state; whether it does.
+    async fn wait_for(&self, limit: Duration, done: impl Fn(&State) -> bool) -> bool {
+        let mut progress = self.progress.subscribe();
+        let wait = async {
+            loop {
+                if done(&self.state.lock()) {
+                    return;
+                }
+                if progress.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+
+    /// Every router holds the plan of `generation` (or a later one).
+    fn installed(state: &State, generation: u64) -> bool {
+        state.snapshot.generation >= generation
+            && state
+                .routers
+                .values()
+                .all(|slot| slot.applied >= generation)
+    }
+
+    /// Drop `router` (its task `task_id` found it unreachable) and plan without it.
+    fn drop_router(&self, router: &str, task_id: u64, error: &str) {
+        let mut state = self.state.lock();
+        if state
+            .routers
+            .get(router)
+            .is_none_or(|s| s.task_id != task_id)
+        {
+            return;
+        }
+        warn!(%router, %error, "router unreachable: dropped; it gets its tables again when it announces again");
+        state.routers.remove(router);
+        state.topology.routers.remove(router);
+        self.changed(&mut state);
+        drop(state);
+        self.progress.send_modify(|p| *p += 1);
+    }
+
+    async fn announce_router(self: &Arc<Self>, info: RouterInfo) -> Result<(), Status> {
         let router = checked_endpoint(&info.edge_server_endpoint, "RouterInfo.edgeServerEndpoint")?;
         let table_endpoint = checked_endpoint(
             &info.forwarding_table_endpoint,
             "RouterInfo.forwardingTableEndpoint",
         )?;
-        let mut inner = self.inner.lock().await;
-        let link = RouterLink::connect(&table_endpoint, self.router_timeout)
-            .await
-            .map_err(|Unreachable(e)| {
-                Status::unavailable(format!(
+        let lock = Arc::clone(self.announcing.lock().entry(router.clone()).or_default());
+        let _one_at_a_time = lock.lock().await;
+        // Stop the router's current task first, so that nothing it sends lands after the read.
+        let previous = self
+            .state
+            .lock()
+            .routers
+            .get_mut(&router)
+            .and_then(|slot| slot.task.take());
+        if let Some(task) = previous {
+            task.abort();
+            let _ = task.await;
+        }
+        let link = match RouterLink::connect(&table_endpoint, self.router_timeout).await {
+            Ok(link) => link,
+            Err(Unreachable(e)) => {
+                let mut state = self.state.lock();
+                if state.routers.remove(&router).is_some() {
+                    state.topology.routers.remove(&router);
+                    self.changed(&mut state);
+                }
+                return Err(Status::unavailable(format!(
                     "cannot read the tables of router {router} at {table_endpoint}: {e}; check RouterInfo.forwardingTableEndpoint"
-                ))
-            })?;
+                )));
+            }
+        };
         info!(%router, %table_endpoint, entries = link.installed.len(), marked = link.marked.len(), "router announced");
         if let Installer::TwoTier { distances, .. } = &self.installer
             && distances.lookup(&router).is_none()
         {
             warn!(%router, "router not in the distance matrix: it is never a home router; it forwards to the home routers (add it to --distances)");
         }
-        inner
+        let mut state = self.state.lock();
+        state.next_task += 1;
+        let task_id = state.next_task;
+        let wake = Arc::new(Notify::new());
+        let slot = RouterSlot {
+            table_endpoint: table_endpoint.clone(),
+            task_id,
+            wake: Arc::clone(&wake),
+            task: None,
+            applied: 0,
+            entries: link.installed.len(),
+            marked: link.marked.clone(),
+        };
+        state.routers.insert(router.clone(), slot);
+        state
             .topology
             .routers
             .insert(router.clone(), table_endpoint);
-        inner.routers.insert(router, link);
-        self.publish_known(&inner);
-        self.reconcile(&mut inner).await;
+        self.changed(&mut state);
+        let task = tokio::spawn(reconcile_router(
+            Arc::clone(self),
+            router.clone(),
+            task_id,
+            link,
+            wake,
+        ));
+        if let Some(slot) = state.routers.get_mut(&router) {
+            slot.task = Some(task);
+        }
         Ok(())
     }
 
-    async fn announce_computer(&self, info: ComputerInfo) -> Result<(), Status> {
+    fn announce_computer(&self, info: ComputerInfo) -> Result<(), Status> {
         let computer = checked_endpoint(
             &info.edge_server_endpoint,
             "ComputerInfo.edgeServerEndpoint",
@@ -205,68 +343,72 @@ impl Controller {
         if lambdas.is_empty() {
             warn!(%computer, "computer announced no lambdas (no container with a lambda name): no entries for it");
         }
-        let mut inner = self.inner.lock().await;
-        let previous = inner
+        let mut state = self.state.lock();
+        let previous = state
             .topology
             .computers
             .insert(computer.clone(), lambdas.clone());
-        inner.removed.remove(&computer);
-        self.publish_known(&inner);
+        state.removed.remove(&computer);
         match previous {
             Some(old) if old == lambdas => {
-                debug!(%computer, "computer announced again, same lambdas")
+                debug!(%computer, "computer announced again, same lambdas");
+                return Ok(());
             }
             Some(_) => {
                 info!(%computer, lambdas = ?lambdas, "computer announced again with other lambdas: its entries replaced")
             }
             None => info!(%computer, lambdas = ?lambdas, "computer announced"),
         }
-        self.reconcile(&mut inner).await;
-        match inner.plan.placements.get(&computer) {
-            Some(Placement::Fallback(reason)) => {
-                warn!(%computer, %reason, "two-tier cannot place the computer: installed final on every router, as flat (add it to --distances)")
-            }
-            Some(Placement::Home(router)) => {
-                info!(%computer, home_router = %router, "computer placed")
-            }
-            _ => {}
-        }
+        self.changed(&mut state);
         Ok(())
     }
 
+    /// A router's failure report (no containers) is answered at once; a computer's leave
+    /// (its containers) once its entries are gone from the routers, or after [`LEAVE_WAIT`].
     async fn remove_computer(&self, info: ComputerInfo) -> Result<(), Status> {
         let endpoint = checked_endpoint(
             &info.edge_server_endpoint,
             "ComputerInfo.edgeServerEndpoint",
         )?;
-        let mut inner = self.inner.lock().await;
-        if inner.topology.routers.remove(&endpoint).is_some() {
-            // A router reported another router (a two-tier home router) failed.
-            inner.routers.remove(&endpoint);
-            info!(router = %endpoint, "router reported failed: dropped; it gets its tables again when it announces again");
-        } else if let Some(lambdas) = inner.topology.computers.get_mut(&endpoint) {
-            let gone: BTreeSet<String> = info.containers.iter().map(|c| c.lambda.clone()).collect();
-            if gone.is_empty() {
-                lambdas.clear();
+        let generation = {
+            let mut state = self.state.lock();
+            if state.topology.routers.remove(&endpoint).is_some() {
+                // A router reported another router (a two-tier home router) failed.
+                if let Some(task) = state.routers.remove(&endpoint).and_then(|s| s.task) {
+                    task.abort();
+                }
+                info!(router = %endpoint, "router reported failed: dropped; it gets its tables again when it announces again");
+            } else if let Some(lambdas) = state.topology.computers.get_mut(&endpoint) {
+                let gone: BTreeSet<String> =
+                    info.containers.iter().map(|c| c.lambda.clone()).collect();
+                if gone.is_empty() {
+                    lambdas.clear();
+                } else {
+                    lambdas.retain(|l| !gone.contains(l));
+                }
+                if lambdas.is_empty() {
+                    state.topology.computers.remove(&endpoint);
+                    info!(computer = %endpoint, "computer removed from every router");
+                } else {
+                    info!(computer = %endpoint, removed = ?gone, "lambdas of the computer removed");
+                }
             } else {
-                lambdas.retain(|l| !gone.contains(l));
+                debug!(%endpoint, "RemoveComputer of an unknown endpoint");
             }
-            if lambdas.is_empty() {
-                inner.topology.computers.remove(&endpoint);
-                info!(computer = %endpoint, "computer removed from every router");
-            } else {
-                info!(computer = %endpoint, removed = ?gone, "lambdas of the computer removed");
+            if !state.grace_over {
+                state.removed.insert(endpoint);
             }
-        } else {
-            debug!(%endpoint, "RemoveComputer of an unknown endpoint");
+            self.changed(&mut state)
+        };
+        if !info.containers.is_empty() {
+            self.wait_for(LEAVE_WAIT, |s| Self::installed(s, generation))
+                .await;
         }
-        if !inner.grace_over {
-            inner.removed.insert(endpoint);
-        }
-        self.reconcile(&mut inner).await;
         Ok(())
     }
 
+    /// Answered once the marks are on every router (or after [`REPORT_WAIT`]), so that the
+    /// reply counts the marks in place.
     async fn report(&self, report: LinkReport) -> Result<LinkReportReply, Status> {
         let link = report.link.trim().to_owned();
         if link.is_empty() {
@@ -275,16 +417,28 @@ impl Controller {
             ));
         }
         let on_paths = self.paths.as_ref().is_some_and(|p| p.has_link(&link));
-        let mut inner = self.inner.lock().await;
-        let changed = if report.congested {
-            inner.congested.insert(link.clone())
-        } else {
-            inner.congested.remove(&link)
+        let generation = {
+            let mut state = self.state.lock();
+            let changed = if report.congested {
+                state.congested.insert(link.clone())
+            } else {
+                state.congested.remove(&link)
+            };
+            if changed {
+                Some(self.changed(&mut state))
+            } else {
+                None
+            }
         };
-        if changed {
-            self.reconcile(&mut inner).await;
+        if let Some(generation) = generation
+            && !self
+                .wait_for(REPORT_WAIT, |s| Self::installed(s, generation))
+                .await
+        {
+            warn!(%link, "congestion report: the marks are not on every router yet; answering with those in place");
         }
-        let marked_pairs: usize = inner.routers.values().map(|l| l.marked.len()).sum();
+        let state = self.state.lock();
+        let marked_pairs: usize = state.routers.values().map(|s| s.marked.len()).sum();
         info!(%link, congested = report.congested, on_paths, marked_pairs, "congestion report");
         if !on_paths {
             warn!(%link, "the link is on no path of the paths file: nothing to mark");
@@ -292,27 +446,32 @@ impl Controller {
         Ok(LinkReportReply {
             on_paths,
             marked_pairs: u32::try_from(marked_pairs).unwrap_or(u32::MAX),
-            congested_links: inner.congested.iter().cloned().collect(),
+            congested_links: state.congested.iter().cloned().collect(),
         })
     }
 
+    /// The state, with the placements of a plan of the current topology (the view waits, at
+    /// most [`VIEW_WAIT`], for the planner to catch up; entries are those installed).
     async fn view(&self) -> ControllerView {
-        let inner = self.inner.lock().await;
-        let routers = inner
+        let generation = self.state.lock().generation;
+        self.wait_for(VIEW_WAIT, |s| s.snapshot.generation >= generation)
+            .await;
+        let state = self.state.lock();
+        let routers = state
             .routers
             .iter()
-            .map(|(router, link)| RouterView {
+            .map(|(router, slot)| RouterView {
                 endpoint: router.clone(),
-                table_endpoint: link.table_endpoint.clone(),
-                entries: u32::try_from(link.installed.len()).unwrap_or(u32::MAX),
+                table_endpoint: slot.table_endpoint.clone(),
+                entries: u32::try_from(slot.entries).unwrap_or(u32::MAX),
             })
             .collect();
-        let computers = inner
+        let computers = state
             .topology
             .computers
             .iter()
             .map(|(computer, lambdas)| {
-                let placement = inner.plan.placements.get(computer);
+                let placement = state.snapshot.plan.placements.get(computer);
                 ComputerView {
                     endpoint: computer.clone(),
                     lambdas: lambdas.iter().cloned().collect(),
@@ -326,13 +485,13 @@ impl Controller {
             .collect();
         let mut marks = Vec::new();
         if let Some(paths) = &self.paths {
-            for (router, link) in &inner.routers {
-                for destination in &link.marked {
+            for (router, slot) in &state.routers {
+                for destination in &slot.marked {
                     let links = paths
                         .links(router, destination)
                         .unwrap_or_default()
                         .iter()
-                        .filter(|l| inner.congested.contains(*l))
+                        .filter(|l| state.congested.contains(*l))
                         .cloned()
                         .collect();
                     marks.push(MarkView {
@@ -348,9 +507,76 @@ impl Controller {
             epoch: self.epoch,
             routers,
             computers,
-            congested_links: inner.congested.iter().cloned().collect(),
+            congested_links: state.congested.iter().cloned().collect(),
             marks,
         }
+    }
+}
+
+/// The planner: plans once per burst of changes (changes during a plan wake it again).
+pub(crate) async fn planner(controller: Arc<Controller>) {
+    loop {
+        controller.dirty.notified().await;
+        controller.replan();
+    }
+}
+
+/// One router's reconciliation: whenever woken, push the difference between the latest plan
+/// and what the router holds (marks first, then changes, then removals, then unmarks).
+async fn reconcile_router(
+    controller: Arc<Controller>,
+    router: String,
+    task_id: u64,
+    mut link: RouterLink,
+    wake: Arc<Notify>,
+) {
+    loop {
+        let snapshot = Arc::clone(&controller.state.lock().snapshot);
+        // A router the plan does not know yet waits for the plan that includes it.
+        if let Some(wanted) = snapshot.plan.tables.get(&router) {
+            let marks = match &controller.paths {
+                Some(paths) => plan::marks(paths, &router, wanted, &snapshot.congested),
+                None => BTreeMap::new(),
+            };
+            let may_remove = |d: &str| {
+                snapshot
+                    .removable
+                    .as_ref()
+                    .is_none_or(|known| known.contains(d))
+            };
+            let ops = plan::diff(&link.installed, wanted, may_remove);
+            let mark: Vec<String> = marks
+                .keys()
+                .filter(|d| !link.marked.contains(*d))
+                .cloned()
+                .collect();
+            let unmark: Vec<String> = link
+                .marked
+                .iter()
+                .filter(|d| !marks.contains_key(*d) && may_remove(d))
+                .cloned()
+                .collect();
+            if !(ops.is_empty() && mark.is_empty() && unmark.is_empty()) {
+                debug!(%router, ops = ops.len(), mark = mark.len(), unmark = unmark.len(), generation = snapshot.generation, "reconciling");
+                let timeout = controller.router_timeout;
+                if let Err(Unreachable(error)) = link.push(ops, mark, unmark, timeout).await {
+                    controller.drop_router(&router, task_id, &error);
+                    return;
+                }
+            }
+            {
+                let mut state = controller.state.lock();
+                if let Some(slot) = state.routers.get_mut(&router)
+                    && slot.task_id == task_id
+                {
+                    slot.applied = snapshot.generation;
+                    slot.entries = link.installed.len();
+                    slot.marked.clone_from(&link.marked);
+                }
+            }
+            controller.progress.send_modify(|p| *p += 1);
+        }
+        wake.notified().await;
     }
 }
 
@@ -360,11 +586,11 @@ pub(crate) async fn end_grace(controller: Arc<Controller>, grace: Duration) {
         return;
     }
     tokio::time::sleep(grace).await;
-    let mut inner = controller.inner.lock().await;
-    inner.grace_over = true;
-    inner.removed.clear();
+    let mut state = controller.state.lock();
+    state.grace_over = true;
+    state.removed.clear();
     info!("resync grace over: entries of destinations nobody announced are removed");
-    controller.reconcile(&mut inner).await;
+    controller.changed(&mut state);
 }
 
 fn checked_endpoint(value: &str, field: &str) -> Result<String, Status> {
@@ -402,6 +628,19 @@ async fn timed<T>(
             "no answer within {:.1} s",
             timeout.as_secs_f64()
         ))),
+    }
+}
+
+/// One `Configure` call; a transport failure or a timeout means the router is unreachable.
+async fn configure(
+    client: &mut EdgeRouterClient<Channel>,
+    conf: EdgeRouterConf,
+    timeout: Duration,
+) -> Result<String, Unreachable> {
+    match timed(timeout, client.configure(conf)).await {
+        Ok(reply) => Ok(reply.msg),
+        Err(status) if unreachable(&status) => Err(Unreachable(status.message().to_owned())),
+        Err(status) => Ok(format!("Error: {}", status.message())),
     }
 }
 
@@ -443,15 +682,12 @@ impl RouterLink {
         conf: EdgeRouterConf,
         timeout: Duration,
     ) -> Result<String, Unreachable> {
-        match timed(timeout, self.table.configure(conf)).await {
-            Ok(reply) => Ok(reply.msg),
-            Err(status) if unreachable(&status) => Err(Unreachable(status.message().to_owned())),
-            Err(status) => Ok(format!("Error: {}", status.message())),
-        }
+        configure(&mut self.table, conf, timeout).await
     }
 
     /// Apply `ops` and the mark changes: marks first (so that a new entry towards a congested
-    /// destination is never picked), then changes, then removals, then unmarks.
+    /// destination is never picked), then changes, then removals, then unmarks. Changes are
+    /// independent of one another: up to [`PIPELINE`] are in flight at once.
     async fn push(
         &mut self,
         ops: Vec<Op>,
@@ -464,33 +700,52 @@ impl RouterLink {
         }
         // Destinations every entry of which goes: one REMOVE without lambda each.
         let mut removing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut changes = Vec::new();
         for op in ops {
             match op {
                 Op::Change {
                     lambda,
                     destination,
                     is_final,
-                } => {
-                    let conf = EdgeRouterConf {
-                        action: Action::Change.into(),
-                        lambda: lambda.clone(),
-                        destination: destination.clone(),
-                        weight: INITIAL_WEIGHT,
-                        r#final: is_final,
-                    };
-                    let msg = self.configure(conf, timeout).await?;
-                    if msg.starts_with("Error") {
-                        warn!(router_table = %self.table_endpoint, %lambda, %destination, %msg, "the router refused an entry");
-                    } else {
-                        self.installed.insert((lambda, destination), is_final);
-                    }
-                }
+                } => changes.push(EdgeRouterConf {
+                    action: Action::Change.into(),
+                    lambda,
+                    destination,
+                    weight: INITIAL_WEIGHT,
+                    r#final: is_final,
+                }),
                 Op::Remove {
                     lambda,
                     destination,
                 } => removing.entry(destination).or_default().push(lambda),
             }
         }
+        let client = self.table.clone();
+        let mut replies = stream::iter(changes)
+            .map(|conf| {
+                let mut client = client.clone();
+                async move {
+                    let reply = configure(&mut client, conf.clone(), timeout).await;
+                    (conf, reply)
+                }
+            })
+            .buffer_unordered(PIPELINE);
+        while let Some((conf, reply)) = replies.next().await {
+            // The first unreachable answer ends the push (the calls still in flight are dropped).
+            let msg = reply?;
+            let EdgeRouterConf {
+                lambda,
+                destination,
+                r#final,
+                ..
+            } = conf;
+            if msg.starts_with("Error") {
+                warn!(router_table = %self.table_endpoint, %lambda, %destination, %msg, "the router refused an entry");
+            } else {
+                self.installed.insert((lambda, destination), r#final);
+            }
+        }
+        drop(replies);
         for (destination, lambdas) in removing {
             let whole = self
                 .installed
@@ -587,7 +842,7 @@ impl EdgeController for Service {
         &self,
         request: Request<ComputerInfo>,
     ) -> Result<Response<Void>, Status> {
-        self.0.announce_computer(request.into_inner()).await?;
+        self.0.announce_computer(request.into_inner())?;
         Ok(Response::new(Void {}))
     }
 
@@ -612,10 +867,10 @@ impl EdgeController for Service {
 impl Presence for Service {
     async fn check(&self, request: Request<Member>) -> Result<Response<PresenceReply>, Status> {
         let member = request.into_inner();
-        let known = self.0.known.read();
+        let state = self.0.state.lock();
         let known = match Role::try_from(member.role) {
-            Ok(Role::Router) => known.routers.contains(&member.endpoint),
-            Ok(Role::Computer) => known.computers.contains(&member.endpoint),
+            Ok(Role::Router) => state.topology.routers.contains_key(&member.endpoint),
+            Ok(Role::Computer) => state.topology.computers.contains_key(&member.endpoint),
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
                     "Member.role {} is unknown: expected ROUTER (0) or COMPUTER (1)",
