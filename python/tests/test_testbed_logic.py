@@ -285,3 +285,19 @@ def test_expected_tables_follow_the_controllers_plan():
                        ("clambda0", "10.0.0.9:10000", True)}
     assert two[r2] == {("clambda0", "10.0.0.8:10000", True), ("clambda0", r1, False),
                        ("clambda0", "10.0.0.9:10000", True)}
+
+
+def test_a_computer_waiting_for_its_home_router_is_expected_final_everywhere():
+    from lambdaroute.testbed.nodes import expected_tables, parse_view
+
+    # A computer of the matrix announced before its routers: final on every router for now;
+    # once its home router is announced the view says "home router ..." (docs/controller.md).
+    r1, r2 = "10.0.0.1:6473", "10.0.0.2:6473"
+    waiting = VIEW.replace("home router 10.0.0.2:6473",
+                           "every router until its home router is announced "
+                           "(no router of the distance matrix is announced yet)")
+    v = parse_view(waiting)
+    assert v.computers["10.0.0.8:10000"][1].startswith("every router until")
+    placements = {c: p for c, (_, p) in v.computers.items()}
+    want = expected_tables([r1, r2], {"10.0.0.8:10000": ["clambda0"]}, placements)
+    assert want[r1] == want[r2] == {("clambda0", "10.0.0.8:10000", True)}
