@@ -104,6 +104,8 @@ struct RouterSlot {
     applied: u64,
     /// Entries of its table 0, as installed.
     entries: usize,
+    /// Passes that pushed something to the router.
+    passes: u64,
     marked: BTreeSet<String>,
 }
 
@@ -308,6 +310,7 @@ impl Controller {
             task: None,
             applied: 0,
             entries: link.installed.len(),
+            passes: 0,
             marked: link.marked.clone(),
         };
         state.routers.insert(router.clone(), slot);
@@ -464,6 +467,7 @@ impl Controller {
                 endpoint: router.clone(),
                 table_endpoint: slot.table_endpoint.clone(),
                 entries: u32::try_from(slot.entries).unwrap_or(u32::MAX),
+                passes: slot.passes,
             })
             .collect();
         let computers = state
@@ -556,7 +560,8 @@ async fn reconcile_router(
                 .filter(|d| !marks.contains_key(*d) && may_remove(d))
                 .cloned()
                 .collect();
-            if !(ops.is_empty() && mark.is_empty() && unmark.is_empty()) {
+            let pushed = !(ops.is_empty() && mark.is_empty() && unmark.is_empty());
+            if pushed {
                 debug!(%router, ops = ops.len(), mark = mark.len(), unmark = unmark.len(), generation = snapshot.generation, "reconciling");
                 let timeout = controller.router_timeout;
                 if let Err(Unreachable(error)) = link.push(ops, mark, unmark, timeout).await {
@@ -570,6 +575,7 @@ async fn reconcile_router(
                     && slot.task_id == task_id
                 {
                     slot.applied = snapshot.generation;
+                    slot.passes += u64::from(pushed);
                     slot.entries = link.installed.len();
                     slot.marked.clone_from(&link.marked);
                 }
