@@ -856,7 +856,13 @@ impl EdgeController for Service {
         &self,
         request: Request<RouterInfo>,
     ) -> Result<Response<Void>, Status> {
-        self.0.announce_router(request.into_inner()).await?;
+        // In a task of its own: a caller that gives up must not leave the router half
+        // announced (its old reconciliation stopped, no new one).
+        let controller = Arc::clone(&self.0);
+        let info = request.into_inner();
+        tokio::spawn(async move { controller.announce_router(info).await })
+            .await
+            .map_err(|e| Status::internal(format!("router announcement failed: {e}")))??;
         Ok(Response::new(Void {}))
     }
 
