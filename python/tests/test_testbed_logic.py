@@ -285,3 +285,12 @@ def test_expected_tables_follow_the_controllers_plan():
                        ("clambda0", "10.0.0.9:10000", True)}
     assert two[r2] == {("clambda0", "10.0.0.8:10000", True), ("clambda0", r1, False),
                        ("clambda0", "10.0.0.9:10000", True)}
+
+
+def test_the_setup_line_lists_the_phases_in_order_with_shaping_inside_links():
+    from lambdaroute.testbed.run import format_timings
+
+    line = format_timings({"tables": 0.5, "network": 9.0, "links": 4.0, "shaping": 2.5, "hosts": 3.0,
+                           "flows": 0.25, "delay": 1.0, "nodes": 2.0, "cleanup_errors": 0.0})
+    assert line == ("hosts 3.0 s, links 4.0 s (shaping 2.5 s), flows 0.2 s = network 9.0 s; "
+                    "delay 1.0 s, nodes 2.0 s, tables 0.5 s")

@@ -35,6 +35,9 @@ import os
 import resource
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +128,17 @@ class EmulatedNetwork:
         self.prefix = host_prefix(scenario)
         #: The Mininet layout (:class:`~lambdaroute.testbed.topo.ScenarioTopo`), once started.
         self.topo: Any = None
+        #: Seconds each phase of :meth:`start` took (``hosts``, ``links``, ``shaping``, ...), in
+        #: the order they ran; ``shaping`` (tc on the links) is part of ``links``.
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - t, 3)
 
     # ----- building -----
 
@@ -144,6 +158,23 @@ class EmulatedNetwork:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
+        from mininet.link import TCIntf
+
+        network = self
+
+        class TimedTCIntf(TCIntf):  # type: ignore[misc]
+            """TCIntf whose tc configuration counts as ``shaping``."""
+
+            def config(self, *args: Any, **kwargs: Any) -> Any:
+                with network._phase("shaping"):
+                    return super().config(*args, **kwargs)
+
+        class TimedTCLink(TCLink):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("cls1", TimedTCIntf)
+                kwargs.setdefault("cls2", TimedTCIntf)
+                super().__init__(*args, **kwargs)
+
         self.topo = ScenarioTopo(self.scenario, tag=self.tag, datapath=self.features.datapath,
                                  delay_mechanism=self.delay_mechanism)
         net = Mininet(
@@ -151,7 +182,7 @@ class EmulatedNetwork:
             controller=None,
             switch=OVSSwitch,
             host=Host,
-            link=TCLink,
+            link=TimedTCLink,
             build=False,
             autoSetMacs=False,
             autoStaticArp=False,
@@ -162,22 +193,43 @@ class EmulatedNetwork:
         if self.state is not None:
             for bridge in self.bridges.values():
                 self.state.add("bridges", bridge)
-        net.build()
+        # Mininet's build(), step by step (timed): hosts and switches (one shell each), links
+        # (veth pairs, with their tc shaping), host addresses.
+        with self._phase("hosts"):
+            for name in self.topo.hosts():
+                net.addHost(name, **self.topo.nodeInfo(name))
+            for name in self.topo.switches():
+                net.addSwitch(name, **self.topo.nodeInfo(name))
+        with self._phase("links"):
+            for _, _, params in self.topo.links(sort=True, withInfo=True):
+                net.addLink(**params)
+        with self._phase("addresses"):
+            net.configHosts()
+        net.built = True
         if self.state is not None:
             for node in net.hosts + net.switches:
                 pid = process_id(node.pid) if node.pid else None
                 if pid:
                     self.state.add("pids", pid)
-        net.start()
-        # Mark our bridges, so `lambdaroute-testbed clean` finds them even after a reboot.
-        marks: list[str] = []
-        for bridge in self.bridges.values():
-            marks += ["--", "set", "Bridge", bridge, f"external_ids:{BRIDGE_MARK}={self.tag}"]
-        _run(["ovs-vsctl", *marks[1:]], "marking the bridges")
-        self._install_flows()
-        self._install_arp()
-        self._limit_queues()
+        with self._phase("switches"):
+            net.start()
+            # Mark our bridges, so `lambdaroute-testbed clean` finds them even after a reboot.
+            marks: list[str] = []
+            for bridge in self.bridges.values():
+                marks += ["--", "set", "Bridge", bridge, f"external_ids:{BRIDGE_MARK}={self.tag}"]
+            _run(["ovs-vsctl", *marks[1:]], "marking the bridges")
+        with self._phase("flows"):
+            self._install_flows()
+        with self._phase("arp"):
+            self._install_arp()
+        with self._phase("queues"):
+            self._limit_queues()
+        with self._phase("ethtool"):
+            self._checksum_offload_off()
+
+    def _checksum_offload_off(self) -> None:
         if self.features.datapath == "user":
+            net = self.net
             for h in self.scenario.hosts:
                 node = net.get(h.name)
                 out = node.cmd(f"ethtool -K {h.name}-eth0 tx off >/dev/null 2>&1; echo $?").strip()
@@ -254,6 +306,7 @@ class EmulatedNetwork:
         net, self.net = self.net, None
         if net is None:
             return
+        t = time.monotonic()
         try:
             net.stop()
         finally:
@@ -265,6 +318,7 @@ class EmulatedNetwork:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
+            self.timings["teardown"] = round(time.monotonic() - t, 3)
 
     # ----- using it -----
 
