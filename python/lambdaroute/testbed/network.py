@@ -16,6 +16,13 @@ builds and starts it, then does what a ``Topo`` cannot say:
   and are checked with ``dump-flows``.
 - Links are TCLinks: bandwidth (HTB) always; delay, loss and queue length through netem only
   when ``delay_mechanism == "netem"`` (see :mod:`lambdaroute.testbed.delay` for the other case).
+- Without netem (:attr:`EmulatedNetwork.batched`) the network is built in batches, the same
+  network as Mininet's ``build()`` with TCLinks in a few commands: shells started by a few
+  threads, every veth pair in one ``ip -batch``, one shell round trip per host (address, ARP,
+  offloads, HTB of its end), the switches in one ``ovs-vsctl``, then (OVS resets the qdisc of a
+  port it adds) the switch ports' offloads and HTB; Mininet's TCLink configured each interface
+  with several commands, and the switches reapplied it twice (measured: 262 s for 214 hosts
+  before, 14-17 s after; ``docs/testbed.md``, "Setup time").
 - With the userspace datapath, TCP needs transmit checksum offload off on host interfaces
   (``ethtool -K <intf> tx off``).
 - Without netem, the HTB class of every shaped switch port gets a ``pfifo`` of the link's
