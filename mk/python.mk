@@ -43,3 +43,5 @@ topologies: python
 	$(VENV_PY) -m lambdaroute topo ring-tree 4 2 2 --bw 100 --delay 1 -o $(TOPOLOGIES)/ring-tree.yaml
 	$(VENV_PY) -m lambdaroute topo grid 4 4 --bw 100 --delay 1 -o $(TOPOLOGIES)/grid.yaml
 	$(VENV_PY) -m lambdaroute topo aot-chicago -o $(TOPOLOGIES)/aot-chicago.yaml
+	# The testbed's setup-time benchmark (docs/testbed.md, "Setup time"): 36 hosts.
+	$(VENV_PY) -m lambdaroute topo grid 6 6 --bw 100 --delay 1 --routers s1,s4,s7,s10,s13,s16,s19,s22,s25,s28,s31 --computers s2,s5,s8,s11,s14,s17,s20,s23,s26,s29,s32,s35 --controller s18 -o $(TOPOLOGIES)/grid-6x6.yaml

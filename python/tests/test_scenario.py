@@ -152,6 +152,6 @@ def test_topo_command_reports_errors_in_one_line(tmp_path: Path) -> None:
 
 def test_shipped_topologies_load() -> None:
     names = sorted(p.name for p in (ROOT / "topologies").glob("*.yaml"))
-    assert names == ["aot-chicago.yaml", "grid.yaml", "line.yaml", "pods.yaml", "ring-tree.yaml"]
+    assert names == ["aot-chicago.yaml", "grid-6x6.yaml", "grid.yaml", "line.yaml", "pods.yaml", "ring-tree.yaml"]
     for name in names:
         Scenario.load(ROOT / "topologies" / name)

@@ -301,3 +301,69 @@ def test_a_computer_waiting_for_its_home_router_is_expected_final_everywhere():
     placements = {c: p for c, (_, p) in v.computers.items()}
     want = expected_tables([r1, r2], {"10.0.0.8:10000": ["clambda0"]}, placements)
     assert want[r1] == want[r2] == {("clambda0", "10.0.0.8:10000", True)}
+
+
+def test_the_setup_line_lists_the_phases_in_order_with_shaping_inside_links():
+    from lambdaroute.testbed.run import format_timings
+
+    line = format_timings({"tables": 0.5, "network": 9.0, "links": 4.0, "shaping": 2.5, "hosts": 3.0,
+                           "flows": 0.25, "delay": 1.0, "nodes": 2.0, "cleanup_errors": 0.0})
+    assert line == ("hosts 3.0 s, links 4.0 s (shaping 2.5 s), flows 0.2 s = network 9.0 s; "
+                    "delay 1.0 s, nodes 2.0 s, tables 0.5 s")
+
+
+def test_iptables_rules_batch_into_one_restore_text_by_table_in_order():
+    from lambdaroute.testbed.batch import iptables_restore
+
+    text = iptables_restore([
+        ["-A", "OUTPUT", "-o", "h1-eth0", "-d", "10.0.0.2", "-j", "NFQUEUE", "--queue-num", "2"],
+        ["-t", "nat", "-A", "PREROUTING", "-d", "169.254.9.10", "-j", "DNAT", "--to-destination", "10.0.0.1"],
+        ["-A", "INPUT", "-i", "h1-eth0", "-j", "NFQUEUE", "--queue-num", "1"],
+    ])
+    assert text == ("*filter\n"
+                    "-A OUTPUT -o h1-eth0 -d 10.0.0.2 -j NFQUEUE --queue-num 2\n"
+                    "-A INPUT -i h1-eth0 -j NFQUEUE --queue-num 1\n"
+                    "COMMIT\n"
+                    "*nat\n"
+                    "-A PREROUTING -d 169.254.9.10 -j DNAT --to-destination 10.0.0.1\n"
+                    "COMMIT\n")
+    assert iptables_restore([]) == ""
+    with pytest.raises(ValueError, match="only -A"):
+        iptables_restore([["-P", "FORWARD", "DROP"]])
+    with pytest.raises(ValueError, match="cannot be batched"):
+        iptables_restore([["-A", "INPUT", "-m", "comment", "--comment", "two words"]])
+
+
+def test_the_delay_plan_rules_batch_into_one_restore_per_host():
+    from lambdaroute.testbed.batch import iptables_restore
+
+    scenario = Scenario.from_yaml(LINE)
+    plan = delay.plan(scenario)
+    text = iptables_restore(plan.hosts["a"].rules)
+    assert text.splitlines()[0] == "*filter" and text.splitlines()[-1] == "COMMIT"
+    assert text.splitlines()[1:-1] == [" ".join(r) for r in plan.hosts["a"].rules]
+    assert f"-A OUTPUT -o a-eth0 -d {scenario.host('b').ip} -j NFQUEUE" in text
+
+
+def test_static_arp_and_queue_limits_batch_into_one_command_each():
+    from lambdaroute.testbed.batch import neighbours, pfifo_queues
+
+    assert neighbours("h1-eth0", [("10.0.0.2", "00:00:00:00:00:02"), ("10.0.0.3", "00:00:00:00:00:03")]) == (
+        "neigh replace 10.0.0.2 lladdr 00:00:00:00:00:02 dev h1-eth0 nud permanent\n"
+        "neigh replace 10.0.0.3 lladdr 00:00:00:00:00:03 dev h1-eth0 nud permanent\n")
+    assert pfifo_queues([("labcs1-eth1", 25), ("labcs2-eth3", 50)]) == (
+        "qdisc replace dev labcs1-eth1 parent 5:1 handle 10: pfifo limit 25\n"
+        "qdisc replace dev labcs2-eth3 parent 5:1 handle 10: pfifo limit 50\n")
+
+
+def test_veth_pairs_batch_into_one_ip_command_with_host_ends_in_their_namespaces():
+    from lambdaroute.testbed.batch import htb, veth_pairs
+
+    text = veth_pairs([("labcs1-eth1", "labcs2-eth1", None, None),
+                       ("labcs1-eth2", "h1-eth0", "00:00:00:00:00:01", 4242)])
+    assert text == ("link add name labcs1-eth1 type veth peer name labcs2-eth1\n"
+                    "link add name labcs1-eth2 type veth peer name h1-eth0 address 00:00:00:00:00:01 netns 4242\n"
+                    "link set labcs2-eth1 up\nlink set labcs1-eth1 up\nlink set labcs1-eth2 up\n")
+    # Mininet's TCLink HTB commands, without the `tc` in front.
+    assert htb("h1-eth0", 10) == ("qdisc add dev h1-eth0 root handle 5:0 htb default 1\n"
+                                  "class add dev h1-eth0 parent 5:0 classid 5:1 htb rate 10.000000Mbit burst 15k\n")

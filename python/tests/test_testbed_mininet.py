@@ -58,6 +58,44 @@ def test_a_link_of_20_ms_gives_an_rtt_within_10_percent_of_40_ms(tmp_path):
     assert root_iptables() == before, "the run changed the root namespace's iptables rules"
 
 
+def test_the_batched_build_shapes_queues_offloads_and_arp_as_tclink_did(tmp_path):
+    require_mininet()
+    scenario = Scenario.from_yaml(DELAY.replace("role: traffic-sink}", "role: traffic-sink, link: {bw: 50}}", 1))
+    with start_testbed(scenario, tmp_path) as bed:
+        state = bed.state.data
+        net = bed.network
+        assert net.batched, "no netem here: the testbed builds in batches"
+        s1, s2 = net.bridges["s1"], net.bridges["s2"]
+        p12, p21 = net.topo.port(s1, s2)
+        port_h2 = f"{s2}-eth{scenario.host('h2').port}"
+
+        def run_root(*args: str) -> str:
+            return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+        for intf in (f"{s1}-eth{p12}", f"{s2}-eth{p21}"):
+            qdiscs = run_root("tc", "qdisc", "show", "dev", intf)
+            assert "qdisc htb 5: root" in qdiscs and "pfifo 10: parent 5:1 limit 25p" in qdiscs, qdiscs
+            assert "rate 100Mbit" in run_root("tc", "class", "show", "dev", intf)
+            assert "generic-receive-offload: off" in run_root("ethtool", "-k", intf)
+        # h2's access link is shaped on both ends: its switch port and its eth0.
+        assert "rate 50Mbit" in run_root("tc", "class", "show", "dev", port_h2)
+        h2 = net.node("h2")
+        assert "rate 50Mbit" in h2.cmd("tc class show dev h2-eth0")
+        offloads = h2.cmd("ethtool -k h2-eth0")
+        assert "generic-receive-offload: off" in offloads
+        if bed.features.datapath == "user":
+            assert "tx-checksumming: off" in offloads
+        neigh = h2.cmd("ip neigh show dev h2-eth0")
+        for other in ("h1", "h3"):
+            g = scenario.host(other)
+            assert f"{g.ip} lladdr {g.mac} PERMANENT" in neigh, neigh
+        assert f"{scenario.host('h2').ip}/" in h2.cmd("ip -o -4 addr show dev h2-eth0")
+        assert f"link/ether {scenario.host('h2').mac}" in h2.cmd("ip -o link show dev h2-eth0")
+        assert len(net.ping("h1", "h2", count=2, interval=0.2)) == 2
+        print(f"setup: {bed.timings}")
+    assert leftovers(state) == [], f"the run left {leftovers(state)}"
+
+
 def _check_grid_split(result) -> None:
     (everyone,) = [s for s in result.summaries if s.client == "all"]
     clients = [s for s in result.summaries if s.client != "all"]

@@ -19,8 +19,11 @@ as with netem; what differs: the delay of a switch link is paid per flow at the 
 not emulated, and traffic to addresses outside the scenario only pays the access links.
 Bandwidth is HTB in both cases (TCLink).
 
-Each host with anything to delay runs one ``lambdaroute netem`` with all its queues, started
-and ready (it logs ``ready``) before its rules go in; rules use ``--queue-bypass`` so a host
+One ``lambdaroute netem --namespaces FILE`` serves the queues of every host with anything to
+delay (it opens each host's queue socket inside the host's namespace), or, with a binary
+without that option, each such host runs its own element (all started together); the element
+is ready (it logs ``ready``) before any rule goes in (one ``iptables-restore --noflush`` per
+host); rules use ``--queue-bypass`` so a host
 whose element is gone still passes traffic. Host namespaces die with the network, and with them
 the rules; the elements are stopped by handle before that.
 """
@@ -37,10 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from lambdaroute.scenario import Scenario
+from lambdaroute.testbed.batch import iptables_restore
 from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id, stop_process
 from lambdaroute.testbed.features import Features
 
-__all__ = ["choose", "DelayPlan", "HostQueues", "plan", "start_elements", "MECHANISMS"]
+__all__ = ["choose", "DelayPlan", "HostQueues", "plan", "serves_namespaces", "start_elements", "MECHANISMS"]
 
 log = logging.getLogger(__name__)
 
@@ -143,18 +147,40 @@ def plan(scenario: Scenario) -> DelayPlan:
     return DelayPlan(out)
 
 
-def _wait_ready(proc: subprocess.Popen[Any], log_path: Path, host: str, timeout: float = 10.0) -> None:
+def _is_ready(proc: subprocess.Popen[Any], log_path: Path, host: str) -> bool:
+    if log_path.exists() and "netem element ready" in log_path.read_text(errors="replace"):
+        return True
+    if proc.poll() is not None:
+        raise RuntimeError(
+            f"host {host}: the netem element exited ({proc.returncode}) before binding its "
+            f"queues; see {log_path}"
+        )
+    return False
+
+
+def _wait_ready(procs: dict[str, tuple[subprocess.Popen[Any], Path]], timeout: float = 20.0) -> None:
+    """Waits until every element (host -> process, log) logged that it is ready."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log_path.exists() and "netem element ready" in log_path.read_text(errors="replace"):
+    pending = dict(procs)
+    while pending:
+        for host, (proc, log_path) in list(pending.items()):
+            if _is_ready(proc, log_path, host):
+                del pending[host]
+        if not pending:
             return
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"host {host}: the netem element exited ({proc.returncode}) before binding its "
-                f"queues; see {log_path}"
-            )
+        if time.monotonic() > deadline:
+            host, (_, log_path) = next(iter(pending.items()))
+            raise RuntimeError(f"host {host}: the netem element is not ready after {timeout:g} s; see {log_path}")
         time.sleep(0.02)
-    raise RuntimeError(f"host {host}: the netem element is not ready after {timeout:g} s; see {log_path}")
+
+
+def serves_namespaces(binary: str) -> bool:
+    """Whether ``binary``'s element serves several namespaces (``netem --namespaces FILE``)."""
+    try:
+        out = subprocess.run([binary, "netem", "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--namespaces" in out.stdout
 
 
 def start_elements(
@@ -166,25 +192,60 @@ def start_elements(
     cleanup: Cleanup,
     state: RunState | None = None,
 ) -> dict[str, subprocess.Popen[Any]]:
-    """Starts each host's element, waits until it is ready, then installs its iptables rules."""
+    """Starts the delay element(s) and waits until they are ready, then installs each host's
+    iptables rules (one ``iptables-restore --noflush`` per host). Returns host -> the process
+    that serves its queues.
+
+    One element serves every host (``netem --namespaces``: it opens each host's queue socket in
+    the host's namespace, ``/proc/<shell pid>/ns/net``) where the binary can; otherwise each host
+    runs its own, all started together. Either way the ``i``-th host (by name) draws its losses
+    from seed ``seed + i``."""
+    hosts = sorted(delay_plan.hosts.items())
+    if not hosts:
+        return {}
+    env = {"NO_COLOR": "1", "RUST_LOG": "info", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     procs: dict[str, subprocess.Popen[Any]] = {}
-    for i, (name, hq) in enumerate(sorted(delay_plan.hosts.items())):
-        node = network.node(name)
-        log_path = logs / f"netem-{name}.log"
-        with open(log_path, "wb") as log_file:
-            proc = node.popen(
-                [binary, "netem", *hq.queue_args(), "--seed", str(seed + i)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env={"NO_COLOR": "1", "RUST_LOG": "info", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
-        procs[name] = proc
-        cleanup.push(f"stop the netem element of {name}", lambda p=proc: stop_process(p))
+    logged: dict[str, tuple[subprocess.Popen[Any], Path]] = {}
+
+    def started(what: str, proc: subprocess.Popen[Any]) -> None:
+        cleanup.push(f"stop the netem element of {what}", lambda p=proc: stop_process(p))
         if state is not None and (pid := process_id(proc.pid)):
             state.add("pids", pid)
-        _wait_ready(proc, log_path, name)
-        for rule in hq.rules:
-            out = node.cmd(" ".join(["iptables", "-w", *rule]) + " 2>&1; echo rc=$?").strip()
-            if not out.endswith("rc=0"):
-                raise RuntimeError(f"host {name}: `iptables {' '.join(rule)}` failed: {out}")
+
+    if serves_namespaces(binary):
+        plan_path = logs / "netem-namespaces.txt"
+        plan_path.write_text("".join(
+            f"/proc/{network.node(name).pid}/ns/net {' '.join(hq.queue_args()[1::2])}  # {name}\n"
+            for name, hq in hosts), encoding="utf-8")
+        log_path = logs / "netem.log"
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen([binary, "netem", "--namespaces", str(plan_path), "--seed", str(seed)],
+                                    stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        started(f"{len(hosts)} hosts", proc)
+        procs = {name: proc for name, _ in hosts}
+        logged = {"all hosts": (proc, log_path)}
+    else:
+        for i, (name, hq) in enumerate(hosts):
+            log_path = logs / f"netem-{name}.log"
+            with open(log_path, "wb") as log_file:
+                proc = network.node(name).popen(
+                    [binary, "netem", *hq.queue_args(), "--seed", str(seed + i)],
+                    stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                )
+            procs[name] = proc
+            logged[name] = (proc, log_path)
+            started(name, proc)
+    _wait_ready(logged)
+    # Rules only once the elements are bound (--queue-bypass would pass packets undelayed).
+    for name, hq in hosts:
+        if not hq.rules:
+            continue
+        path = logs / f"iptables-{name}.rules"
+        path.write_text(iptables_restore(hq.rules), encoding="utf-8")
+        try:
+            out = network.node(name).cmd(f"iptables-restore -w --noflush {path} 2>&1; echo rc=$?").strip()
+        finally:
+            path.unlink()
+        if not out.endswith("rc=0"):
+            raise RuntimeError(f"host {name}: `iptables-restore` of its delay rules failed: {out}")
     return procs

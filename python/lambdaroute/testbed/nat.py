@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lambdaroute.scenario import Host, Scenario
+from lambdaroute.testbed.batch import iptables_restore
 from lambdaroute.testbed.cleanup import Cleanup, RunState
 
 __all__ = ["Gateway", "start_gateway"]
@@ -103,23 +106,25 @@ def start_gateway(network: Any, scenario: Scenario, tag: str, cleanup: Cleanup,
         state.add("links", root_if)
     subprocess.run(["ip", "addr", "add", f"{machine}/24", "dev", root_if], check=True, capture_output=True)
     subprocess.run(["ip", "link", "set", root_if, "up"], check=True, capture_output=True)
-    commands = [
-        f"ip addr add {gw}/24 dev {inner_if}",
-        *(f"ip addr add {a}/32 dev {inner_if}" for a in outside.values()),
-        f"ip link set {inner_if} up",
-        "sysctl -qw net.ipv4.ip_forward=1",
-    ]
-    for h in hosts:
-        commands.append(f"iptables -w -t nat -A PREROUTING -i {inner_if} -d {outside[h.name]} -j DNAT --to-destination {h.ip}")
-    commands += [
-        f"iptables -w -t nat -A POSTROUTING -o {nat.name}-eth0 -j SNAT --to-source {nat.ip}",
-        f"iptables -w -t nat -A PREROUTING -i {nat.name}-eth0 -d {nat.ip} -j DNAT --to-destination {machine}",
-        f"iptables -w -t nat -A POSTROUTING -o {inner_if} -j SNAT --to-source {gw}",
+    # Addresses in one `ip -batch`, rules in one `iptables-restore --noflush` (one shell round
+    # trip each instead of one per host).
+    addresses = "".join(f"addr add {a} dev {inner_if}\n" for a in [f"{gw}/24", *(f"{o}/32" for o in outside.values())])
+    addresses += f"link set {inner_if} up\n"
+    rules = [["-t", "nat", "-A", "PREROUTING", "-i", inner_if, "-d", outside[h.name], "-j", "DNAT",
+              "--to-destination", h.ip] for h in hosts]
+    rules += [
+        ["-t", "nat", "-A", "POSTROUTING", "-o", f"{nat.name}-eth0", "-j", "SNAT", "--to-source", nat.ip],
+        ["-t", "nat", "-A", "PREROUTING", "-i", f"{nat.name}-eth0", "-d", nat.ip, "-j", "DNAT", "--to-destination", machine],
+        ["-t", "nat", "-A", "POSTROUTING", "-o", inner_if, "-j", "SNAT", "--to-source", gw],
         # Only between the emulated network and the root end: nothing else is forwarded.
-        "iptables -w -P FORWARD DROP",
-        f"iptables -w -A FORWARD -i {inner_if} -o {nat.name}-eth0 -j ACCEPT",
-        f"iptables -w -A FORWARD -i {nat.name}-eth0 -o {inner_if} -d {machine} -j ACCEPT",
+        ["-A", "FORWARD", "-i", inner_if, "-o", f"{nat.name}-eth0", "-j", "ACCEPT"],
+        ["-A", "FORWARD", "-i", f"{nat.name}-eth0", "-o", inner_if, "-d", machine, "-j", "ACCEPT"],
     ]
-    for c in commands:
-        _run_in(node, c)
+    with tempfile.TemporaryDirectory(prefix="lambdaroute-nat-") as tmp:
+        ip_file, rules_file = Path(tmp) / "ip", Path(tmp) / "rules"
+        ip_file.write_text(addresses, encoding="utf-8")
+        rules_file.write_text(iptables_restore(rules), encoding="utf-8")
+        for c in [f"ip -batch {ip_file}", "sysctl -qw net.ipv4.ip_forward=1", "iptables -w -P FORWARD DROP",
+                  f"iptables-restore -w --noflush {rules_file}"]:
+            _run_in(node, c)
     return Gateway(nat.name, root_if, str(net), machine, outside)

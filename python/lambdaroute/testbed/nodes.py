@@ -276,29 +276,49 @@ class Nodes:
 
     def wait_listening(self, np: NodeProcess, timeout: float = 15.0) -> None:
         """Probes the node's ports from inside its host until they accept connections."""
-        if not np.listens:
-            return
-        probe = self.network.node(np.host).popen(
-            [sys.executable, "-c", _PROBE, str(timeout), *np.listens],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout + 5
-        while probe.poll() is None:
-            if np.proc.poll() is not None:
-                stop_process(probe, 1)
-                raise RuntimeError(
-                    f"{np.role} on {np.host} exited ({np.proc.returncode}) before listening on "
-                    f"{', '.join(np.listens)}; see {np.log}"
-                )
-            if time.monotonic() > deadline:
-                stop_process(probe, 1)
-                break
-            time.sleep(0.02)
-        if probe.returncode != 0:
-            raise RuntimeError(
-                f"{np.role} on {np.host}: nothing listens on {', '.join(np.listens)} after {timeout:g} s; "
-                f"see {np.log}"
-            )
+        self.wait_all_listening([np], timeout)
+
+    def wait_all_listening(self, nps: list[NodeProcess], timeout: float = 15.0) -> None:
+        """Probes the ports of every node in ``nps`` from inside its host, all at once (one
+        probe process per node, started together), until each accepts connections; raises
+        naming the first node that exited or does not listen after ``timeout`` s."""
+        probes: list[tuple[NodeProcess, subprocess.Popen[Any]]] = []
+        try:
+            for np in nps:
+                if np.listens:
+                    probes.append((np, self.network.node(np.host).popen(
+                        [sys.executable, "-c", _PROBE, str(timeout), *np.listens],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    )))
+            deadline = time.monotonic() + timeout + 5
+            pending = list(probes)
+            while pending:
+                for np, probe in list(pending):
+                    if probe.poll() is not None:
+                        pending.remove((np, probe))
+                        if probe.returncode != 0:
+                            raise RuntimeError(
+                                f"{np.role} on {np.host}: nothing listens on {', '.join(np.listens)} "
+                                f"after {timeout:g} s; see {np.log}"
+                            )
+                    elif np.proc.poll() is not None:
+                        raise RuntimeError(
+                            f"{np.role} on {np.host} exited ({np.proc.returncode}) before listening on "
+                            f"{', '.join(np.listens)}; see {np.log}"
+                        )
+                    elif time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"{np.role} on {np.host}: nothing listens on {', '.join(np.listens)} "
+                            f"after {timeout:g} s; see {np.log}"
+                        )
+                if pending:
+                    time.sleep(0.02)
+        finally:
+            for _, probe in probes:
+                if probe.poll() is None:
+                    stop_process(probe, 1)
+                elif probe.stdout is not None:
+                    probe.stdout.close()
 
     #: The order nodes stop in: clients first; computers while the controller and the routers
     #: still run (their RemoveComputer reaches the controller, which takes them off the routers);
@@ -356,8 +376,7 @@ class Nodes:
             if controller:
                 args += ["--controller", controller]
             started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", [listen, util]))
-        for np in started:
-            self.wait_listening(np)
+        self.wait_all_listening(started)
         return started
 
     def start_controller(self, host: Host, distances: Path, paths: Path) -> NodeProcess:
@@ -440,8 +459,7 @@ class Nodes:
             if controller:
                 args += ["--controller", controller]
             started.append(self.spawn(h.name, "router", args, f"router-{h.name}.log", [listen, table]))
-        for np in started:
-            self.wait_listening(np)
+        self.wait_all_listening(started)
         return started
 
     def table(self, router: Host, *args: str) -> str:

@@ -53,7 +53,7 @@ from lambdaroute.testbed.nodes import (
 )
 from lambdaroute.testbed.traffic import Background, schedules
 
-__all__ = ["Bed", "start_testbed", "run", "RunResult"]
+__all__ = ["Bed", "start_testbed", "run", "RunResult", "format_timings"]
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +114,49 @@ def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary
     with terminate_on_sigterm():
         try:
             t = time.monotonic()
-            network.start(cleanup)
-            bed.timings["network"] = round(time.monotonic() - t, 3)
+            try:
+                network.start(cleanup)
+            finally:
+                bed.timings["network"] = round(time.monotonic() - t, 3)
+                bed.timings.update(network.timings)
             if mechanism == "nfqueue":
                 t = time.monotonic()
                 bed.delay_plan = delay_mod.plan(scenario)
                 delay_mod.start_elements(network, bed.delay_plan, binary, workdir / "logs",
                                          scenario.seed if seed is None else seed, cleanup, state)
                 bed.timings["delay"] = round(time.monotonic() - t, 3)
+            t = time.monotonic()
             bed.gateway = start_gateway(network, scenario, tag, cleanup, state)
+            bed.timings["nat"] = round(time.monotonic() - t, 3)
             yield bed
         finally:
+            t = time.monotonic()
             errors = cleanup.run()
+            bed.timings["cleanup"] = round(time.monotonic() - t, 3)
+            if "teardown" in network.timings:
+                bed.timings["teardown"] = network.timings["teardown"]
             bed.timings["cleanup_errors"] = float(len(errors))
+
+
+#: The setup phases in the order they run, as :func:`format_timings` shows them.
+SETUP_PHASES = ("hosts", "links", "shaping", "addresses", "switches", "flows", "arp", "queues", "ethtool",
+                "network", "delay", "nat", "nodes", "tables")
+
+
+def format_timings(timings: dict[str, float]) -> str:
+    """One line of the setup phases in ``timings`` (seconds), e.g. ``hosts 1.2 s, links 3.4 s
+    (shaping 2.0 s), ..., network 9.9 s, delay 1.0 s, ...``; phases not in it are left out."""
+    parts = []
+    for name in SETUP_PHASES:
+        if name == "shaping" or name not in timings:
+            continue
+        text = f"{name} {timings[name]:.1f} s"
+        if name == "links" and "shaping" in timings:
+            text += f" (shaping {timings['shaping']:.1f} s)"
+        if name == "network":
+            text = "= " + text + ";"
+        parts.append(text)
+    return ", ".join(parts).replace(", =", " =").replace(";,", ";")
 
 
 # ----- progress -----
@@ -296,6 +326,7 @@ def run(
             entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
                          f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
+            stream.write(f"  setup: {format_timings(bed.timings)}\n")
 
             if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)

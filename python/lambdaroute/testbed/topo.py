@@ -8,7 +8,8 @@ What it holds:
 
 - switches: the bridge ``l<tag>s<index>`` of the scenario's ``index``-th switch, an
   ``OVSSwitch`` in secure fail mode speaking OpenFlow 1.0 and 1.3, its datapath (``kernel`` or
-  ``user``), dpid ``index``, started one by one (``batch=False``);
+  ``user``), dpid ``index``, started one by one (``batch=False``, the default) or all in one
+  ``ovs-vsctl`` (``batch=True``);
 - hosts: their scenario names, addresses (``ip/prefix``, see
   :func:`~lambdaroute.testbed.network.host_prefix`) and MACs;
 - links: switch links in scenario order with the scenario's ports (``port1``/``port2``), then
@@ -50,13 +51,15 @@ class ScenarioTopo(Topo):  # type: ignore[misc]  # Mininet ships no type hints
     """The Mininet topology of ``scenario`` for the run tagged ``tag``.
 
     ``datapath`` is OVS's (``kernel`` or ``user``), ``delay_mechanism`` the testbed's
-    (``netem`` or ``nfqueue``). ``bridges`` maps scenario switch names to bridge names;
+    (``netem`` or ``nfqueue``), ``batch`` whether the switches start in one ``ovs-vsctl``.
+    ``bridges`` maps scenario switch names to bridge names;
     :meth:`switch_of` maps back.
     """
 
     def __init__(self, scenario: Scenario, *, tag: str, datapath: str = "kernel",
-                 delay_mechanism: str = "netem") -> None:
+                 delay_mechanism: str = "netem", batch: bool = False) -> None:
         self.scenario = scenario
+        self.batch = batch
         self.tag = tag
         self.datapath = datapath
         self.delay_mechanism = delay_mechanism
@@ -74,9 +77,9 @@ class ScenarioTopo(Topo):  # type: ignore[misc]  # Mininet ships no type hints
                 failMode="secure",
                 protocols="OpenFlow10,OpenFlow13",
                 dpid=f"{index:016x}",
-                # Mininet.buildFromTopo would batch the switches' ovs-vsctl calls; start each
-                # on its own, as the testbed always has.
-                batch=False,
+                # One ovs-vsctl for all bridges (batch=True), or one each; the testbed batches
+                # when it shapes the links itself (no netem).
+                batch=self.batch,
             )
         for host in self.scenario.hosts:
             self.addHost(host.name, ip=f"{host.ip}/{self.prefix}", mac=host.mac)

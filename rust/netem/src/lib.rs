@@ -1,7 +1,8 @@
 //! lambdaroute's delay element, for kernels without the netem qdisc: it adds a link's delay
 //! and loss in the Mininet testbed where `tc ... netem` is not available (the testbed detects
-//! it; see the repository's `docs/testbed.md`, "Delay and loss"). `lambdaroute netem` runs it
-//! in each host that needs it.
+//! it; see the repository's `docs/testbed.md`, "Delay and loss"). One `lambdaroute netem
+//! --namespaces FILE` serves the queues of every host, each in its own network namespace
+//! ([`element::run_namespaces`]).
 //!
 //! This crate is `lambdaroute-netem`, used only by the binary:
 //!
