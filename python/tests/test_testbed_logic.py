@@ -367,3 +367,14 @@ def test_veth_pairs_batch_into_one_ip_command_with_host_ends_in_their_namespaces
     # Mininet's TCLink HTB commands, without the `tc` in front.
     assert htb("h1-eth0", 10) == ("qdisc add dev h1-eth0 root handle 5:0 htb default 1\n"
                                   "class add dev h1-eth0 parent 5:0 classid 5:1 htb rate 10.000000Mbit burst 15k\n")
+
+
+def test_the_tables_deadline_grows_with_the_routers_and_computers():
+    from lambdaroute import topologies
+    from lambdaroute.testbed.run import TABLES_TIMEOUT, tables_timeout
+
+    small = Scenario.from_yaml(LINE)
+    members = sum(1 for h in small.hosts if h.role in ("router", "computer"))
+    assert tables_timeout(small) == TABLES_TIMEOUT + 0.25 * members
+    aot = topologies.aot_chicago()
+    assert tables_timeout(aot) == TABLES_TIMEOUT + 0.25 * 142  # 71 routers, 71 computers
