@@ -109,6 +109,18 @@ def _run(args: list[str], what: str) -> str:
     return done.stdout
 
 
+@contextmanager
+def _batch_file(text: str, suffix: str, workdir: Path | str | None) -> Iterator[str]:
+    """A file holding ``text`` (the input of an ``ip``/``tc`` batch), removed afterwards."""
+    with tempfile.NamedTemporaryFile("w", suffix=suffix, dir=workdir, delete=False) as f:
+        f.write(text)
+        path = f.name
+    try:
+        yield path
+    finally:
+        os.unlink(path)
+
+
 class EmulatedNetwork:
     """The Mininet network of one scenario. Build it with :meth:`start`; cleanup is pushed onto
     the run's :class:`Cleanup` as it goes."""
@@ -323,13 +335,8 @@ class EmulatedNetwork:
             net.links.append(link)
             if options.get("bw") is not None:
                 shaped[root_name] = shaped[other_name] = float(options["bw"])
-        with tempfile.NamedTemporaryFile("w", suffix=".ip", dir=self.workdir, delete=False) as f:
-            f.write(veth_pairs(pairs))
-            path = f.name
-        try:
+        with _batch_file(veth_pairs(pairs), ".ip", self.workdir) as path:
             _run(["ip", "-batch", path], f"{len(pairs)} veth pairs")
-        finally:
-            os.unlink(path)
         return shaped
 
     def _configure_hosts_batched(self, shaped: dict[str, float]) -> None:
@@ -440,13 +447,8 @@ class EmulatedNetwork:
         if not wanted:
             return
         # All ports are in the root namespace: one tc for all of them.
-        with tempfile.NamedTemporaryFile("w", suffix=".tc", dir=self.workdir, delete=False) as f:
-            f.write(pfifo_queues(wanted))
-            path = f.name
-        try:
+        with _batch_file(pfifo_queues(wanted), ".tc", self.workdir) as path:
             _run(["tc", "-batch", path], f"queues of {len(wanted)} switch ports")
-        finally:
-            os.unlink(path)
         for intf, queue in wanted:
             self.queue_limits[intf] = queue
 
@@ -456,13 +458,8 @@ class EmulatedNetwork:
             lines = neighbours(f"{h.name}-eth0", ((g.ip, g.mac) for g in hosts if g is not h))
             if not lines:
                 continue
-            with tempfile.NamedTemporaryFile("w", suffix=".neigh", dir=self.workdir, delete=False) as f:
-                f.write(lines)
-                path = f.name
-            try:
+            with _batch_file(lines, ".neigh", self.workdir) as path:
                 out = self.net.get(h.name).cmd(f"ip -batch {path} 2>&1; echo rc=$?").strip()
-            finally:
-                os.unlink(path)
             if not out.endswith("rc=0"):
                 raise NetworkError(f"host {h.name}: static ARP entries failed: {out}")
 
@@ -476,14 +473,9 @@ class EmulatedNetwork:
                 # Every veth pair at once (by its root-namespace end, which is ours by name);
                 # Mininet would delete both ends of each link, one shell round trip each.
                 ends = [str(link.intf1) for link in net.links]
-                with tempfile.NamedTemporaryFile("w", suffix=".ip", dir=self.workdir, delete=False) as f:
-                    f.write("".join(f"link del {name}\n" for name in ends))
-                    path = f.name
-                try:
+                with _batch_file("".join(f"link del {name}\n" for name in ends), ".ip", self.workdir) as path:
                     subprocess.run(["ip", "-force", "-batch", path], check=False,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                finally:
-                    os.unlink(path)
                 net.links = []
             net.stop()
         finally:

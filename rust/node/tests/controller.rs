@@ -245,6 +245,25 @@ fn count(calls: &[(String, u32)], responder: &str) -> usize {
     calls.iter().filter(|(r, _)| r == responder).count()
 }
 
+/// The two-tier installer over routers `r1`, `r2` and computer `c` with r1 - c one hop,
+/// r2 - c three, r1 - r2 two: r1 is c's home router (for both objectives); r2 when alone.
+fn two_tier_home_r1(r1: SocketAddr, r2: SocketAddr, c: SocketAddr) -> Installer {
+    let key = |a: SocketAddr| NodeKey::Endpoint(a.to_string());
+    let distances = Distances::new(
+        vec![key(r1), key(r2), key(c)],
+        vec![
+            vec![Some(0), Some(2), Some(1)],
+            vec![Some(2), Some(0), Some(3)],
+            vec![Some(1), Some(3), Some(0)],
+        ],
+    )
+    .unwrap();
+    Installer::TwoTier {
+        distances,
+        objective: Objective::MinMax,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flat_gives_every_router_a_final_entry_per_computer_and_lambda() {
     let _shared = LOAD.read().await;
@@ -295,20 +314,7 @@ async fn two_tier_call_at_a_non_home_router_executes_after_two_router_hops() {
     let r1 = start_router(address).await;
     let r2 = start_router(address).await;
     // r1 - c one hop, r2 - c three: r1 is the home router, for both objectives.
-    let key = |a: SocketAddr| NodeKey::Endpoint(a.to_string());
-    let distances = Distances::new(
-        vec![key(r1.listen), key(r2.listen), key(computer_address)],
-        vec![
-            vec![Some(0), Some(2), Some(1)],
-            vec![Some(2), Some(0), Some(3)],
-            vec![Some(1), Some(3), Some(0)],
-        ],
-    )
-    .unwrap();
-    let installer = Installer::TwoTier {
-        distances,
-        objective: Objective::MinMax,
-    };
+    let installer = two_tier_home_r1(r1.listen, r2.listen, computer_address);
     let ctl = start_controller(address, installer, None).await;
     let c = Computer::start(computer_address, address, &["f"], 1.0).await;
     let home = r1.listen.to_string();
@@ -571,20 +577,7 @@ async fn two_tier_computer_announced_before_its_routers_moves_home_once_they_are
     let (r1_address, r2_address) = (free_address(), free_address());
     let computer_address = free_address();
     // r1 - c one hop, r2 - c three: r1 is the home router; alone, r2 is.
-    let key = |a: SocketAddr| NodeKey::Endpoint(a.to_string());
-    let distances = Distances::new(
-        vec![key(r1_address), key(r2_address), key(computer_address)],
-        vec![
-            vec![Some(0), Some(2), Some(1)],
-            vec![Some(2), Some(0), Some(3)],
-            vec![Some(1), Some(3), Some(0)],
-        ],
-    )
-    .unwrap();
-    let installer = Installer::TwoTier {
-        distances,
-        objective: Objective::MinMax,
-    };
+    let installer = two_tier_home_r1(r1_address, r2_address, computer_address);
     let ctl = start_controller(address, installer, None).await;
     // Computers first: one of the matrix, one outside it.
     let c = Computer::start(computer_address, address, &["f"], 1.0).await;
