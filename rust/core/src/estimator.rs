@@ -209,11 +209,10 @@ fn parse_secs(text: &str, what: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The estimator state of one entry: O(1) whatever the estimator.
+/// The periodic estimator's state of one entry, O(1); the EWMAs keep only the time of the
+/// last sample, which the e-table stores beside the weight (see [`Estimate::ewma_step`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Estimate {
-    /// When the last sample arrived (EWMA staleness).
-    last_sample: Option<Time>,
     /// The current period's samples (periodic): count, min, max, sum, in seconds.
     count: u32,
     min: f64,
@@ -227,11 +226,6 @@ impl Estimate {
     /// A latency as a sample in seconds, clamped to [`MIN_SAMPLE_SECS`].
     pub fn sample_secs(latency: Duration) -> f64 {
         latency.as_secs_f64().max(MIN_SAMPLE_SECS)
-    }
-
-    /// The EWMA step: the new weight after sample `sample` (seconds) at `now`.
-    pub fn ewma(&mut self, weight: f64, alpha: f64, sample: f64, now: Time) -> f64 {
-        Self::ewma_step(&mut self.last_sample, weight, alpha, sample, now)
     }
 
     /// The EWMA step on a time of last sample kept apart (the e-table keeps it with the weight,

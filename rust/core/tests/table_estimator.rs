@@ -87,11 +87,12 @@ fn estimator_rejects_bad_specifications_with_the_accepted_forms() {
 
 #[test]
 fn estimate_ewma_restarts_after_five_seconds() {
-    let mut e = Estimate::default();
     let t = Time::from_secs_f64;
-    assert_eq!(e.ewma(1.0, 0.5, 0.2, t(0.0)), 0.2);
-    assert_eq!(e.ewma(0.2, 0.5, 0.4, t(4.999)), 0.5 * 0.2 + 0.5 * 0.4);
-    assert_eq!(e.ewma(0.3, 0.5, 0.8, t(9.999)), 0.8);
+    let mut last = None;
+    let mut step = |w, s, now| Estimate::ewma_step(&mut last, w, 0.5, s, now);
+    assert_eq!(step(1.0, 0.2, t(0.0)), 0.2);
+    assert_eq!(step(0.2, 0.4, t(4.999)), 0.5 * 0.2 + 0.5 * 0.4);
+    assert_eq!(step(0.3, 0.8, t(9.999)), 0.8);
 }
 
 #[test]

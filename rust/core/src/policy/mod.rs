@@ -101,13 +101,11 @@ impl FromStr for PolicyKind {
     type Err = UnknownPolicy;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rp" | "random-proportional" => Ok(PolicyKind::RandomProportional),
-            "li" | "least-impedance" => Ok(PolicyKind::LeastImpedance),
-            "rr" | "round-robin" => Ok(PolicyKind::RoundRobin),
-            "p2c" | "power-of-two" => Ok(PolicyKind::PowerOfTwo),
-            _ => Err(UnknownPolicy(s.to_string())),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        PolicyKind::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name || p.long_name() == name)
+            .ok_or_else(|| UnknownPolicy(s.to_string()))
     }
 }
 
