@@ -30,6 +30,10 @@ pub enum ScenarioError {
     /// A generator or importer was given something it cannot build.
     #[error("{0}")]
     Generator(String),
+    /// An `aot` workload that cannot be replayed on this scenario (its client is on no AoT
+    /// site, or its settings are impossible).
+    #[error("{0}")]
+    Replay(String),
 }
 
 /// A result whose error is a [`ScenarioError`].

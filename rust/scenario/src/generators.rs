@@ -416,59 +416,51 @@ pub fn grid(n: usize, m: usize, link_params: &LinkParams, p: &Placement) -> Resu
 }
 
 /// The shipped copy of the Array of Things node list (see `data/aot/SOURCE.md`).
-pub const AOT_NODES_CSV: &str = include_str!("../../../data/aot/nodes.csv");
+pub const AOT_NODES_CSV: &str = lambdaroute_trace::nodes::NODES_CSV;
 
-/// One AoT node kept by [`aot_chicago`].
+/// One AoT node kept by [`aot_chicago`]: a site, with the nodes merged into it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AotNode {
     /// The node's AoT name (`vsn` column, e.g. `004`).
     pub vsn: String,
+    /// The node's id (`node_id` column, as in the digest's `data.csv`).
+    pub node_id: String,
     /// Latitude, degrees.
     pub lat: f64,
     /// Longitude, degrees.
     pub lon: f64,
+    /// Ids of every node of the site: this one, then those merged into it (within 0.010
+    /// degrees), in file order.
+    pub members: Vec<String>,
 }
 
 /// Upstream rule: a node within this distance (degrees) of a kept one is dropped.
-pub const AOT_MERGE_DEG: f64 = 0.010;
+pub const AOT_MERGE_DEG: f64 = lambdaroute_trace::nodes::MERGE_DEG;
 /// Upstream rule: nodes within this distance (degrees) are linked.
 pub const AOT_LINK_DEG: f64 = 0.045;
 
-/// Reads an AoT `nodes.csv` and applies the upstream merge rule, in file order.
+/// Reads an AoT `nodes.csv` and applies the upstream merge rule, in file order
+/// (`lambdaroute_trace::nodes::sites`).
 pub fn aot_nodes(csv_text: &str) -> Result<Vec<AotNode>> {
-    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ScenarioError::Generator(format!("AoT nodes.csv: {e}")))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| ScenarioError::Generator(format!("AoT nodes.csv: no `{name}` column")))
-    };
-    let (c_vsn, c_lat, c_lon) = (col("vsn")?, col("lat")?, col("lon")?);
-    let mut kept: Vec<AotNode> = Vec::new();
-    for (i, row) in reader.records().enumerate() {
-        let row =
-            row.map_err(|e| ScenarioError::Generator(format!("AoT nodes.csv row {}: {e}", i + 2)))?;
-        let num = |c: usize| -> Result<f64> {
-            row.get(c)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .ok_or_else(|| {
-                    ScenarioError::Generator(format!("AoT nodes.csv row {}: bad coordinate", i + 2))
-                })
-        };
-        let node = AotNode {
-            vsn: row.get(c_vsn).unwrap_or("").to_string(),
-            lat: num(c_lat)?,
-            lon: num(c_lon)?,
-        };
-        if kept.iter().all(|k| deg_dist(k, &node) >= AOT_MERGE_DEG) {
-            kept.push(node);
-        }
-    }
-    Ok(kept)
+    let list = lambdaroute_trace::NodeList::parse(csv_text, "AoT nodes.csv")
+        .map_err(|e| ScenarioError::Generator(e.to_string()))?;
+    Ok(lambdaroute_trace::nodes::sites(&list)
+        .into_iter()
+        .map(|site| {
+            let node = &list.nodes[site.node];
+            AotNode {
+                vsn: node.vsn.clone(),
+                node_id: node.node_id.clone(),
+                lat: node.lat,
+                lon: node.lon,
+                members: site
+                    .members
+                    .iter()
+                    .map(|&m| list.nodes[m].node_id.clone())
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 fn deg_dist(a: &AotNode, b: &AotNode) -> f64 {

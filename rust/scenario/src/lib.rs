@@ -26,6 +26,9 @@
 //!   distance matrix and the (router, computer) paths.
 //! - [`generators`] builds the papers' topologies: line, pods, ring-tree, grid, Array of Things
 //!   (Chicago), and imports BRITE files.
+//! - [`replay`] says which Array of Things nodes feed each `pattern: aot` workload (the nodes
+//!   merged into its client's site) and groups those workloads into passes over their traces
+//!   (`lambdaroute-trace` reads them).
 //!
 //! The crate is pure: no I/O but reading the file [`Scenario::load`] is asked to load. The file
 //! format and the generators are documented in the repository's `docs/scenario.md`.
@@ -35,6 +38,7 @@ pub mod generators;
 pub mod model;
 pub mod network;
 mod parse;
+pub mod replay;
 mod write;
 pub mod yaml;
 

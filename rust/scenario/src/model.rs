@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 pub use lambdaroute_core::computer_model::Preset;
 pub use lambdaroute_core::estimator::{EstimatorKind, Stat};
 pub use lambdaroute_core::policy::PolicyKind;
+pub use lambdaroute_trace::{Group, LambdaRule, SensorFilter, TimeSpec, Timestamp, Window};
 
 /// A complete scenario: network, roles, workloads, background traffic and control choices.
 #[derive(Clone, Debug, PartialEq)]
@@ -360,11 +361,63 @@ pub enum Pattern {
         /// Path of the trace file, as written in the scenario.
         file: String,
     },
+    /// Replay of an Array of Things digest: the readings of the AoT nodes of the client's site
+    /// become its calls (docs/traces.md).
+    Aot(AotReplay),
+}
+
+/// A `pattern: aot` workload's settings: which trace, which part of it, how fast, and how
+/// readings become calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AotReplay {
+    /// Path of the digest's `data.csv` or `data.csv.gz`, as written in the scenario (relative
+    /// to the scenario file).
+    pub trace: String,
+    /// The span of trace time replayed; its start is time 0 of the workload.
+    pub window: Window,
+    /// Trace seconds per run second (60: an hour of data in a minute).
+    pub speedup: f64,
+    /// What one call carries: a reading, a node's readings at one timestamp, or a subsystem's.
+    pub group: Group,
+    /// Lambda per subsystem, sensor or parameter (the most specific wins); else the
+    /// workload's `lambda`.
+    pub lambdas: Vec<LambdaRule>,
+    /// Readings replayed; empty: all.
+    pub sensors: Vec<SensorFilter>,
+    /// The input of each call.
+    pub payload: AotPayload,
+}
+
+impl AotReplay {
+    /// The whole trace at `file` in real time, one call per node per timestamp, sized by the
+    /// workload's `size`.
+    pub fn new(file: impl Into<String>) -> Self {
+        AotReplay {
+            trace: file.into(),
+            window: Window::default(),
+            speedup: 1.0,
+            group: Group::Node,
+            lambdas: Vec::new(),
+            sensors: Vec::new(),
+            payload: AotPayload::Size,
+        }
+    }
+}
+
+/// The input of an AoT call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AotPayload {
+    /// The workload's `size` (fixed, or drawn per call).
+    Size,
+    /// The call's rows as `data.csv` text.
+    Rows,
+    /// This many bytes per reading of the call.
+    PerRow(u64),
 }
 
 impl Pattern {
     /// Every pattern's keyword.
-    pub const NAMES: [&'static str; 4] = ["closed-loop", "poisson", "on-off", "trace"];
+    pub const NAMES: [&'static str; 5] = ["closed-loop", "poisson", "on-off", "trace", "aot"];
 
     /// The pattern's keyword (without its parameters).
     pub const fn as_str(&self) -> &'static str {
@@ -373,6 +426,7 @@ impl Pattern {
             Pattern::Poisson { .. } => "poisson",
             Pattern::OnOff { .. } => "on-off",
             Pattern::Trace { .. } => "trace",
+            Pattern::Aot(_) => "aot",
         }
     }
 }

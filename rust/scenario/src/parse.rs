@@ -49,9 +49,14 @@ const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory"
 const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
 const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
-    "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "size",
-    "start", "stop",
+    "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "window",
+    "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop",
 ];
+/// The keys of the `aot` pattern only.
+const AOT_KEYS: &[&str] = &[
+    "window", "speedup", "group", "lambdas", "sensors", "payload",
+];
+const WINDOW_KEYS: &[&str] = &["start", "stop"];
 const SIZE_KEYS: &[&str] = &["min", "max"];
 const BACKGROUND_KEYS: &[&str] = &[
     "source", "sink", "trace", "rate", "on", "off", "start", "stop",
@@ -108,6 +113,12 @@ impl Obj<'_> {
             format!("{}.{key}", self.path)
         }
     }
+}
+
+/// A lambda rule's key as a selector, or the error at its position.
+fn text_selector(reader: &Reader<'_>, pos: Pos, key: &str, field: &str) -> Result<SensorFilter> {
+    key.parse()
+        .map_err(|e: lambdaroute_trace::TraceError| reader.err(pos, field, e.to_string()))
 }
 
 /// ` at line N` where the position is known (a tree built by a program has none: line 0).
@@ -934,7 +945,10 @@ impl Reader<'_> {
             }
         };
         let only = |keys: &[&str]| -> Result<()> {
-            for key in ["threads", "rate", "on", "off", "trace"] {
+            for key in ["threads", "rate", "on", "off", "trace"]
+                .iter()
+                .chain(AOT_KEYS)
+            {
                 if !keys.contains(&key) {
                     self.not_here(&obj, key, &format!("to the `{pattern_kw}` pattern"))?;
                 }
@@ -980,14 +994,29 @@ impl Reader<'_> {
                     })?,
                 }
             }
-            _ => {
+            "trace" => {
                 only(&["trace"])?;
                 let n = self.require(&obj, "trace", "the path of a trace file")?;
                 Pattern::Trace {
                     file: self.string(n, &obj.field("trace"), "the path of a trace file")?,
                 }
             }
+            _ => {
+                let mut keys = vec!["trace"];
+                keys.extend(AOT_KEYS);
+                only(&keys)?;
+                Pattern::Aot(self.aot(&obj)?)
+            }
         };
+        if let Pattern::Aot(aot) = &pattern
+            && aot.payload != AotPayload::Size
+        {
+            self.not_here(
+                &obj,
+                "size",
+                "with `payload: rows` or `per-row` (they size each call)",
+            )?;
+        }
         let size = match obj.get("size") {
             None => Size::Fixed(1000),
             Some(n) => self.size(n, &obj.field("size"))?,
@@ -1002,6 +1031,125 @@ impl Reader<'_> {
             start,
             stop,
         })
+    }
+
+    /// The settings of a `pattern: aot` workload.
+    fn aot(&self, obj: &Obj<'_>) -> Result<AotReplay> {
+        let what = "the path of an AoT digest's data.csv or data.csv.gz";
+        let n = self.require(obj, "trace", what)?;
+        let mut aot = AotReplay::new(self.string(n, &obj.field("trace"), what)?);
+        if let Some(n) = obj.get("window") {
+            let field = obj.field("window");
+            let w = self.obj(
+                n,
+                &field,
+                "a window `{start: TIME, stop: TIME}`, each a UTC timestamp `YYYY/MM/DD HH:MM:SS` or seconds after the trace's first row",
+                WINDOW_KEYS,
+            )?;
+            let spec = |key: &str| -> Result<Option<TimeSpec>> {
+                let Some(n) = w.get(key) else {
+                    return Ok(None);
+                };
+                let field = w.field(key);
+                let what = "a UTC timestamp `YYYY/MM/DD HH:MM:SS` (e.g. `2018/09/03 12:00:00`) or a number of seconds (>= 0) after the trace's first row";
+                match &n.value {
+                    Value::Str(text) => Timestamp::parse(text)
+                        .map(|t| Some(TimeSpec::At(t)))
+                        .map_err(|e| self.err(n.pos, &field, e.to_string())),
+                    _ => self
+                        .number_where(n, &field, what, |x| x >= 0.0)
+                        .map(|x| Some(TimeSpec::After(x))),
+                }
+            };
+            aot.window = Window {
+                start: spec("start")?,
+                stop: spec("stop")?,
+            };
+            let order = match (aot.window.start, aot.window.stop) {
+                (Some(TimeSpec::At(a)), Some(TimeSpec::At(b))) => a < b,
+                (Some(TimeSpec::After(a)), Some(TimeSpec::After(b))) => a < b,
+                (None, Some(TimeSpec::After(b))) => b > 0.0,
+                _ => true,
+            };
+            if !order {
+                return Err(self.err(
+                    w.key_pos("stop"),
+                    &w.field("stop"),
+                    format!(
+                        "the window stops at {}, not after its start{}; expected stop > start",
+                        aot.window.stop.map_or(String::new(), |s| s.to_string()),
+                        aot.window.start.map_or(String::new(), |s| format!(" {s}"))
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = obj.get("speedup") {
+            aot.speedup = self.number_where(
+                n,
+                &obj.field("speedup"),
+                "a speed-up factor greater than 0 (trace seconds per run second: 60 plays an hour in a minute)",
+                |x| x > 0.0,
+            )?;
+        }
+        if let Some(n) = obj.get("group") {
+            let names: Vec<&str> = Group::ALL.iter().map(|g| g.as_str()).collect();
+            aot.group = self.keyword(n, &obj.field("group"), &names)?;
+        }
+        let selector = |n: &Node, text: &str, field: &str| -> Result<SensorFilter> {
+            text.parse()
+                .map_err(|e: lambdaroute_trace::TraceError| self.err(n.pos, field, e.to_string()))
+        };
+        if let Some(n) = obj.get("lambdas") {
+            let field = obj.field("lambdas");
+            let Value::Map(entries) = &n.value else {
+                return Err(self.expected(
+                    n,
+                    &field,
+                    "a mapping of subsystem, sensor or parameter to lambda, e.g. `{chemsense: clambda0, metsense.tsys01: glambda0}`",
+                ));
+            };
+            for (key, pos, value) in entries {
+                let at = format!("{field}.{key}");
+                let rule = LambdaRule {
+                    selector: text_selector(self, *pos, key, &at)?,
+                    lambda: self.string(value, &at, "the name of a lambda, e.g. `clambda0`")?,
+                };
+                aot.lambdas.push(rule);
+            }
+        }
+        if let Some(n) = obj.get("sensors") {
+            let field = obj.field("sensors");
+            let what = "a subsystem, sensor or parameter: `chemsense`, `metsense.tsys01` or `metsense.tsys01.temperature`";
+            for (i, item) in self
+                .seq(Some(n), &field, "subsystems, sensors or parameters")?
+                .iter()
+                .enumerate()
+            {
+                let at = format!("{field}[{i}]");
+                let text = self.string(item, &at, what)?;
+                aot.sensors.push(selector(item, &text, &at)?);
+            }
+        }
+        if let Some(n) = obj.get("payload") {
+            let field = obj.field("payload");
+            let what = "`size` (the workload's size), `rows` (the readings as CSV text) or `{per-row: BYTES}`";
+            aot.payload = match &n.value {
+                Value::Str(s) if s == "size" => AotPayload::Size,
+                Value::Str(s) if s == "rows" => AotPayload::Rows,
+                Value::Map(_) => {
+                    let p = self.obj(n, &field, what, &["per-row"])?;
+                    let bytes = self.require(&p, "per-row", "bytes per reading")?;
+                    AotPayload::PerRow(self.uint(
+                        bytes,
+                        &p.field("per-row"),
+                        "a number of bytes per reading, 0 or more",
+                        0,
+                    )?)
+                }
+                _ => return Err(self.expected(n, &field, what)),
+            };
+        }
+        Ok(aot)
     }
 
     fn size(&self, node: &Node, field: &str) -> Result<Size> {

@@ -169,18 +169,74 @@ fn workload(w: &Workload) -> Out {
             m.push(("off".into(), (*off).into()));
         }
         Pattern::Trace { file } => m.push(("trace".into(), file.as_str().into())),
+        Pattern::Aot(aot) => m.extend(aot_settings(aot)),
     }
-    m.push((
-        "size".into(),
-        match w.size {
-            Size::Fixed(s) => s.into(),
-            Size::Uniform { min, max } => {
-                Out::Map(vec![("min".into(), min.into()), ("max".into(), max.into())])
-            }
-        },
-    ));
+    let sized = match &w.pattern {
+        Pattern::Aot(aot) => aot.payload == AotPayload::Size,
+        _ => true,
+    };
+    if sized {
+        m.push((
+            "size".into(),
+            match w.size {
+                Size::Fixed(s) => s.into(),
+                Size::Uniform { min, max } => {
+                    Out::Map(vec![("min".into(), min.into()), ("max".into(), max.into())])
+                }
+            },
+        ));
+    }
     start_stop(&mut m, w.start, w.stop);
     Out::Map(m)
+}
+
+fn time_spec(t: TimeSpec) -> Out {
+    match t {
+        TimeSpec::At(t) => t.to_string().into(),
+        TimeSpec::After(s) => s.into(),
+    }
+}
+
+fn aot_settings(aot: &AotReplay) -> Vec<(String, Out)> {
+    let mut m: Vec<(String, Out)> = vec![("trace".into(), aot.trace.as_str().into())];
+    let mut window = Vec::new();
+    if let Some(start) = aot.window.start {
+        window.push(("start".into(), time_spec(start)));
+    }
+    if let Some(stop) = aot.window.stop {
+        window.push(("stop".into(), time_spec(stop)));
+    }
+    if !window.is_empty() {
+        m.push(("window".into(), Out::Map(window)));
+    }
+    m.push(("speedup".into(), aot.speedup.into()));
+    m.push(("group".into(), aot.group.as_str().into()));
+    if !aot.lambdas.is_empty() {
+        m.push((
+            "lambdas".into(),
+            Out::Map(
+                aot.lambdas
+                    .iter()
+                    .map(|r| (r.selector.to_string(), r.lambda.as_str().into()))
+                    .collect(),
+            ),
+        ));
+    }
+    if !aot.sensors.is_empty() {
+        m.push((
+            "sensors".into(),
+            Out::Seq(aot.sensors.iter().map(|s| s.to_string().into()).collect()),
+        ));
+    }
+    m.push((
+        "payload".into(),
+        match aot.payload {
+            AotPayload::Size => "size".into(),
+            AotPayload::Rows => "rows".into(),
+            AotPayload::PerRow(bytes) => Out::Map(vec![("per-row".into(), bytes.into())]),
+        },
+    ));
+    m
 }
 
 fn background(b: &Background) -> Out {
