@@ -949,7 +949,7 @@ impl Reader<'_> {
                 .iter()
                 .chain(AOT_KEYS)
             {
-                if !keys.contains(&key) {
+                if !keys.contains(key) {
                     self.not_here(&obj, key, &format!("to the `{pattern_kw}` pattern"))?;
                 }
             }
