@@ -19,6 +19,9 @@ enum PatternName {
     OnOff,
     /// Replay --trace.
     Trace,
+    /// Send the calls of --schedule on time (a schedule of Array of Things readings, made by
+    /// `lambdaroute trace aot schedule` or the testbed), whatever the answers.
+    Aot,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +55,9 @@ pub struct ClientArgs {
     /// Trace to replay: rows `time lambda endpoint size` (endpoint `-` = --router).
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Schedule to send (--pattern aot): `time,trace_time,node,lambda,size,readings,rows` rows.
+    #[arg(long)]
+    schedule: Option<PathBuf>,
     /// Payload bytes per call: 100, a range 100-1000, or a list 100,200,400.
     #[arg(long, default_value = "100")]
     sizes: Sizes,
@@ -70,7 +76,7 @@ pub struct ClientArgs {
     /// Ask for estimates only (dry run).
     #[arg(long)]
     dry: bool,
-    /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status.
+    /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status,scheduled,node.
     #[arg(long, short)]
     output: Option<PathBuf>,
 }
@@ -97,6 +103,11 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read trace {}", path.display()))?;
             Pattern::Trace(parse_trace(&text, &path.display().to_string())?)
         }
+        PatternName::Aot => Pattern::Schedule(
+            args.schedule
+                .clone()
+                .context("--pattern aot needs --schedule FILE")?,
+        ),
     };
     let duration = args.duration;
     let options = ClientOptions {
@@ -115,5 +126,10 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         eprintln!("wrote {} calls to {}", report.calls.len(), path.display());
     }
     print!("{}", report.summary());
+    anyhow::ensure!(
+        report.problems.is_empty(),
+        "the run stopped early: {}",
+        report.problems.join("; ")
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@ mod duration;
 mod netem;
 mod router;
 mod table;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -45,6 +46,8 @@ enum Role {
     ControllerView(controller::ViewArgs),
     /// Benchmark the router: dispatch rate versus table size, the gRPC floor, memory.
     Bench(bench::BenchArgs),
+    /// Array of Things traces: generate a digest, read (check, filter) one, make call schedules.
+    Trace(trace::TraceArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +86,7 @@ fn main() -> std::process::ExitCode {
             Role::Congestion(args) => controller::congestion(args).await,
             Role::ControllerView(args) => controller::view(args).await,
             Role::Bench(args) => bench::run(args).await,
+            Role::Trace(args) => trace::run(args),
         }
     });
     match result {

@@ -2,7 +2,7 @@
 //! per call (time, latency, load1, responder, lambda, hops, status).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use anyhow::Context;
 use lambdaroute_core::stats::CallSummary;
 use lambdaroute_core::workload::{Arrivals, Sizes, TraceRow};
 use lambdaroute_proto::RETCODE_OK;
+use lambdaroute_trace::schedule::{ScheduleReader, ScheduledCall};
+
 use lambdaroute_proto::uiiit::LambdaRequest;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
 use parking_lot::Mutex;
@@ -39,6 +41,10 @@ pub enum Pattern {
     },
     /// Replay of a trace; each row names its lambda, router and size.
     Trace(Vec<TraceRow>),
+    /// The calls of a schedule file (`lambdaroute trace aot schedule`, or the testbed's per
+    /// client), streamed: each is sent at its time whatever the answers (open loop), calling its
+    /// lambda with its rows or `size` bytes as input, and recorded with its node.
+    Schedule(PathBuf),
 }
 
 /// A client run.
@@ -86,7 +92,7 @@ impl ClientOptions {
 }
 
 /// The columns of the calls CSV: the fields of [`CallRecord`], in order.
-pub const CSV_HEADER: [&str; 7] = [
+pub const CSV_HEADER: [&str; 9] = [
     "time",
     "latency",
     "load1",
@@ -94,6 +100,8 @@ pub const CSV_HEADER: [&str; 7] = [
     "lambda",
     "hops",
     "status",
+    "scheduled",
+    "node",
 ];
 
 /// One call, as recorded in the results.
@@ -113,6 +121,11 @@ pub struct CallRecord {
     pub hops: u32,
     /// "OK" or the error.
     pub status: String,
+    /// When the call was due, in seconds since the start of the run (its arrival time in an
+    /// open-loop pattern); None in a closed loop, where a call starts when the last one ends.
+    pub scheduled: Option<f64>,
+    /// The Array of Things node whose readings the call carries (schedules); empty otherwise.
+    pub node: String,
 }
 
 impl CallRecord {
@@ -127,6 +140,8 @@ impl CallRecord {
 pub struct Report {
     /// One record per call, in the order the calls ended.
     pub calls: Vec<CallRecord>,
+    /// What stopped the run before its end (a schedule row that does not parse, ...).
+    pub problems: Vec<String>,
 }
 
 impl Report {
@@ -171,6 +186,43 @@ struct Run {
     /// Turns true when the run is asked to stop early: no new call starts.
     stopping: tokio::sync::watch::Receiver<bool>,
     channels: Mutex<std::collections::HashMap<String, Channel>>,
+    problems: Mutex<Vec<String>>,
+}
+
+/// The input of a call.
+enum Input {
+    /// This many `A`s.
+    Filler(usize),
+    /// This text (a schedule's rows).
+    Text(String),
+}
+
+/// What one call sends, and what the record says of it beyond the answer.
+struct CallSpec<'a> {
+    router: &'a str,
+    lambda: &'a str,
+    input: Input,
+    scheduled: Option<Duration>,
+    node: String,
+}
+
+impl<'a> CallSpec<'a> {
+    fn filler(router: &'a str, lambda: &'a str, size: usize) -> Self {
+        CallSpec {
+            router,
+            lambda,
+            input: Input::Filler(size),
+            scheduled: None,
+            node: String::new(),
+        }
+    }
+
+    fn at(self, scheduled: Duration) -> Self {
+        CallSpec {
+            scheduled: Some(scheduled),
+            ..self
+        }
+    }
 }
 
 impl Run {
@@ -213,16 +265,20 @@ impl Run {
     }
 
     /// Make one call and record it.
-    async fn call(&self, router: &str, lambda: &str, size: usize) {
+    async fn call(&self, spec: CallSpec<'_>) {
         let time = self.start.elapsed().as_secs_f64();
+        let lambda = spec.lambda;
         let request = LambdaRequest {
             name: lambda.to_owned(),
-            input: "A".repeat(size),
+            input: match spec.input {
+                Input::Filler(size) => "A".repeat(size),
+                Input::Text(text) => text,
+            },
             dry: self.options.dry,
             ..Default::default()
         };
         let sent = Instant::now();
-        let outcome = match self.channel(router) {
+        let outcome = match self.channel(spec.router) {
             Ok(channel) => {
                 let mut client = EdgeServerClient::new(channel)
                     .max_decoding_message_size(self.options.max_request_bytes)
@@ -239,6 +295,7 @@ impl Run {
             Err(error) => Err(error),
         };
         let latency = sent.elapsed().as_secs_f64();
+        let scheduled = spec.scheduled.map(|d| d.as_secs_f64());
         let record = match outcome {
             Ok(response) => CallRecord {
                 time,
@@ -248,6 +305,8 @@ impl Run {
                 lambda: lambda.to_owned(),
                 hops: response.hops,
                 status: response.retcode,
+                scheduled,
+                node: spec.node,
             },
             Err(status) => CallRecord {
                 time,
@@ -257,10 +316,91 @@ impl Run {
                 lambda: lambda.to_owned(),
                 hops: 0,
                 status,
+                scheduled,
+                node: spec.node,
             },
         };
         let _ = self.records.send(record);
     }
+}
+
+/// Sleeps until `deadline` with the operating system's precise sleep, in slices short enough
+/// to notice a stop; false if the run is asked to stop first.
+fn sleep_until(
+    deadline: std::time::Instant,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    const SLICE: Duration = Duration::from_millis(20);
+    loop {
+        if *stopping.borrow() {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(SLICE));
+    }
+}
+
+/// Sends a schedule's calls on time: a thread of its own reads the file row by row, sleeps
+/// until each call is due (the OS's sleep, finer than the runtime's millisecond timer) and
+/// hands the call to the runtime, which sends it without waiting for earlier answers. The
+/// returned task ends when every call made has been answered (or has failed).
+fn replay_schedule(run: &Arc<Run>, path: PathBuf) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let file = path.display().to_string();
+    let source = lambdaroute_trace::reader::open_decompressed(&path)?;
+    let schedule = ScheduleReader::new(source, &file)?;
+    let runtime = tokio::runtime::Handle::current();
+    let (handles_tx, mut handles_rx) = mpsc::unbounded_channel::<tokio::task::JoinHandle<()>>();
+    let dispatcher = Arc::clone(run);
+    std::thread::Builder::new()
+        .name("schedule".into())
+        .spawn(move || {
+            let run = dispatcher;
+            let start = run.start.into_std();
+            for call in schedule {
+                let call: ScheduledCall = match call {
+                    Ok(call) => call,
+                    Err(problem) => {
+                        tracing::error!("schedule: {problem}");
+                        run.problems.lock().push(problem.to_string());
+                        break;
+                    }
+                };
+                let offset = Duration::from_secs_f64(call.time);
+                if run.options.duration.is_some_and(|d| offset >= d)
+                    || !sleep_until(start + offset, &run.stopping)
+                    || !run.may_start()
+                {
+                    break;
+                }
+                let run = Arc::clone(&run);
+                let task = runtime.spawn(async move {
+                    let input = match call.rows {
+                        Some(rows) => Input::Text(rows),
+                        None => Input::Filler(call.size as usize),
+                    };
+                    let spec = CallSpec {
+                        router: &run.options.router,
+                        lambda: &call.lambda,
+                        input,
+                        scheduled: Some(offset),
+                        node: call.node,
+                    };
+                    run.call(spec).await
+                });
+                if handles_tx.send(task).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot start the schedule's thread")?;
+    Ok(tokio::spawn(async move {
+        while let Some(call) = handles_rx.recv().await {
+            let _ = call.await;
+        }
+    }))
 }
 
 /// Run a client to the end and return its calls.
@@ -284,6 +424,7 @@ pub async fn run_until(
         started: 0.into(),
         stopping: stop_rx,
         channels: Mutex::new(Default::default()),
+        problems: Mutex::new(Vec::new()),
     });
     let stopper = tokio::spawn(async move {
         stop.await;
@@ -300,7 +441,8 @@ pub async fn run_until(
                 tasks.spawn(async move {
                     while run.may_start() {
                         let size = run.options.sizes.draw(&mut rng);
-                        run.call(&run.options.router, &run.options.lambda, size)
+                        let options = &run.options;
+                        run.call(CallSpec::filler(&options.router, &options.lambda, size))
                             .await;
                     }
                 });
@@ -321,8 +463,11 @@ pub async fn run_until(
                         let size = run.options.sizes.draw(&mut rng);
                         let run = Arc::clone(&run);
                         calls.spawn(async move {
-                            run.call(&run.options.router, &run.options.lambda, size)
-                                .await
+                            let options = &run.options;
+                            run.call(
+                                CallSpec::filler(&options.router, &options.lambda, size).at(offset),
+                            )
+                            .await
                         });
                     }
                     calls.join_all().await;
@@ -340,19 +485,31 @@ pub async fn run_until(
                     let run = Arc::clone(&run);
                     calls.spawn(async move {
                         let router = row.endpoint.as_deref().unwrap_or(&run.options.router);
-                        run.call(router, &row.lambda, row.size).await
+                        run.call(CallSpec::filler(router, &row.lambda, row.size).at(row.time))
+                            .await
                     });
                 }
                 calls.join_all().await;
             });
         }
+        Pattern::Schedule(path) => {
+            let replay = replay_schedule(&run, path)?;
+            tasks.spawn(async move {
+                let _ = replay.await;
+            });
+        }
     }
+    let problems = Arc::clone(&run);
     drop(run);
     tasks.join_all().await;
     stopper.abort();
     let _ = stopper.await;
 
-    let mut report = Report::default();
+    let mut report = Report {
+        problems: std::mem::take(&mut *problems.problems.lock()),
+        ..Report::default()
+    };
+    drop(problems);
     while let Some(record) = rx.recv().await {
         report.calls.push(record);
     }

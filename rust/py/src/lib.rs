@@ -24,6 +24,12 @@
 //! read `lambdaroute.Scenario` and `lambdaroute.topologies` instead; the repository's
 //! `docs/scenario.md` documents both.
 //!
+//! The Array of Things traces (`lambdaroute-trace`) come along: `AotReader` streams a digest,
+//! `aot_generate` writes one, `aot_site_members` gives the sites of the merge rule, and a
+//! scenario's `aot_sites` and `write_schedules` map its nodes onto clients and write the
+//! per-client schedules the testbed hands to `lambdaroute client --pattern aot`; errors
+//! become `lambdaroute.TraceError` (a `ValueError`).
+//!
 //! The vocabulary of policies, estimators, statistics and computer presets is core's
 //! (`lambdaroute-core`): [`policies`], [`parse_policy`], [`estimators`], [`parse_estimator`],
 //! [`stats`], [`presets`] and [`computer_config`] hand it to Python, which keeps no copy.
@@ -31,10 +37,12 @@
 use lambdaroute_core::computer_model::MainProcessor;
 use lambdaroute_scenario::generators::{self, Placement};
 use lambdaroute_scenario::network::{self, Match, Peer};
+use lambdaroute_scenario::replay;
 use lambdaroute_scenario::yaml::{Node, Pos, Value};
 use lambdaroute_scenario::{
-    Background, EstimatorKind, Installer, LinkParams, Network, Pattern, PolicyKind, Preset, Role,
-    Scenario, ScenarioError as Error, Size, Stat, Traffic, mac_to_string,
+    AotPayload, AotReplay, Background, EstimatorKind, Installer, LinkParams, Network, Pattern,
+    PolicyKind, Preset, Role, Scenario, ScenarioError as Error, Size, Stat, TimeSpec, Traffic,
+    mac_to_string,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -358,6 +366,7 @@ impl PyScenario {
                     d.set_item("off", off)?;
                 }
                 Pattern::Trace { file } => d.set_item("trace", file)?,
+                Pattern::Aot(aot) => aot_dict(py, &d, aot)?,
             }
             match w.size {
                 Size::Fixed(s) => d.set_item("size", (s, s))?,
@@ -439,6 +448,56 @@ impl PyScenario {
         network::components(&self.sc)
     }
 
+    /// The Array of Things nodes of each switch that stands at a site of the shipped
+    /// `nodes.csv` (the kept node first, then those merged into it): `{switch: [node_id, ...]}`.
+    fn aot_sites(&self) -> Vec<(String, Vec<String>)> {
+        let list = lambdaroute_trace::NodeList::shipped();
+        replay::aot_sites(&self.sc, &list)
+            .into_iter()
+            .zip(&self.sc.switches)
+            .filter_map(|(members, sw)| Some((sw.name.clone(), members?)))
+            .collect()
+    }
+
+    /// Writes the schedule of every `pattern: aot` workload to `out/<client>-<index>.csv`,
+    /// reading each trace once (paths relative to `base`). Returns `{"files": [...], "traces":
+    /// [...]}`: per workload its client, path, calls, readings, nodes, first and last due time;
+    /// per trace its rows, samples, unknown rows and ids, first and last time, and time 0.
+    fn write_schedules<'py>(
+        &self,
+        py: Python<'py>,
+        base: std::path::PathBuf,
+        out: std::path::PathBuf,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let written = py
+            .detach(|| replay::write_schedules(&self.sc, &base, &out))
+            .map_err(to_py)?;
+        let files = PyList::empty(py);
+        for f in &written.files {
+            let d = PyDict::new(py);
+            d.set_item("workload", f.workload)?;
+            d.set_item("client", &f.client)?;
+            d.set_item("path", f.path.display().to_string())?;
+            d.set_item("calls", f.stats.calls)?;
+            d.set_item("readings", f.stats.readings)?;
+            d.set_item("nodes", f.stats.nodes)?;
+            d.set_item("first", f.stats.span.map(|s| s.0))?;
+            d.set_item("last", f.stats.span.map(|s| s.1))?;
+            files.append(d)?;
+        }
+        let traces = PyList::empty(py);
+        for t in &written.traces {
+            let d = read_stats(py, &t.read)?;
+            d.set_item("path", t.path.display().to_string())?;
+            d.set_item("origin", t.origin.map(|o| o.to_string()))?;
+            traces.append(d)?;
+        }
+        let d = PyDict::new(py);
+        d.set_item("files", files)?;
+        d.set_item("traces", traces)?;
+        Ok(d)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Scenario({:?}: {} switches, {} hosts, {} links)",
@@ -448,6 +507,283 @@ impl PyScenario {
             self.sc.links.len()
         )
     }
+}
+
+/// An `aot` workload's settings into its dict: trace, window, speedup, group, lambdas,
+/// sensors, payload.
+fn aot_dict(py: Python<'_>, d: &Bound<'_, PyDict>, aot: &AotReplay) -> PyResult<()> {
+    d.set_item("trace", &aot.trace)?;
+    let spec = |t: Option<TimeSpec>| -> PyResult<Py<PyAny>> {
+        Ok(match t {
+            None => py.None(),
+            Some(TimeSpec::At(t)) => t.to_string().into_pyobject(py)?.into_any().unbind(),
+            Some(TimeSpec::After(s)) => s.into_pyobject(py)?.into_any().unbind(),
+        })
+    };
+    let window = PyDict::new(py);
+    window.set_item("start", spec(aot.window.start)?)?;
+    window.set_item("stop", spec(aot.window.stop)?)?;
+    d.set_item("window", window)?;
+    d.set_item("speedup", aot.speedup)?;
+    d.set_item("group", aot.group.as_str())?;
+    let lambdas = PyDict::new(py);
+    for r in &aot.lambdas {
+        lambdas.set_item(r.selector.to_string(), &r.lambda)?;
+    }
+    d.set_item("lambdas", lambdas)?;
+    d.set_item(
+        "sensors",
+        aot.sensors
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+    )?;
+    match aot.payload {
+        AotPayload::Size => d.set_item("payload", "size")?,
+        AotPayload::Rows => d.set_item("payload", "rows")?,
+        AotPayload::PerRow(bytes) => {
+            let p = PyDict::new(py);
+            p.set_item("per-row", bytes)?;
+            d.set_item("payload", p)?;
+        }
+    }
+    Ok(())
+}
+
+// ===== Array of Things traces =====
+
+pyo3::create_exception!(
+    lambdaroute,
+    TraceError,
+    PyValueError,
+    "An Array of Things trace, node list or schedule is wrong; the message names the file, the line and the field."
+);
+
+fn trace_err(e: lambdaroute_trace::TraceError) -> PyErr {
+    TraceError::new_err(e.to_string())
+}
+
+fn read_stats<'py>(
+    py: Python<'py>,
+    s: &lambdaroute_trace::ReadStats,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rows", s.rows)?;
+    d.set_item("samples", s.samples)?;
+    d.set_item("unknown_rows", s.unknown_rows)?;
+    let unknown = PyDict::new(py);
+    for (id, n) in &s.unknown_nodes {
+        unknown.set_item(id, n)?;
+    }
+    d.set_item("unknown_nodes", unknown)?;
+    d.set_item("first", s.first.map(|t| t.to_string()))?;
+    d.set_item("last", s.last.map(|t| t.to_string()))?;
+    d.set_item("stopped_at_window_end", s.stopped_at_window_end)?;
+    Ok(d)
+}
+
+fn py_time_spec(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<TimeSpec>> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    if v.is_none() {
+        return Ok(None);
+    }
+    if let Ok(text) = v.extract::<String>() {
+        return lambdaroute_trace::Timestamp::parse(&text)
+            .map(|t| Some(TimeSpec::At(t)))
+            .map_err(|e| TraceError::new_err(format!("{what}: {e}")));
+    }
+    let seconds: f64 = v.extract().map_err(|_| {
+        TraceError::new_err(format!(
+            "{what}: expected a UTC timestamp `YYYY/MM/DD HH:MM:SS` or seconds after the first row"
+        ))
+    })?;
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(TraceError::new_err(format!(
+            "{what}: {seconds}: expected seconds >= 0"
+        )));
+    }
+    Ok(Some(TimeSpec::After(seconds)))
+}
+
+fn selectors(sensors: Option<Vec<String>>) -> PyResult<Vec<lambdaroute_trace::SensorFilter>> {
+    sensors
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s.parse().map_err(trace_err))
+        .collect()
+}
+
+/// One sample: `(timestamp, unix seconds, node_id, subsystem, sensor, parameter, value_raw,
+/// value_hrf, line)`, missing values None.
+type SampleRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    u64,
+);
+
+/// Streams a digest's `data.csv[.gz]`: an iterator of samples (see `SampleRow`), filtered by
+/// window, nodes and sensors; rows of ids the shipped node list does not know are counted in
+/// `stats()` and skipped. Errors raise `TraceError` naming file, line and field.
+#[pyclass(name = "AotReader", module = "lambdaroute._native")]
+struct PyAotReader {
+    inner: std::sync::Mutex<lambdaroute_trace::Reader<Box<dyn std::io::Read + Send>>>,
+}
+
+#[pymethods]
+impl PyAotReader {
+    #[new]
+    #[pyo3(signature = (path, *, start = None, stop = None, nodes = None, sensors = None))]
+    fn new(
+        path: std::path::PathBuf,
+        start: Option<&Bound<'_, PyAny>>,
+        stop: Option<&Bound<'_, PyAny>>,
+        nodes: Option<Vec<String>>,
+        sensors: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let filter = lambdaroute_trace::Filter {
+            window: lambdaroute_trace::Window {
+                start: py_time_spec(start, "start")?,
+                stop: py_time_spec(stop, "stop")?,
+            },
+            nodes,
+            sensors: selectors(sensors)?,
+            span: None,
+        };
+        let reader = lambdaroute_trace::Reader::open(&path)
+            .and_then(|r| r.with_nodes(std::sync::Arc::new(lambdaroute_trace::NodeList::shipped())))
+            .and_then(|r| r.with_filter(filter))
+            .map_err(trace_err)?;
+        Ok(PyAotReader {
+            inner: std::sync::Mutex::new(reader),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<SampleRow>> {
+        py.detach(|| {
+            let mut reader = self
+                .inner
+                .lock()
+                .map_err(|_| TraceError::new_err("the reader failed earlier in another thread"))?;
+            Ok(reader.next_sample().map_err(trace_err)?.map(|s| {
+                (
+                    s.time.to_string(),
+                    s.time.unix(),
+                    s.node_id.to_owned(),
+                    s.subsystem.to_owned(),
+                    s.sensor.to_owned(),
+                    s.parameter.to_owned(),
+                    s.value_raw.map(str::to_owned),
+                    s.value_hrf.map(str::to_owned),
+                    s.line,
+                )
+            }))
+        })
+    }
+
+    /// What has been read so far: rows, samples, unknown rows and ids, first and last time.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let reader = self
+            .inner
+            .lock()
+            .map_err(|_| TraceError::new_err("the reader failed earlier in another thread"))?;
+        read_stats(py, reader.stats())
+    }
+}
+
+/// Writes a generated digest `data.csv` (or `.csv.gz`, gzip) to `path`, deterministic by
+/// `seed`, from the shipped node and sensor lists. Returns rows, bytes (of CSV), nodes and
+/// dropouts.
+#[pyfunction]
+#[pyo3(signature = (path, *, hours = 2.0, start = None, seed = 1, sensors = None, level = 6))]
+fn aot_generate<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    hours: f64,
+    start: Option<String>,
+    seed: u64,
+    sensors: Option<Vec<String>>,
+    level: u32,
+) -> PyResult<Bound<'py, PyDict>> {
+    use lambdaroute_trace::generate::{GenerateOptions, generate};
+    use std::io::Write;
+    if !(hours.is_finite() && hours > 0.0) {
+        return Err(TraceError::new_err(format!(
+            "hours {hours}: expected a number > 0"
+        )));
+    }
+    let mut options = GenerateOptions {
+        duration: (hours * 3600.0).round() as u64,
+        seed,
+        sensors: selectors(sensors)?,
+        ..GenerateOptions::default()
+    };
+    if let Some(start) = start {
+        options.start = lambdaroute_trace::Timestamp::parse(&start)
+            .map_err(|e| TraceError::new_err(format!("start: {e}")))?;
+    }
+    let stats = py.detach(|| -> PyResult<_> {
+        let nodes = lambdaroute_trace::NodeList::shipped();
+        let sensors = lambdaroute_trace::nodes::parse_sensors(
+            lambdaroute_trace::nodes::SENSORS_CSV,
+            "data/aot/sensors.csv",
+        )
+        .map_err(trace_err)?;
+        let io = |e: std::io::Error| TraceError::new_err(format!("{}: {e}", path.display()));
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        if path.extension().is_some_and(|e| e == "gz") {
+            let mut gz =
+                flate2::write::GzEncoder::new(file, flate2::Compression::new(level.clamp(1, 9)));
+            let stats = generate(&nodes, &sensors, &options, &mut gz).map_err(trace_err)?;
+            gz.finish().map_err(io)?.flush().map_err(io)?;
+            Ok(stats)
+        } else {
+            let mut file = file;
+            let stats = generate(&nodes, &sensors, &options, &mut file).map_err(trace_err)?;
+            file.flush().map_err(io)?;
+            Ok(stats)
+        }
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("rows", stats.rows)?;
+    d.set_item("bytes", stats.bytes)?;
+    d.set_item("nodes", stats.nodes)?;
+    d.set_item("dropouts", stats.dropouts)?;
+    Ok(d)
+}
+
+/// The shipped node list's sites by the 0.010-degree merge rule: `[(kept node_id, vsn, lat,
+/// lon, [member node ids])]`, in the order the AoT generator makes their switches.
+#[pyfunction]
+fn aot_site_members() -> Vec<(String, String, f64, f64, Vec<String>)> {
+    let list = lambdaroute_trace::NodeList::shipped();
+    lambdaroute_trace::nodes::sites(&list)
+        .into_iter()
+        .map(|s| {
+            let n = &list.nodes[s.node];
+            (
+                n.node_id.clone(),
+                n.vsn.clone(),
+                n.lat,
+                n.lon,
+                s.members
+                    .iter()
+                    .map(|&m| list.nodes[m].node_id.clone())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 // ===== generators =====
@@ -703,7 +1039,11 @@ fn computer_config(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
+    m.add("TraceError", m.py().get_type::<TraceError>())?;
     m.add_class::<PyScenario>()?;
+    m.add_class::<PyAotReader>()?;
+    m.add_function(wrap_pyfunction!(aot_generate, m)?)?;
+    m.add_function(wrap_pyfunction!(aot_site_members, m)?)?;
     m.add_function(wrap_pyfunction!(line, m)?)?;
     m.add_function(wrap_pyfunction!(pods, m)?)?;
     m.add_function(wrap_pyfunction!(ring_tree, m)?)?;

@@ -125,3 +125,103 @@ pub fn replay_passes(sc: &Scenario, list: &NodeList) -> Result<Vec<ReplayPass>> 
     }
     Ok(passes)
 }
+
+/// A schedule file written for one workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleFile {
+    /// Index of the workload in [`Scenario::workloads`].
+    pub workload: usize,
+    /// Its client.
+    pub client: String,
+    /// Where the schedule is.
+    pub path: std::path::PathBuf,
+    /// Its calls, readings, nodes and span.
+    pub stats: lambdaroute_trace::replay::TargetStats,
+}
+
+/// A trace read for the schedules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRead {
+    /// The trace file, resolved.
+    pub path: std::path::PathBuf,
+    /// What the reader saw (rows, unknown node ids, ...).
+    pub read: lambdaroute_trace::ReadStats,
+    /// The trace time of time 0 of its workloads.
+    pub origin: Option<lambdaroute_trace::Timestamp>,
+}
+
+/// Everything [`write_schedules`] wrote and read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Schedules {
+    /// One per `aot` workload, in workload order.
+    pub files: Vec<ScheduleFile>,
+    /// One per pass (distinct trace and window).
+    pub traces: Vec<TraceRead>,
+}
+
+/// Writes the schedule of every `aot` workload of `sc` to `out/<client>-<index>.csv`, reading
+/// each trace once ([`replay_passes`], sites from the shipped node list). Trace paths are
+/// relative to `base` (the scenario file's folder). This and [`crate::Scenario::load`] are the
+/// crate's only file I/O.
+pub fn write_schedules(
+    sc: &Scenario,
+    base: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<Schedules> {
+    use lambdaroute_trace::schedule::ScheduleWriter;
+    use std::io::BufWriter;
+
+    let list = std::sync::Arc::new(NodeList::shipped());
+    let passes = replay_passes(sc, &list)?;
+    let mut written = Schedules::default();
+    if passes.is_empty() {
+        return Ok(written);
+    }
+    let replay_err = |e: lambdaroute_trace::TraceError| ScenarioError::Replay(e.to_string());
+    std::fs::create_dir_all(out).map_err(|e| ScenarioError::Io {
+        file: out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    for pass in passes {
+        let path = base.join(&pass.trace);
+        let mut writers = Vec::new();
+        let mut files = Vec::new();
+        for &i in &pass.workloads {
+            let client = sc.workloads[i].client.clone();
+            let file = out.join(format!("{client}-{i}.csv"));
+            let name = file.display().to_string();
+            let sink = std::fs::File::create(&file).map_err(|e| ScenarioError::Io {
+                file: name.clone(),
+                message: e.to_string(),
+            })?;
+            writers.push(ScheduleWriter::new(BufWriter::new(sink), &name).map_err(replay_err)?);
+            files.push((i, client, file));
+        }
+        let reader = lambdaroute_trace::Reader::open(&path)
+            .and_then(|r| r.with_nodes(list.clone()))
+            .map_err(replay_err)?;
+        let stats =
+            lambdaroute_trace::replay::replay(reader, pass.window, &pass.targets, |t, c| {
+                writers[t].write(c)
+            })
+            .map_err(replay_err)?;
+        for w in writers {
+            w.finish().map_err(replay_err)?;
+        }
+        for ((workload, client, path), stats) in files.into_iter().zip(stats.targets) {
+            written.files.push(ScheduleFile {
+                workload,
+                client,
+                path,
+                stats,
+            });
+        }
+        written.traces.push(TraceRead {
+            path,
+            read: stats.read,
+            origin: stats.origin,
+        });
+    }
+    written.files.sort_by_key(|f| f.workload);
+    Ok(written)
+}
