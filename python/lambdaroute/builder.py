@@ -180,20 +180,32 @@ class ScenarioBuilder:
         on: float | None = None,
         off: float | None = None,
         trace: str | os.PathLike[str] | None = None,
+        window: dict[str, str | float] | None = None,
+        speedup: float | None = None,
+        group: str | None = None,
+        lambdas: dict[str, str] | None = None,
+        sensors: list[str] | None = None,
+        payload: str | dict[str, int] | None = None,
         size: int | tuple[int, int] | None = None,
         start: float | None = None,
         stop: float | None = None,
     ) -> None:
         """Calls of lambda ``lambda_`` that ``client`` sends to ``router``: ``pattern``
         closed-loop (``threads``), poisson (``rate`` calls/s), on-off (``rate`` during ON, mean
-        ``on`` and ``off`` periods in s) or trace (``trace`` file); ``size`` bytes, or
-        ``(min, max)`` drawn uniformly; ``start``/``stop`` s from the start of the run."""
+        ``on`` and ``off`` periods in s), trace (``trace`` file) or aot (an Array of Things
+        digest ``trace`` with ``window``, ``speedup``, ``group``, ``lambdas``, ``sensors``,
+        ``payload``: docs/traces.md); ``size`` bytes, or ``(min, max)`` drawn uniformly;
+        ``start``/``stop`` s from the start of the run."""
         sizes = {"min": size[0], "max": size[1]} if isinstance(size, (tuple, list)) and len(size) == 2 else size
         workload = {"client": client, "router": router, "lambda": lambda_, "pattern": pattern}
         workload.update(_omit_none(threads=threads, rate=rate, on=on, off=off, trace=_plain(trace),
+                                   window=window, speedup=speedup, group=group, lambdas=lambdas,
+                                   sensors=sensors, payload=payload,
                                    size=_plain(sizes), start=start, stop=stop))
         keywords = {"lambda_": lambda_, "pattern": pattern, "threads": threads, "rate": rate, "on": on,
-                    "off": off, "trace": trace, "size": size, "start": start, "stop": stop}
+                    "off": off, "trace": trace, "window": window, "speedup": speedup, "group": group,
+                    "lambdas": lambdas, "sensors": sensors, "payload": payload, "size": size,
+                    "start": start, "stop": stop}
         self._add("workloads", workload,
                   _Call(_call_text("add_workload", [client, router], keywords), {"lambda": "lambda_"}))
 

@@ -239,6 +239,17 @@ class Scenario:
         """Connected parts of the switch graph, largest first (one for a valid scenario)."""
         return self._native.components()
 
+    def aot_sites(self) -> dict[str, list[str]]:
+        """The Array of Things node ids of each switch that stands at a site of the shipped
+        ``data/aot/nodes.csv`` (the kept node first, then those merged into it within 0.010
+        degrees); switches elsewhere are left out (docs/traces.md)."""
+        return dict(self._native.aot_sites())
+
+    def write_schedules(self, base: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:
+        """Writes the schedule of each ``pattern: aot`` workload to ``out/<client>-<index>.csv``,
+        reading each trace once (paths relative to ``base``); see :func:`lambdaroute.aot.write_schedules`."""
+        return dict(self._native.write_schedules(os.fspath(base), os.fspath(out)))
+
     def __eq__(self, other: object) -> bool:
         """Equal when they say the same: network, roles, workloads, control, name."""
         if not isinstance(other, Scenario):

@@ -63,11 +63,18 @@ def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without_nulls(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if v is not None}
+
+
 def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
     """The scenario document ``doc`` changed by ``overrides``:
 
     - ``hosts`` / ``links`` / ``switches`` as a mapping: by name (links ``a-b``), each merged into
       that item; ``null`` removes it; a name not there yet adds it (hosts, switches);
+    - ``workloads`` as a mapping: by client name, or ``*`` for every workload, each merged into
+      that client's workloads (``*`` first, then by name); a key set to ``null`` is removed
+      (``rate: null`` when a Poisson workload becomes ``pattern: aot``);
     - as a list: replaces the whole section;
     - ``control`` merges key by key; any other key replaces.
     """
@@ -90,6 +97,19 @@ def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], where: str) 
                     merged = _merge(named[name], change)
                     items = [merged if ident(i) == name else i for i in items]
             doc[key] = items
+        elif key == "workloads" and isinstance(value, dict):
+            items = doc.get("workloads") or []
+            clients = {w.get("client") for w in items}
+            for name, change in value.items():
+                if name != "*" and name not in clients:
+                    raise ExperimentError(f"{where}: overrides.workloads.{name}: no workload of client `{name}`; "
+                                          f"give a client name, `*` for every workload, or a list to replace them")
+                if not isinstance(change, dict):
+                    raise ExperimentError(f"{where}: overrides.workloads.{name}: expected a mapping of workload keys")
+            order = ([("*", value["*"])] if "*" in value else []) + [(k, v) for k, v in value.items() if k != "*"]
+            for name, change in order:
+                items = [_without_nulls(_merge(w, change)) if name in ("*", w.get("client")) else w for w in items]
+            doc["workloads"] = items
         elif key == "control" and isinstance(value, dict):
             doc["control"] = _merge(doc.get("control") or {}, value)
         else:

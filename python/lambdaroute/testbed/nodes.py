@@ -495,8 +495,10 @@ class Nodes:
             (out / f"{r.name}.txt").write_text(text, encoding="utf-8")
 
 
-def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int) -> list[str]:
-    """``lambdaroute client`` arguments for a workload (after the binary)."""
+def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
+                   schedule: Path | None = None) -> list[str]:
+    """``lambdaroute client`` arguments for a workload (after the binary); an ``aot`` workload
+    sends the calls of its ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
     args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
             "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output)]
     lo, hi = workload.size
@@ -513,6 +515,11 @@ def client_command(workload: Workload, router: Host, output: Path, duration: flo
                  "--gap-min", f"{0.5 / rate:g}", "--gap-max", f"{1.5 / rate:g}"]
     elif workload.pattern == "trace":
         args += ["--pattern", "trace", "--trace", str(p["trace"])]
+    elif workload.pattern == "aot":
+        if schedule is None:
+            raise ValueError(f"workload of {workload.client}: pattern aot needs its schedule "
+                             f"(lambdaroute.aot.write_schedules)")
+        args += ["--pattern", "aot", "--schedule", str(schedule)]
     else:
         raise ValueError(f"workload of {workload.client}: unknown pattern `{workload.pattern}`")
     return args

@@ -1,11 +1,13 @@
 """Results of a run as a reader wants them: a summary table and a plot of latency over time.
 
 :func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status``,
-one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
+then ``scheduled,node``; one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
 percentiles and the split by responder; :func:`format_summary` prints that as a table;
 :func:`plot_latency` draws latency over time, one colour per responder, with congested links
 shaded; :func:`utilization` turns the ``load1`` the computers report with every answer into a
-per-computer time series.
+per-computer time series. For Array of Things replays, :func:`site_counts` bins the trace's
+arrivals (the schedules) and the calls sent per site and second, :func:`lag` summarises sent
+minus scheduled, and :func:`plot_sites` draws calls per site over time next to the arrivals.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Call", "read_calls", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
-           "ClientSummary"]
+           "ClientSummary", "read_schedule_times", "site_counts", "lag", "plot_sites"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Call:
     hops: int
     ok: bool
     status: str
+    #: When the call was due (open-loop patterns), in the same time as ``time``; None in a closed loop.
+    scheduled: float | None = None
+    #: The Array of Things node whose readings it carries (``pattern: aot``); empty otherwise.
+    node: str = ""
 
 
 def read_calls(path: Path, client: str) -> list[Call]:
@@ -49,6 +55,8 @@ def read_calls(path: Path, client: str) -> list[Call]:
                 hops=int(row.get("hops") or 0),
                 ok=status == "OK",
                 status=status,
+                scheduled=float(row["scheduled"]) if row.get("scheduled") else None,
+                node=row.get("node") or "",
             ))
     return calls
 
@@ -167,3 +175,86 @@ def plot_latency(
 
 def as_dict(summaries: list[ClientSummary]) -> list[dict[str, Any]]:
     return [s.__dict__ for s in summaries]
+
+
+# ----- Array of Things replays -----
+
+def read_schedule_times(path: Path) -> list[float]:
+    """Due times (s after the client's start) of a schedule file, in order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [float(row["time"]) for row in csv.DictReader(f)]
+
+
+def site_counts(arrivals: dict[str, list[float]], calls: list[Call], site_of: dict[str, str],
+                end: float, step: float = 1.0) -> list[tuple[float, str, int, int, int]]:
+    """Per site and ``step``-second bin of the run: ``(bin start, site, arrivals, sent, ok)``.
+
+    ``arrivals`` maps a site to the due times of its trace's calls (run time); ``calls`` are the
+    clients' calls (run time), ``site_of`` maps a client to its site. Bins cover 0 to ``end``."""
+    bins = max(int(math.ceil(end / step)), 1)
+    table: dict[str, list[list[int]]] = {site: [[0, 0, 0] for _ in range(bins)] for site in arrivals}
+    for site, times in arrivals.items():
+        for t in times:
+            if 0 <= t < end:
+                table[site][int(t // step)][0] += 1
+    for c in calls:
+        site = site_of.get(c.client)
+        if site is None or not 0 <= c.time < end:
+            continue
+        row = table.setdefault(site, [[0, 0, 0] for _ in range(bins)])[int(c.time // step)]
+        row[1] += 1
+        row[2] += int(c.ok)
+    return [(i * step, site, *counts) for site, rows in table.items() for i, counts in enumerate(rows)]
+
+
+def lag(calls: list[Call]) -> dict[str, float]:
+    """Sent minus scheduled (ms) over the calls that have a due time: count, p50, p99, max."""
+    lags = [(c.time - c.scheduled) * 1000 for c in calls if c.scheduled is not None]
+    return {"calls": len(lags), "p50_ms": percentile(lags, 50), "p99_ms": percentile(lags, 99),
+            "max_ms": max(lags) if lags else math.nan}
+
+
+def plot_sites(counts: list[tuple[float, str, int, int, int]], path: Path, title: str,
+               order: list[str] | None = None) -> None:
+    """Calls per site over time: the trace's arrivals (the schedules) and the calls the clients
+    sent, as two heat maps one above the other (a row per site), and the totals per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sites = order or sorted({c[1] for c in counts})
+    times = sorted({c[0] for c in counts})
+    index = {t: i for i, t in enumerate(times)}
+    row = {s: i for i, s in enumerate(sites)}
+    arrivals = [[0] * len(times) for _ in sites]
+    sent = [[0] * len(times) for _ in sites]
+    ok_total = [0] * len(times)
+    for t, site, a, n, ok in counts:
+        if site in row:
+            arrivals[row[site]][index[t]] = a
+            sent[row[site]][index[t]] = n
+            ok_total[index[t]] += ok
+    step = times[1] - times[0] if len(times) > 1 else 1.0
+    extent = (times[0] if times else 0.0, (times[-1] + step) if times else 1.0, len(sites) - 0.5, -0.5)
+    top = max([max(r) for r in arrivals + sent if r] + [1])
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 3, 1.6]})
+    for ax, data, label in ((axes[0], arrivals, "trace arrivals (scheduled calls)"),
+                            (axes[1], sent, "calls sent by the site's client")):
+        image = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=top,
+                          extent=extent)
+        ax.set_ylabel(f"site ({len(sites)})")
+        ax.set_title(label, fontsize=9)
+        fig.colorbar(image, ax=ax, label=f"calls per {step:g} s", pad=0.01)
+    axes[2].plot(times, [sum(r[i] for r in arrivals) for i in range(len(times))], label="arrivals", lw=1.2)
+    axes[2].plot(times, [sum(r[i] for r in sent) for i in range(len(times))], label="sent", lw=1.0, ls="--")
+    axes[2].plot(times, ok_total, label="answered OK", lw=0.8, ls=":")
+    axes[2].set_ylabel(f"calls per {step:g} s")
+    axes[2].set_xlabel("time since the run started (s)")
+    axes[2].legend(fontsize=8, loc="upper right")
+    axes[2].grid(True, alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

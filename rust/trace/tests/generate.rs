@@ -165,3 +165,39 @@ fn nodes_drop_out_and_restart() {
     // ~110 nodes x 6 h x 8/day = ~220 dropouts.
     assert!(long > 100, "{long} dropouts");
 }
+
+/// `traces/aot/chicago-30min.csv.gz` is what its documented command makes today
+/// (`lambdaroute trace aot generate --hours 0.5 --start "2018/09/04 13:30:00" --seed 1
+/// --sensors metsense.tsys01,metsense.htu21d,lightsense.tsl250rd,chemsense.co,image`).
+#[test]
+fn the_shipped_sample_is_what_its_command_makes() {
+    let options = GenerateOptions {
+        start: Timestamp::parse("2018/09/04 13:30:00").unwrap(),
+        duration: 1800,
+        seed: 1,
+        sensors: [
+            "metsense.tsys01",
+            "metsense.htu21d",
+            "lightsense.tsl250rd",
+            "chemsense.co",
+            "image",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect(),
+        ..GenerateOptions::default()
+    };
+    // As the command writes it: the generator straight into the gzip encoder.
+    let sensors = parse_sensors(SENSORS_CSV, "sensors.csv").unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    generate(&NodeList::shipped(), &sensors, &options, &mut gz).unwrap();
+    let made = gz.finish().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../traces/aot/chicago-30min.csv.gz");
+    let shipped = std::fs::read(&path).unwrap();
+    assert!(
+        made == shipped,
+        "{} is stale: regenerate it with the command in traces/README.md",
+        path.display()
+    );
+}
