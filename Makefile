@@ -17,7 +17,7 @@ export CARGO_TERM_COLOR ?= never
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/lambdaroute
 
-.PHONY: build release test test-rust lint bench bench-smoke bench-criterion experiment demo rust-toolchain clean
+.PHONY: build release test test-rust lint bench bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
@@ -63,6 +63,22 @@ bench-smoke: release
 # Criterion benches of the e-table's select + complete per policy, 10 to 100,000 destinations.
 bench-criterion: rust-toolchain
 	$(CARGO) bench -p lambdaroute-core --bench policies
+
+# Streaming an Array of Things digest with flat memory (docs/traces.md, "Benchmark"): generates
+# TRACE_BENCH_HOURS of data (36 h: about 2 GB of CSV) as data.csv and data.csv.gz under
+# results/bench-trace/, and 1/10 of it, then reads each with `lambdaroute trace aot read` under
+# /usr/bin/time: rows/s, MB/s and the largest resident memory, in summary.txt. Needs ~2.5 GB of disk.
+TRACE_BENCH_OUT ?= $(CURDIR)/results/bench-trace
+TRACE_BENCH_HOURS ?= 36
+bench-trace: release
+	mkdir -p $(TRACE_BENCH_OUT)
+	$(BIN) trace aot generate --hours $(TRACE_BENCH_HOURS) --seed 1 -o $(TRACE_BENCH_OUT)/data.csv
+	$(BIN) trace aot generate --hours $(TRACE_BENCH_HOURS) --seed 1 --level 1 -o $(TRACE_BENCH_OUT)/data.csv.gz
+	$(BIN) trace aot generate --hours $$(awk "BEGIN { print $(TRACE_BENCH_HOURS) / 10 }") --seed 1 -o $(TRACE_BENCH_OUT)/small.csv
+	set -o pipefail; for f in small.csv data.csv data.csv.gz; do \
+	  /usr/bin/time -f "$$f: max resident %M KiB, %e s wall, %U s user" \
+	    $(BIN) --log warn trace aot read $(TRACE_BENCH_OUT)/$$f 2>&1 | grep -E " rows, |^read |max resident"; \
+	done | tee $(TRACE_BENCH_OUT)/summary.txt
 
 ## ----- Python package and testbed (mk/python.mk) -----
 
