@@ -142,7 +142,9 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
             "responder",
             "lambda",
             "hops",
-            "status"
+            "status",
+            "scheduled",
+            "node"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -453,5 +455,98 @@ fn two_tier_without_distances_or_with_a_bad_matrix_refuses_with_a_clear_error() 
     assert!(
         stderr.contains("congested") && stderr.contains("cleared"),
         "{stderr}"
+    );
+}
+
+/// `lambdaroute trace aot generate`, `read`, `schedule`, then `client --pattern aot` against a
+/// computer: the digest round trip as a user runs it.
+#[test]
+fn an_aot_digest_is_generated_read_scheduled_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv.gz");
+    let data = data.to_str().unwrap();
+    let out = run(&[
+        "trace",
+        "aot",
+        "generate",
+        "--hours",
+        "0.05",
+        "--sensors",
+        "metsense.tsys01",
+        "-o",
+        data,
+    ]);
+    stdout(&out);
+    let made = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(made.contains("rows from"), "{made}");
+
+    let out = run(&["trace", "aot", "read", data, "--nodes", "004", "--rows"]);
+    let rows = stdout(&out);
+    assert!(rows.starts_with("timestamp,node_id,subsystem,sensor,parameter,value_raw,value_hrf\n"));
+    assert!(
+        rows.lines()
+            .skip(1)
+            .all(|l| l.contains(",001e0610ba46,metsense,tsys01,temperature,"))
+    );
+    assert!(rows.lines().count() > 3, "{rows}");
+
+    let schedule = dir.path().join("schedule.csv");
+    let schedule = schedule.to_str().unwrap();
+    stdout(&run(&[
+        "trace",
+        "aot",
+        "schedule",
+        data,
+        "--speedup",
+        "60",
+        "--lambda",
+        "clambda0",
+        "--payload",
+        "per-row:10",
+        "--limit",
+        "2",
+        "-o",
+        schedule,
+    ]));
+    let text = std::fs::read_to_string(schedule).unwrap();
+    let calls = text.lines().count() - 1;
+    assert!(calls > 50, "{calls} calls in {text}");
+
+    let computer = free_address();
+    let config = experiments().join("fast.yaml");
+    let mut process = start(&[
+        "computer",
+        "--listen",
+        &computer.to_string(),
+        "--util-listen",
+        &free_address().to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    wait_ready(computer, &mut process);
+    let calls_csv = dir.path().join("calls.csv");
+    let summary = stdout(&run(&[
+        "client",
+        "--router",
+        &computer.to_string(),
+        "--pattern",
+        "aot",
+        "--schedule",
+        schedule,
+        "--duration",
+        "0",
+        "--output",
+        calls_csv.to_str().unwrap(),
+    ]));
+    assert!(
+        summary.starts_with(&format!("calls {calls}  errors 0")),
+        "{summary}"
+    );
+    let mut reader = csv::Reader::from_path(&calls_csv).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), calls);
+    assert!(
+        rows.iter()
+            .all(|r| !r[7].is_empty() && r[8].starts_with("001e06"))
     );
 }
