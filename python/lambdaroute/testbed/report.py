@@ -238,15 +238,16 @@ def plot_sites(counts: list[tuple[float, str, int, int, int]], path: Path, title
     step = times[1] - times[0] if len(times) > 1 else 1.0
     extent = (times[0] if times else 0.0, (times[-1] + step) if times else 1.0, len(sites) - 0.5, -0.5)
     top = max([max(r) for r in arrivals + sent if r] + [1])
-    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
+    fig, axes = plt.subplots(3, 1, figsize=(11, 9), sharex=True, layout="constrained",
                              gridspec_kw={"height_ratios": [3, 3, 1.6]})
-    for ax, data, label in ((axes[0], arrivals, "trace arrivals (scheduled calls)"),
-                            (axes[1], sent, "calls sent by the site's client")):
+    image = None
+    for ax, data, label in ((axes[0], arrivals, "trace arrivals (calls due by the schedules)"),
+                            (axes[1], sent, "calls sent by each site's client")):
         image = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=top,
                           extent=extent)
-        ax.set_ylabel(f"site ({len(sites)})")
+        ax.set_ylabel(f"site (row per switch, {len(sites)})")
         ax.set_title(label, fontsize=9)
-        fig.colorbar(image, ax=ax, label=f"calls per {step:g} s", pad=0.01)
+    fig.colorbar(image, ax=list(axes), label=f"calls per site per {step:g} s", shrink=0.6)
     axes[2].plot(times, [sum(r[i] for r in arrivals) for i in range(len(times))], label="arrivals", lw=1.2)
     axes[2].plot(times, [sum(r[i] for r in sent) for i in range(len(times))], label="sent", lw=1.0, ls="--")
     axes[2].plot(times, ok_total, label="answered OK", lw=0.8, ls=":")
@@ -255,6 +256,5 @@ def plot_sites(counts: list[tuple[float, str, int, int, int]], path: Path, title
     axes[2].legend(fontsize=8, loc="upper right")
     axes[2].grid(True, alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
