@@ -57,7 +57,9 @@ def test_errors_name_file_line_and_field(tmp_path):
     with pytest.raises(aot.TraceError, match=r"bad\.csv:1: header: found `time,node`"):
         aot.Reader(bad)
     cut = tmp_path / "cut.csv.gz"
-    cut.write_bytes(gzip.compress((HEADER + "2018/01/01 00:00:09,001e0610ee36,b,c,d,1,1\n" * 5000).encode())[:3000])
+    rows = "".join(f"2018/01/01 00:00:09,001e0610ee36,b,c,d,{i * 7919 % 10007},{i}\n" for i in range(20000))
+    whole = gzip.compress((HEADER + rows).encode())
+    cut.write_bytes(whole[:len(whole) // 2])
     with pytest.raises(aot.TraceError, match="truncated"):
         list(aot.read(cut))
 

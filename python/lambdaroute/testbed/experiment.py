@@ -108,7 +108,8 @@ def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], where: str) 
                     raise ExperimentError(f"{where}: overrides.workloads.{name}: expected a mapping of workload keys")
             order = ([("*", value["*"])] if "*" in value else []) + [(k, v) for k, v in value.items() if k != "*"]
             for name, change in order:
-                items = [_without_nulls(_merge(w, change)) if name in ("*", w.get("client")) else w for w in items]
+                items = [_without_nulls(_merge(w, copy.deepcopy(change))) if name in ("*", w.get("client")) else w
+                         for w in items]
             doc["workloads"] = items
         elif key == "control" and isinstance(value, dict):
             doc["control"] = _merge(doc.get("control") or {}, value)
