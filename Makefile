@@ -65,11 +65,11 @@ bench-criterion: rust-toolchain
 	$(CARGO) bench -p lambdaroute-core --bench policies
 
 # Streaming an Array of Things digest with flat memory (docs/traces.md, "Benchmark"): generates
-# TRACE_BENCH_HOURS of data (44 h: about 2 GB of CSV) as data.csv and data.csv.gz under
+# TRACE_BENCH_HOURS of data (49 h: about 2 GB of CSV) as data.csv and data.csv.gz under
 # results/bench-trace/, and 1/10 of it, then reads each with `lambdaroute trace aot read` under
 # /usr/bin/time: rows/s, MB/s and the largest resident memory, in summary.txt. Needs ~2.5 GB of disk.
 TRACE_BENCH_OUT ?= $(CURDIR)/results/bench-trace
-TRACE_BENCH_HOURS ?= 44
+TRACE_BENCH_HOURS ?= 49
 bench-trace: release
 	mkdir -p $(TRACE_BENCH_OUT)
 	$(BIN) trace aot generate --hours $(TRACE_BENCH_HOURS) --seed 1 -o $(TRACE_BENCH_OUT)/data.csv
