@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -255,7 +256,7 @@ def _congestion_intervals(transitions: list[Transition], end: float) -> list[tup
     return out
 
 
-def _aot_results(scenario: Scenario, schedules: dict[int, Path],
+def _aot_results(scenario: Scenario, files: dict[int, Path],
                  clients: list[tuple[NodeProcess, float, str, Path]], calls: list[report.Call], out: Path,
                  title: str) -> None:
     """``sites.csv`` and ``sites.png``: per site (the client's switch) and second, the trace's
@@ -263,7 +264,7 @@ def _aot_results(scenario: Scenario, schedules: dict[int, Path],
     started = {str(p): t0 for _, t0, _, p in clients}
     site_of = {h.name: h.switch for h in scenario.hosts_with("client")}
     arrivals: dict[str, list[float]] = {}
-    for i, path in schedules.items():
+    for i, path in files.items():
         w = scenario.workloads[i]
         t0 = started.get(str(out / "clients" / f"{w.client}-{i}.csv"), w.start)
         arrivals.setdefault(site_of[w.client], []).extend(t0 + t for t in report.read_schedule_times(path))
@@ -319,18 +320,18 @@ def run(
     state_data: dict[str, Any] = {}
     clients: list[tuple[NodeProcess, float, str, Path]] = []
     names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
-    schedules: dict[int, Path] = {}
+    aot_schedules: dict[int, Path] = {}
     base = experiment.source.parent if experiment.source else experiment.base
     try:
         if any(w.pattern == "aot" for w in scenario.workloads):
             # Array of Things replays: every schedule before the network, one pass per trace.
             t = time.monotonic()
             written = scenario.write_schedules(base, out / "schedules")
-            schedules = {f["workload"]: Path(f["path"]) for f in written["files"]}
+            aot_schedules = {f["workload"]: Path(f["path"]) for f in written["files"]}
             metadata["aot"] = {**written, "schedules_s": round(time.monotonic() - t, 3)}
             for tr in written["traces"]:
                 unknown = f", {tr['unknown_rows']} rows of unknown node ids" if tr["unknown_rows"] else ""
-                stream.write(f"  trace {tr['path']}: {tr['rows']} rows read from {tr['first']}{unknown}; "
+                stream.write(f"  trace {os.path.normpath(tr['path'])}: {tr['rows']} rows read from {tr['first']}{unknown}; "
                              f"{sum(f['calls'] for f in written['files'])} calls scheduled for "
                              f"{len(written['files'])} clients\n")
         with start_testbed(scenario, out, experiment.delay, experiment.binary) as bed:
@@ -410,7 +411,7 @@ def run(
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i, schedules.get(i))
+                                          scenario.seed * 1000 + i, aot_schedules.get(i))
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, csv_path))
                 background.tick(now)
@@ -456,9 +457,9 @@ def run(
                     calls += [report.Call(**{**c.__dict__, "time": c.time + t0,
                                              "scheduled": None if c.scheduled is None else c.scheduled + t0})
                               for c in report.read_calls(path, client)]
-            if schedules:
+            if aot_schedules:
                 metadata["aot"]["lag"] = report.lag([c for c in calls if c.node])
-                _aot_results(scenario, schedules, clients, calls, out,
+                _aot_results(scenario, aot_schedules, clients, calls, out,
                              f"{experiment.name}: {scenario.name}, calls per site")
             bed_meta = bed.metadata()
     except BaseException as e:
