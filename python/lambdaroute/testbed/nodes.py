@@ -38,6 +38,7 @@ __all__ = [
     "COMPUTER_PORT",
     "UTIL_PORT",
     "CONTROLLER_PORT",
+    "computer_endpoints",
     "computer_lambdas",
     "computer_config",
     "router_flags",
@@ -63,6 +64,13 @@ NODE_ENV = {"NO_COLOR": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 def endpoint(host: Host, port: int) -> str:
     return f"{host.ip}:{port}"
+
+
+def computer_endpoints(host: Host) -> list[str]:
+    """The lambda endpoints of a computer host: ``endpoints`` consecutive ports from
+    :data:`COMPUTER_PORT`, each a computer of its own."""
+    n = max(int((host.computer or {}).get("endpoints") or 1), 1)
+    return [endpoint(host, COMPUTER_PORT + i) for i in range(n)]
 
 
 def computer_lambdas(host: Host) -> list[str]:
@@ -102,11 +110,15 @@ def write_controller_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
     """Writes ``distances.yaml`` and ``paths.yaml`` for the controller; returns their paths.
 
     Keys are the endpoints the controller knows the nodes by: a router's lambda endpoint
-    ``IP:6473``, a computer's ``IP:10000``.
+    ``IP:6473``, a computer's ``IP:10000``; a host serving several computers is keyed by its
+    address alone, which matches each of its endpoints.
     """
     def key(name: str) -> str:
         h = scenario.host(name)
-        return endpoint(h, ROUTER_PORT if h.role == "router" else COMPUTER_PORT)
+        if h.role == "router":
+            return endpoint(h, ROUTER_PORT)
+        endpoints = computer_endpoints(h)
+        return endpoints[0] if len(endpoints) == 1 else h.ip
 
     names, hops = scenario.distance_matrix()
     distances = out / "distances.yaml"
@@ -365,6 +377,10 @@ class Nodes:
         for h in self.scenario.hosts_with("computer"):
             listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
             args = ["computer", "--listen", listen, "--util-listen", util]
+            n = len(computer_endpoints(h))
+            if n > 1:
+                # The process binds its ports in order: the last ones listening means all do.
+                args += ["--endpoints", str(n)]
             config = computer_config(h)
             if config is None:
                 args += ["--preset", (h.computer or {}).get("preset", "raspberry")]
@@ -375,7 +391,9 @@ class Nodes:
                 args += ["--config", str(path)]
             if controller:
                 args += ["--controller", controller]
-            started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", [listen, util]))
+            listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
+                                                     endpoint(h, UTIL_PORT + n - 1)]
+            started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
 
@@ -410,7 +428,8 @@ class Nodes:
         router's tables (``lambdaroute table dump``). Without a controller: the flat tables.
         Raises :class:`TablesNotReady`, naming what is missing, after ``timeout`` s."""
         routers = {endpoint(h, ROUTER_PORT): h for h in self.scenario.hosts_with("router")}
-        computers = {endpoint(h, COMPUTER_PORT): computer_lambdas(h) for h in self.scenario.hosts_with("computer")}
+        computers = {e: computer_lambdas(h) for h in self.scenario.hosts_with("computer")
+                     for e in computer_endpoints(h)}
         start = time.monotonic()
         polls = 0
         while True:
@@ -479,9 +498,10 @@ class Nodes:
         computers = self.scenario.hosts_with("computer")
         for r in self.scenario.hosts_with("router"):
             for c in computers:
-                for lam in computer_lambdas(c):
-                    self.table(r, "change", "--lambda", lam, "--destination", endpoint(c, COMPUTER_PORT), "--final")
-                    n += 1
+                for destination in computer_endpoints(c):
+                    for lam in computer_lambdas(c):
+                        self.table(r, "change", "--lambda", lam, "--destination", destination, "--final")
+                        n += 1
         return n
 
     def dump_tables(self, out: Path) -> None:

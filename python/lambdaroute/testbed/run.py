@@ -41,14 +41,16 @@ from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controlle
 from lambdaroute.testbed.nat import Gateway, start_gateway
 from lambdaroute.testbed.network import EmulatedNetwork
 from lambdaroute.testbed.nodes import (
-    COMPUTER_PORT,
     CONTROLLER_PORT,
     NODE_ENV,
+    ROUTER_PORT,
     NodeProcess,
     Nodes,
     binary_has,
     client_command,
+    computer_endpoints,
     endpoint,
+    parse_view,
     write_controller_files,
 )
 from lambdaroute.testbed.traffic import Background, schedules
@@ -68,7 +70,8 @@ TABLES_TIMEOUT_PER_NODE = 0.25
 def tables_timeout(scenario: Scenario) -> float:
     """How long the routers have to hold their tables: :data:`TABLES_TIMEOUT`, plus
     :data:`TABLES_TIMEOUT_PER_NODE` per router and computer of the scenario."""
-    members = sum(1 for h in scenario.hosts if h.role in ("router", "computer"))
+    members = len(scenario.hosts_with("router")) + sum(len(computer_endpoints(h))
+                                                       for h in scenario.hosts_with("computer"))
     return TABLES_TIMEOUT + TABLES_TIMEOUT_PER_NODE * members
 
 
@@ -255,6 +258,33 @@ def _congestion_intervals(transitions: list[Transition], end: float) -> list[tup
     return out
 
 
+def _figures(scenario: Scenario, calls: list[report.Call], metadata: dict[str, Any],
+             names: dict[str, str]) -> report.RunFigures:
+    """The run's figures (:func:`.report.run_figures`): table entries when the tables were
+    complete, the calls, and the links each call crossed, from the scenario's static paths and
+    the controller's placements (its view at the end of the run)."""
+    routers = {endpoint(h, ROUTER_PORT): h.name for h in scenario.hosts_with("router")}
+    host_of = {**names, **routers}
+    homes: dict[str, str] = {}
+    if metadata.get("controller_view"):
+        for computer, (_, placement) in parse_view(metadata["controller_view"]).computers.items():
+            if placement.startswith("home router "):
+                homes[computer] = placement[len("home router "):].strip()
+    cache: dict[tuple[str, str], int | None] = {}
+
+    def links(a: str, b: str) -> int | None:
+        a, b = host_of.get(a, a), host_of.get(b, b)
+        if (a, b) not in cache:
+            try:
+                cache[(a, b)] = len(scenario.path(a, b))
+            except Exception:  # noqa: BLE001 - an unknown host or path: the figure is left out
+                cache[(a, b)] = None
+        return cache[(a, b)]
+
+    return report.run_figures(calls, float(metadata.get("duration_s") or scenario.duration),
+                              metadata["tables_ready"]["entries"], len(names), links, homes)
+
+
 def run(
     experiment: Experiment,
     reporter: Reporter | None = None,
@@ -296,8 +326,9 @@ def run(
     plot = out / "latency.png"
     bed_meta: dict[str, Any] = {}
     state_data: dict[str, Any] = {}
-    clients: list[tuple[NodeProcess, float, str, Path]] = []
-    names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
+    clients: list[tuple[NodeProcess, float, str, str, Path]] = []
+    # Responders by host: a host serving several computers is one row of the summary.
+    names = {e: h.name for h in scenario.hosts_with("computer") for e in computer_endpoints(h)}
     try:
         with start_testbed(scenario, out, experiment.delay, experiment.binary) as bed:
             state_data = bed.state.data
@@ -378,7 +409,7 @@ def run(
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
                                           scenario.seed * 1000 + i)
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
-                    clients.append((np, now, w.client, csv_path))
+                    clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
                 alive = sum(1 for c in clients if c[0].proc.poll() is None)
                 congested = ",".join(sorted(monitor.congested)) or "-"
@@ -415,11 +446,11 @@ def run(
             metadata["monitor"] = monitor.as_dict()
             metadata["clients"] = [
                 {"client": c, "started_s": round(t0, 3), "command": np.command, "exit": np.proc.returncode,
-                 "csv": str(p.relative_to(out))} for np, t0, c, p in clients]
+                 "csv": str(p.relative_to(out))} for np, t0, c, _, p in clients]
             metadata["background_segments"] = background.segments_started
-            for np, t0, client, path in clients:
+            for np, t0, client, router, path in clients:
                 if path.exists():
-                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0})
+                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0, "router": router})
                               for c in report.read_calls(path, client)]
             bed_meta = bed.metadata()
     except BaseException as e:
@@ -436,6 +467,10 @@ def run(
         policy = scenario.control.get("policy", "")
         summaries = report.summarize(calls, policy, names)
         summary_text = report.format_summary(summaries)
+        if "tables_ready" in metadata:
+            figures = _figures(scenario, calls, metadata, names)
+            metadata["figures"] = figures.as_dict()
+            summary_text += "\n" + report.format_figures(figures)
         (out / "summary.txt").write_text(summary_text, encoding="utf-8")
         metadata["summary"] = report.as_dict(summaries)
         with open(out / "utilization.csv", "w", encoding="utf-8") as f:
@@ -446,7 +481,13 @@ def run(
             report.plot_latency(calls, plot, f"{experiment.name}: {scenario.name}, policy {policy}", names,
                                 _congestion_intervals(transitions, scenario.duration))
         (out / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str), encoding="utf-8")
-    stream.write("\n" + summary_text)
+    if len(summaries) > report.BRIEF_CLIENTS + 1:
+        shown = report.format_summary(summaries, brief=True) + f"(every client and responder: {out / 'summary.txt'})\n"
+        if "figures" in metadata:
+            shown += "\n" + report.format_figures(report.RunFigures(**metadata["figures"]))
+    else:
+        shown = summary_text
+    stream.write("\n" + shown)
     stream.write(f"\nresults: {out}\nplot:    {plot}\n")
     return RunResult(out, summaries, metadata, transitions, plot, summary_text, calls)
 

@@ -225,6 +225,30 @@ impl Announcer {
         failures: Option<mpsc::UnboundedReceiver<String>>,
     ) -> Result<Self, String> {
         let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        Ok(Self::spawn_on(link, member, interval, failures))
+    }
+
+    /// Start announcing each of `members` (the endpoints of one process), over one connection
+    /// to the controller: a thousand endpoints cost the controller one connection, not a
+    /// thousand descriptors.
+    pub fn spawn_all(
+        controller: &str,
+        members: Vec<Member>,
+        interval: Duration,
+    ) -> Result<Vec<Self>, String> {
+        let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        Ok(members
+            .into_iter()
+            .map(|member| Self::spawn_on(link.clone(), member, interval, None))
+            .collect())
+    }
+
+    fn spawn_on(
+        link: ControllerLink,
+        member: Member,
+        interval: Duration,
+        failures: Option<mpsc::UnboundedReceiver<String>>,
+    ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(
             link.clone(),
@@ -233,12 +257,12 @@ impl Announcer {
             failures,
             stop_rx,
         ));
-        Ok(Announcer {
+        Announcer {
             stop,
             task,
             link,
             member,
-        })
+        }
     }
 
     /// Stop checking and announcing.

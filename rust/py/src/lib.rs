@@ -318,6 +318,7 @@ impl PyScenario {
                 cd.set_item("speed", c.speed)?;
                 cd.set_item("cores", c.cores)?;
                 cd.set_item("memory", c.memory)?;
+                cd.set_item("endpoints", c.endpoints)?;
                 d.set_item("computer", cd)?;
             } else {
                 d.set_item("computer", py.None())?;
@@ -475,6 +476,7 @@ fn placement(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<Placement> {
     let preset = preset.map(parse_preset).transpose()?;
     Ok(Placement {
@@ -484,6 +486,7 @@ fn placement(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     })
 }
 
@@ -493,7 +496,8 @@ macro_rules! generator {
         #[pyfunction]
         #[pyo3(signature = ($($arg,)* $($extra = $edef,)* *, bw = None, delay = 0.0, loss = 0.0, queue = None,
                             routers = None, computers = None, controller = None, preset = None,
-                            clients_per_router = None, computers_per_switch = None))]
+                            clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
         #[allow(clippy::too_many_arguments)]
         fn $name(
             py: Python<'_>,
@@ -509,9 +513,10 @@ macro_rules! generator {
             preset: Option<&str>,
             clients_per_router: Option<u32>,
             computers_per_switch: Option<u32>,
+            endpoints_per_computer: Option<u32>,
         ) -> PyResult<PyScenario> {
             let $l = params(bw, delay, loss, queue)?;
-            let $p = placement(routers, computers, controller, preset, clients_per_router, computers_per_switch)?;
+            let $p = placement(routers, computers, controller, preset, clients_per_router, computers_per_switch, endpoints_per_computer)?;
             let sc = py.detach(|| $body).map_err(to_py)?;
             Ok(PyScenario::wrap(sc))
         }
@@ -538,7 +543,8 @@ generator!(
 /// The Array of Things (Chicago) topology from the shipped nodes.csv (or `csv_text`).
 #[pyfunction]
 #[pyo3(signature = (*, bridge = true, csv_text = None, routers = None, computers = None, controller = None,
-                    preset = None, clients_per_router = None, computers_per_switch = None))]
+                    preset = None, clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
 #[allow(clippy::too_many_arguments)]
 fn aot_chicago(
     py: Python<'_>,
@@ -550,6 +556,7 @@ fn aot_chicago(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<PyScenario> {
     let p = placement(
         routers,
@@ -558,6 +565,7 @@ fn aot_chicago(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     )?;
     let text = csv_text.as_deref().unwrap_or(generators::AOT_NODES_CSV);
     let sc = py
@@ -581,7 +589,8 @@ fn aot_nodes(csv_text: Option<String>) -> PyResult<Vec<(String, f64, f64)>> {
 /// Imports a BRITE topology from its text.
 #[pyfunction]
 #[pyo3(signature = (text, file_name = "<brite>", *, routers = None, computers = None, controller = None,
-                    preset = None, clients_per_router = None, computers_per_switch = None))]
+                    preset = None, clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
 #[allow(clippy::too_many_arguments)]
 fn brite(
     text: &str,
@@ -592,6 +601,7 @@ fn brite(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<PyScenario> {
     let p = placement(
         routers,
@@ -600,6 +610,7 @@ fn brite(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     )?;
     generators::brite(text, file_name, &p)
         .map(PyScenario::wrap)
