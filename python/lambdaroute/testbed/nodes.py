@@ -90,6 +90,26 @@ def computer_config(host: Host) -> str | None:
     return _native.computer_config(spec.get("preset", "raspberry"), lambdas, **overrides)
 
 
+#: The controller's limit on one call to a router (its default), before the round trips.
+ROUTER_TIMEOUT = 2.0
+#: Round trips a first call to a router may take: TCP, HTTP/2, the call, and as much again
+#: while the links queue.
+ROUTER_TIMEOUT_RTTS = 6
+
+
+def router_timeout(scenario: Scenario, controller: Host) -> float:
+    """The controller's ``--router-timeout``: :data:`ROUTER_TIMEOUT` plus
+    :data:`ROUTER_TIMEOUT_RTTS` round trips to the farthest router (link and access delays of
+    the static path), so that a router many slow links away is not taken for a dead one."""
+    delays = {link.name: link.delay for link in scenario.links}
+    rtt_ms = 0.0
+    for router in scenario.hosts_with("router"):
+        one_way = sum(delays.get(name, 0.0) for name in scenario.path(controller.name, router.name))
+        one_way += controller.link.delay + router.link.delay
+        rtt_ms = max(rtt_ms, 2 * one_way)
+    return round(ROUTER_TIMEOUT + ROUTER_TIMEOUT_RTTS * rtt_ms / 1000, 1)
+
+
 def router_flags(scenario: Scenario) -> tuple[str, str]:
     """The router's ``--policy`` and ``--estimator``: the scenario's control choices in the
     canonical form core reads (``rr``, ``ewma:0.95``)."""
@@ -404,6 +424,7 @@ class Nodes:
                 "--distances", str(distances), "--paths", str(paths)]
         if control.get("installer") == "two-tier" and control.get("objective"):
             args += ["--objective", control["objective"]]
+        args += ["--router-timeout", f"{router_timeout(self.scenario, host)}s"]
         np = self.spawn(host.name, "controller", args, f"controller-{host.name}.log", [listen])
         self.wait_listening(np)
         self.controller = (host, listen, np)

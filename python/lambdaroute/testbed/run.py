@@ -6,7 +6,7 @@ all undone on exit); :func:`run` is the whole experiment:
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
-   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`),
+   otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
    its workload's start, with a progress line until the last client ends;
@@ -352,8 +352,9 @@ def run(
             t = time.monotonic()
             if use_controller:
                 nodes.start_controller(ctl_hosts[0], distances, paths)
-            nodes.start_computers(controller)
+            # Routers first: a two-tier controller then places each computer once, among every router.
             nodes.start_routers(controller)
+            nodes.start_computers(controller)
             if not use_controller:
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")

@@ -97,21 +97,25 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
             "serving several computers"
         );
     }
-    let announcers = match &args.controller {
-        Some(controller) => Announcer::spawn_all(
-            controller,
-            handles
-                .iter()
-                .map(|h| Member::computer(h.endpoint(), &config))
-                .collect(),
-            args.check_interval,
-        )
-        .map_err(anyhow::Error::msg)?,
-        None => Vec::new(),
+    let announcer = match &args.controller {
+        Some(controller) => Some(
+            Announcer::spawn_all(
+                controller,
+                handles
+                    .iter()
+                    .map(|h| Member::computer(h.endpoint(), &config))
+                    .collect(),
+                args.check_interval,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
     };
     shutdown_signal().await;
     // Leave first, so that routers stop sending calls, then finish the calls in flight.
-    futures::future::join_all(announcers.into_iter().map(Announcer::leave)).await;
+    if let Some(announcer) = announcer {
+        announcer.leave().await;
+    }
     let mut first_error = None;
     for result in futures::future::join_all(handles.into_iter().map(|h| h.shutdown())).await {
         if let Err(e) = result {

@@ -562,6 +562,26 @@ fn one_process_serves_several_computers_each_announced_and_leaving_on_sigterm() 
         "every endpoint answers as itself"
     );
 
+    // A restarted controller knows nobody: the one check of every endpoint finds them all
+    // unknown, and each is announced again.
+    drop(controller_process);
+    let mut controller_process = start(&[
+        "controller",
+        "--listen",
+        &controller.to_string(),
+        "--installer",
+        "flat",
+    ]);
+    wait_ready(controller, &mut controller_process);
+    eventually(
+        Duration::from_secs(10),
+        "every endpoint announced again",
+        || {
+            let output = run(&["view", "--controller", &controller.to_string()]);
+            String::from_utf8_lossy(&output.stdout).contains(&format!("computers: {N}"))
+        },
+    );
+
     // SIGTERM: every endpoint leaves the controller, and so the router's table.
     let status = Command::new("kill")
         .args(["-TERM", &computer.0.id().to_string()])
