@@ -374,12 +374,17 @@ def test_the_tables_deadline_grows_with_the_routers_and_computers():
     from lambdaroute.testbed.run import TABLES_TIMEOUT, tables_timeout
 
     small = Scenario.from_yaml(LINE)
-    members = sum(1 for h in small.hosts if h.role in ("router", "computer"))
-    assert tables_timeout(small) == TABLES_TIMEOUT + 0.25 * members
+    routers, computers = len(small.hosts_with("router")), len(small.hosts_with("computer"))
+    assert small.control["installer"] == "flat"
+    assert tables_timeout(small) == pytest.approx(TABLES_TIMEOUT + 0.25 * (routers + computers)
+                                                  + 0.005 * routers * computers)
     aot = topologies.aot_chicago()
+    assert aot.control["installer"] == "two-tier"
     assert tables_timeout(aot) == TABLES_TIMEOUT + 0.25 * 142  # 71 routers, 71 computers
     many = topologies.aot_chicago(endpoints_per_computer=15)
     assert tables_timeout(many) == TABLES_TIMEOUT + 0.25 * (71 + 71 * 15)
+    flat = load(REPO / "experiments" / "aot-1k-flat.yaml").scenario
+    assert tables_timeout(flat) == pytest.approx(TABLES_TIMEOUT + 0.25 * (71 + 1065) + 0.005 * 71 * 1065)
 
 
 # ----- several computers per host -----
