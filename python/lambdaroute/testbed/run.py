@@ -371,7 +371,11 @@ def run(
             metadata["tables_ready"] = ready
             metadata["tables_installed_by_controller"] = use_controller
             bed.timings["tables"] = ready["tables_ready_s"]
-            entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
+            sizes = list(ready["entries"].values())
+            if len(sizes) > report.BRIEF_CLIENTS:
+                entries = f"{len(sizes)} routers, min {min(sizes)}, mean {sum(sizes) / len(sizes):g}, max {max(sizes)}"
+            else:
+                entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
                          f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
             stream.write(f"  setup: {format_timings(bed.timings)}\n")
