@@ -28,11 +28,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::stream::{self, StreamExt};
 use lambdaroute_core::computer_model::ComputerConfig;
 use lambdaroute_proto::lambdaroute::member::Role;
 use lambdaroute_proto::lambdaroute::presence_client::PresenceClient;
-use futures::stream::{self, StreamExt};
-use lambdaroute_proto::lambdaroute::{Member as MemberMsg, Members, PresenceReplies, PresenceReply};
+use lambdaroute_proto::lambdaroute::{
+    Member as MemberMsg, Members, PresenceReplies, PresenceReply,
+};
 use lambdaroute_proto::uiiit::edge_controller_client::EdgeControllerClient;
 use lambdaroute_proto::uiiit::{ComputerInfo, Container, RouterInfo};
 use tokio::sync::{mpsc, watch};
