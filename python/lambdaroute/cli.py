@@ -35,6 +35,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--computers", help="comma-separated switches that get computers")
     p.add_argument("--controller", help="switch of the controller")
     p.add_argument("--preset", choices=_native.presets(), help="preset of every computer")
+    p.add_argument("--endpoints-per-computer", type=int,
+                   help="computers each computer host serves on consecutive ports (default 1)")
     p.add_argument("--no-bridge", action="store_true", help="aot-chicago: keep only the largest connected part")
     return p
 
@@ -48,6 +50,7 @@ def build(ns: argparse.Namespace) -> Scenario:
             "computers": ns.computers.split(",") if ns.computers else None,
             "controller": ns.controller,
             "preset": ns.preset,
+            "endpoints_per_computer": ns.endpoints_per_computer,
         }.items()
         if v is not None
     }

@@ -3,7 +3,8 @@
 Every generator returns a :class:`~lambdaroute.Scenario` and takes keyword arguments for the
 links (``bw`` Mbit/s or None, ``delay`` ms, ``loss`` %, ``queue`` packets) and for role placement
 (``routers``, ``computers``: lists of switch names; ``controller``: a switch name; ``preset``;
-``clients_per_router``; ``computers_per_switch``). Without them, roles go where the papers put
+``clients_per_router``; ``computers_per_switch``; ``endpoints_per_computer``, the computers one
+host serves on consecutive ports). Without them, roles go where the papers put
 them. Switches are named ``s1``, ``s2``, ...
 """
 

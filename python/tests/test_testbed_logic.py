@@ -374,7 +374,121 @@ def test_the_tables_deadline_grows_with_the_routers_and_computers():
     from lambdaroute.testbed.run import TABLES_TIMEOUT, tables_timeout
 
     small = Scenario.from_yaml(LINE)
-    members = sum(1 for h in small.hosts if h.role in ("router", "computer"))
-    assert tables_timeout(small) == TABLES_TIMEOUT + 0.25 * members
+    routers, computers = len(small.hosts_with("router")), len(small.hosts_with("computer"))
+    assert small.control["installer"] == "flat"
+    assert tables_timeout(small) == pytest.approx(TABLES_TIMEOUT + 0.25 * (routers + computers)
+                                                  + 0.005 * routers * computers)
     aot = topologies.aot_chicago()
+    assert aot.control["installer"] == "two-tier"
     assert tables_timeout(aot) == TABLES_TIMEOUT + 0.25 * 142  # 71 routers, 71 computers
+    many = topologies.aot_chicago(endpoints_per_computer=15)
+    assert tables_timeout(many) == TABLES_TIMEOUT + 0.25 * (71 + 71 * 15)
+    flat = load(REPO / "experiments" / "aot-1k-flat.yaml").scenario
+    assert tables_timeout(flat) == pytest.approx(TABLES_TIMEOUT + 0.25 * (71 + 1065) + 0.005 * 71 * 1065)
+
+
+# ----- several computers per host -----
+
+def test_a_host_serving_several_computers_has_consecutive_endpoints_and_is_keyed_by_its_address(tmp_path):
+    from lambdaroute import topologies
+    from lambdaroute.testbed.nodes import computer_endpoints, write_controller_files
+
+    sc = topologies.grid(2, 2, endpoints_per_computer=3)
+    c = sc.hosts_with("computer")[0]
+    assert c.computer["endpoints"] == 3
+    assert computer_endpoints(c) == [f"{c.ip}:10000", f"{c.ip}:10001", f"{c.ip}:10002"]
+    distances, paths = write_controller_files(sc, tmp_path)
+    nodes = yaml.safe_load(distances.read_text())["nodes"]
+    # The address alone matches every endpoint of the host; routers keep their endpoint.
+    assert c.ip in nodes and f"{c.ip}:10000" not in nodes
+    assert all(n.endswith(":6473") for n in nodes if n != c.ip and ":" in n)
+    assert {p["computer"] for p in yaml.safe_load(paths.read_text())["paths"]} >= {c.ip}
+    one = topologies.grid(2, 2)
+    assert computer_endpoints(one.hosts_with("computer")[0]) == [f"{one.hosts_with('computer')[0].ip}:10000"]
+
+
+def test_endpoints_out_of_range_are_refused_naming_the_field():
+    from lambdaroute import topologies
+    from lambdaroute._native import ScenarioError
+
+    text = LINE.replace("role: traffic-sink}", "role: computer, computer: {endpoints: 0}}", 1)
+    with pytest.raises(ScenarioError, match=r"computer\.endpoints.*1 to 1024"):
+        Scenario.from_yaml(text)
+    text = LINE.replace("role: traffic-sink}", "role: computer, computer: {endpoints: 2000}}", 1)
+    with pytest.raises(ScenarioError, match=r"computer\.endpoints"):
+        Scenario.from_yaml(text)
+    ok = Scenario.from_yaml(LINE.replace("role: traffic-sink}", "role: computer, computer: {endpoints: 4}}", 1))
+    assert ok.host("b").computer["endpoints"] == 4
+    assert "endpoints: 4" in ok.to_yaml()
+    with pytest.raises(ScenarioError, match="endpoints_per_computer"):
+        topologies.grid(2, 2, endpoints_per_computer=0)
+
+
+def test_changing_the_installer_by_override_drops_the_old_installers_objective():
+    for name in ("aot-flat", "aot-1k-flat"):
+        exp = load(REPO / "experiments" / f"{name}.yaml")
+        assert exp.scenario.control["installer"] == "flat" and "objective" not in exp.scenario.control
+    exp = load(REPO / "experiments" / "aot-1k.yaml")
+    assert exp.scenario.control["installer"] == "two-tier"
+    assert sum(h.computer["endpoints"] for h in exp.scenario.hosts_with("computer")) == 1065
+
+
+def test_every_shipped_experiment_loads():
+    for path in sorted((REPO / "experiments").glob("*.yaml")):
+        assert load(path).scenario.hosts, path
+
+
+# ----- the figures of a run -----
+
+def _call(client: str, responder: str, hops: int, latency: float = 0.01, ok: bool = True,
+          router: str = "r1") -> report.Call:
+    return report.Call(client, 0.0, latency, 0.0, responder, "clambda0", hops, ok, "OK" if ok else "x", router)
+
+
+def test_run_figures_count_routers_and_links_crossed_through_the_home_router():
+    calls = [_call("u1", "c2:1", 2, 0.010), _call("u1", "c3:1", 3, 0.030), _call("u1", "", 0, 0.5, ok=False)]
+    # u1 -r1: 0 links; r1 - c2: 1; r1 - r2: 2; r2 - c3: 1.
+    distance = {("u1", "r1"): 0, ("r1", "c2:1"): 1, ("r1", "r2"): 2, ("r2", "c3:1"): 1}
+    f = report.run_figures(calls, 2.0, {"r1": 10, "r2": 4}, 3, lambda a, b: distance.get((a, b)),
+                           {"c3:1": "r2"})
+    assert (f.routers, f.computers, f.entries_min, f.entries_mean, f.entries_max) == (2, 3, 4, 7.0, 10)
+    assert (f.calls, f.errors, f.calls_per_s) == (3, 1, 1.0)
+    assert f.routers_per_call == 1.5 and f.forwarded_share == 0.5
+    assert f.links_per_call == 2.0  # (1 + 3) / 2
+    assert f.p50 == pytest.approx(20.0)
+    # An unknown path leaves the figure out rather than guessing.
+    g = report.run_figures(calls, 2.0, {"r1": 10}, 3, lambda a, b: None, {})
+    assert g.links_per_call is None
+    text = report.format_figures(f)
+    assert "entries per router min 4, mean 7, max 10" in text and "50.0% forwarded" in text
+
+
+def test_comparison_sets_runs_side_by_side_with_the_ratio(tmp_path):
+    import json
+
+    from lambdaroute.testbed.cli import compare
+
+    base = report.run_figures([_call("u1", "c", 2)], 1.0, {"r1": 2130, "r2": 2130}, 1065).as_dict()
+    two = {**base, "entries_mean": 170.0, "entries_max": 170, "routers_per_call": 1.9}
+    table = report.format_comparison([("two-tier", two), ("flat", base)])
+    assert "| entries per router, mean | 170 | 2130 | 0.08 |" in table
+    assert "| routers per call | 1.90 | 1.00 | 1.90 |" in table
+    for name, figures in (("a", two), ("b", base)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metadata.json").write_text(json.dumps({"experiment": name, "figures": figures}))
+    out = compare([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert out.splitlines()[0] == "| | a | b | first / second |"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "metadata.json").write_text(json.dumps({"experiment": "c", "error": "x"}))
+    with pytest.raises(ValueError, match="no figures"):
+        compare([str(tmp_path / "c")])
+    with pytest.raises(ValueError, match="no such file"):
+        compare([str(tmp_path / "missing")])
+
+
+def test_a_brief_summary_of_many_clients_keeps_the_all_row_alone():
+    calls = [_call(f"u{i}", "c", 2) for i in range(20)]
+    summaries = report.summarize(calls, "rr")
+    brief = report.format_summary(summaries, brief=True)
+    assert "all" in brief and "u3 " not in brief and " c " not in brief
+    assert "u3 " in report.format_summary(summaries)

@@ -402,3 +402,29 @@ def test_the_array_of_things_replay_sends_each_sites_readings_on_time(tmp_path):
     assert abs(sum(int(r["arrivals"]) for r in rows) - scheduled) <= 71, "arrivals are the schedules' calls"
     assert (result.out / "sites.png").stat().st_size > 10_000
     assert meta["leftovers"] == []
+
+
+def test_hosts_serving_several_computers_are_each_installed_and_called(tmp_path):
+    """A 3x3 grid whose computer hosts each serve 4 computers (one process, 4 ports), two-tier:
+    the controller knows every endpoint, the routers' tables are complete, calls reach several
+    endpoints of one host, the run's figures say how many routers and links a call crossed."""
+    require_mininet()
+    exp = load(tmp_path / "several.yaml", {
+        "generator": "grid", "args": [3, 3], "duration": 8,
+        "options": {"bw": 100, "delay": 1, "endpoints_per_computer": 4},
+        "overrides": {"control": {"installer": "two-tier"}}, "tables": "controller"})
+    computers = exp.scenario.hosts_with("computer")
+    result = run(exp, results=tmp_path, progress=False)
+    meta, figures = result.metadata, result.metadata["figures"]
+    print(result.summary_text)
+    assert figures["computers"] == 4 * len(computers)
+    view = parse_view(meta["controller_view"])
+    assert len(view.computers) == 4 * len(computers), meta["controller_view"]
+    assert all(p.startswith("home router ") for _, p in view.computers.values()), meta["controller_view"]
+    ok = [c for c in result.calls if c.ok]
+    assert ok and len(ok) == len(result.calls), "every call answered"
+    ports = {c.responder.rsplit(":", 1)[1] for c in ok}
+    assert len(ports) >= 2, f"calls reached only the ports {ports}"
+    assert 1.0 <= figures["routers_per_call"] <= 2.0 and figures["links_per_call"] is not None
+    assert meta["computers_known_after_stop"] == [], "every endpoint left the controller"
+    assert meta["leftovers"] == []

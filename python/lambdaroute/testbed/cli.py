@@ -1,6 +1,7 @@
 """``lambdaroute-testbed``: run experiments in Mininet.
 
     lambdaroute-testbed run experiments/grid.yaml [--results DIR] [--delay auto|netem|nfqueue|none]
+    lambdaroute-testbed compare RESULTS...  runs' figures side by side (Markdown)
     lambdaroute-testbed clean        remove what runs killed without cleanup left behind (only theirs)
     lambdaroute-testbed features     show what this kernel offers the testbed
 
@@ -28,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--duration", type=float, help="override the scenario's duration, s")
     r.add_argument("--no-progress", action="store_true", help="no progress line")
     r.add_argument("-v", "--verbose", action="store_true", help="log what the testbed does")
+    c = sub.add_parser("compare", help="set runs' figures side by side, as a Markdown table")
+    c.add_argument("results", nargs="+", help="result folders (results/<experiment>/<time>)")
     sub.add_parser("clean", help="remove leftovers of runs that died without cleaning up")
     sub.add_parser("features", help="show the kernel features the testbed would use")
     return p
@@ -44,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.command == "features":
             print(features.detect().as_dict())
+            return 0
+        if ns.command == "compare":
+            print(compare(ns.results), end="")
             return 0
         if ns.command == "clean":
             removed = cleanup.clean_stale()
@@ -65,6 +71,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ExperimentError, ScenarioError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"lambdaroute-testbed: {e}", file=sys.stderr)
         return 2
+
+
+def compare(folders: Sequence[str]) -> str:
+    """The figures of each run folder's ``metadata.json`` side by side, labelled by experiment
+    (and folder when an experiment is there twice)."""
+    import json
+
+    from lambdaroute.testbed.report import format_comparison
+
+    runs = []
+    for folder in folders:
+        path = Path(folder) / "metadata.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file: give a result folder of `lambdaroute-testbed run`") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not JSON ({e})") from None
+        if "figures" not in meta:
+            raise ValueError(f"{path}: no figures (the run ended before its tables were complete: see its error)")
+        runs.append((str(meta.get("experiment", folder)), meta["figures"], folder))
+    labels = [label for label, _, _ in runs]
+    return format_comparison([(f"{label} ({Path(folder).name})" if labels.count(label) > 1 else label, figures)
+                              for label, figures, folder in runs])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ __all__ = ["Experiment", "ExperimentError", "load", "for_scenario", "apply_overr
 SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed"}
 MONITOR_KEYS = {"interval", "hysteresis", "samples"}
+#: Control keys that are parameters of another key's choice (docs/scenario.md, `control`).
+CONTROL_PARAMETERS = {"installer": {"objective"}, "estimator": {"alpha", "period", "stat", "decay"}}
 
 
 class ExperimentError(ValueError):
@@ -112,7 +114,14 @@ def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], where: str) 
                          for w in items]
             doc["workloads"] = items
         elif key == "control" and isinstance(value, dict):
-            doc["control"] = _merge(doc.get("control") or {}, value)
+            control = dict(doc.get("control") or {})
+            # A new choice drops the parameters of the old one (a flat installer has no
+            # objective), unless the override gives them too.
+            for choice, params in CONTROL_PARAMETERS.items():
+                if choice in value and value[choice] != control.get(choice):
+                    for param in params - set(value):
+                        control.pop(param, None)
+            doc["control"] = _merge(control, value)
         else:
             doc[key] = value
     return doc

@@ -96,3 +96,13 @@ def require_tools() -> None:
         ) from e
     if os.geteuid() != 0:
         raise RuntimeError("the testbed needs root (network namespaces, Open vSwitch, iptables)")
+    # Mininet exits the process with a screenful per switch when the database is down: say it once.
+    try:
+        done = subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True, text=True, check=False,
+                              timeout=10)
+        problem = done.stderr.strip() if done.returncode != 0 else ""
+    except subprocess.TimeoutExpired:
+        problem = "ovs-vsctl show did not answer within 10 s"
+    if problem:
+        raise RuntimeError(f"Open vSwitch is not running ({problem.splitlines()[-1]}): start it with "
+                           "`make ovs-start` (or /usr/share/openvswitch/scripts/ovs-ctl start)")

@@ -38,6 +38,7 @@ __all__ = [
     "COMPUTER_PORT",
     "UTIL_PORT",
     "CONTROLLER_PORT",
+    "computer_endpoints",
     "computer_lambdas",
     "computer_config",
     "router_flags",
@@ -65,6 +66,13 @@ def endpoint(host: Host, port: int) -> str:
     return f"{host.ip}:{port}"
 
 
+def computer_endpoints(host: Host) -> list[str]:
+    """The lambda endpoints of a computer host: ``endpoints`` consecutive ports from
+    :data:`COMPUTER_PORT`, each a computer of its own."""
+    n = max(int((host.computer or {}).get("endpoints") or 1), 1)
+    return [endpoint(host, COMPUTER_PORT + i) for i in range(n)]
+
+
 def computer_lambdas(host: Host) -> list[str]:
     """The lambdas a computer runs (its preset's, ``lambdas`` of each kind), as core builds them."""
     spec = host.computer or {}
@@ -80,6 +88,26 @@ def computer_config(host: Host) -> str | None:
     if not overrides and lambdas == 1:
         return None
     return _native.computer_config(spec.get("preset", "raspberry"), lambdas, **overrides)
+
+
+#: The controller's limit on one call to a router (its default), before the round trips.
+ROUTER_TIMEOUT = 2.0
+#: Round trips a first call to a router may take: TCP, HTTP/2, the call, and as much again
+#: while the links queue.
+ROUTER_TIMEOUT_RTTS = 6
+
+
+def router_timeout(scenario: Scenario, controller: Host) -> float:
+    """The controller's ``--router-timeout``: :data:`ROUTER_TIMEOUT` plus
+    :data:`ROUTER_TIMEOUT_RTTS` round trips to the farthest router (link and access delays of
+    the static path), so that a router many slow links away is not taken for a dead one."""
+    delays = {link.name: link.delay for link in scenario.links}
+    rtt_ms = 0.0
+    for router in scenario.hosts_with("router"):
+        one_way = sum(delays.get(name, 0.0) for name in scenario.path(controller.name, router.name))
+        one_way += controller.link.delay + router.link.delay
+        rtt_ms = max(rtt_ms, 2 * one_way)
+    return round(ROUTER_TIMEOUT + ROUTER_TIMEOUT_RTTS * rtt_ms / 1000, 1)
 
 
 def router_flags(scenario: Scenario) -> tuple[str, str]:
@@ -102,11 +130,15 @@ def write_controller_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
     """Writes ``distances.yaml`` and ``paths.yaml`` for the controller; returns their paths.
 
     Keys are the endpoints the controller knows the nodes by: a router's lambda endpoint
-    ``IP:6473``, a computer's ``IP:10000``.
+    ``IP:6473``, a computer's ``IP:10000``; a host serving several computers is keyed by its
+    address alone, which matches each of its endpoints.
     """
     def key(name: str) -> str:
         h = scenario.host(name)
-        return endpoint(h, ROUTER_PORT if h.role == "router" else COMPUTER_PORT)
+        if h.role == "router":
+            return endpoint(h, ROUTER_PORT)
+        endpoints = computer_endpoints(h)
+        return endpoints[0] if len(endpoints) == 1 else h.ip
 
     names, hops = scenario.distance_matrix()
     distances = out / "distances.yaml"
@@ -365,6 +397,10 @@ class Nodes:
         for h in self.scenario.hosts_with("computer"):
             listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
             args = ["computer", "--listen", listen, "--util-listen", util]
+            n = len(computer_endpoints(h))
+            if n > 1:
+                # The process binds its ports in order: the last ones listening means all do.
+                args += ["--endpoints", str(n)]
             config = computer_config(h)
             if config is None:
                 args += ["--preset", (h.computer or {}).get("preset", "raspberry")]
@@ -375,7 +411,9 @@ class Nodes:
                 args += ["--config", str(path)]
             if controller:
                 args += ["--controller", controller]
-            started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", [listen, util]))
+            listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
+                                                     endpoint(h, UTIL_PORT + n - 1)]
+            started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
 
@@ -386,6 +424,7 @@ class Nodes:
                 "--distances", str(distances), "--paths", str(paths)]
         if control.get("installer") == "two-tier" and control.get("objective"):
             args += ["--objective", control["objective"]]
+        args += ["--router-timeout", f"{router_timeout(self.scenario, host)}s"]
         np = self.spawn(host.name, "controller", args, f"controller-{host.name}.log", [listen])
         self.wait_listening(np)
         self.controller = (host, listen, np)
@@ -410,7 +449,8 @@ class Nodes:
         router's tables (``lambdaroute table dump``). Without a controller: the flat tables.
         Raises :class:`TablesNotReady`, naming what is missing, after ``timeout`` s."""
         routers = {endpoint(h, ROUTER_PORT): h for h in self.scenario.hosts_with("router")}
-        computers = {endpoint(h, COMPUTER_PORT): computer_lambdas(h) for h in self.scenario.hosts_with("computer")}
+        computers = {e: computer_lambdas(h) for h in self.scenario.hosts_with("computer")
+                     for e in computer_endpoints(h)}
         start = time.monotonic()
         polls = 0
         while True:
@@ -479,9 +519,10 @@ class Nodes:
         computers = self.scenario.hosts_with("computer")
         for r in self.scenario.hosts_with("router"):
             for c in computers:
-                for lam in computer_lambdas(c):
-                    self.table(r, "change", "--lambda", lam, "--destination", endpoint(c, COMPUTER_PORT), "--final")
-                    n += 1
+                for destination in computer_endpoints(c):
+                    for lam in computer_lambdas(c):
+                        self.table(r, "change", "--lambda", lam, "--destination", destination, "--final")
+                        n += 1
         return n
 
     def dump_tables(self, out: Path) -> None:

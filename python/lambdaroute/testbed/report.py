@@ -5,9 +5,12 @@ then ``scheduled,node``; one row per call); :func:`summarize` gives, per client 
 percentiles and the split by responder; :func:`format_summary` prints that as a table;
 :func:`plot_latency` draws latency over time, one colour per responder, with congested links
 shaded; :func:`utilization` turns the ``load1`` the computers report with every answer into a
-per-computer time series. For Array of Things replays, :func:`site_counts` bins the trace's
-arrivals (the schedules) and the calls sent per site and second, :func:`lag` summarises sent
-minus scheduled, and :func:`plot_sites` draws calls per site over time next to the arrivals.
+per-computer time series. :func:`run_figures` sums a run up in the figures that compare
+installers and scales (table entries per router, calls/s, latency percentiles, routers and
+links crossed per call); :func:`format_comparison` sets runs side by side. For Array of Things
+replays, :func:`site_counts` bins the trace's arrivals (the schedules) and the calls sent per
+site and second, :func:`lag` summarises sent minus scheduled, and :func:`plot_sites` draws calls
+per site over time next to the arrivals.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Call", "read_calls", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
-           "ClientSummary", "read_schedule_times", "site_counts", "lag", "plot_sites"]
+           "ClientSummary", "RunFigures", "run_figures", "format_figures", "format_comparison",
+           "read_schedule_times", "site_counts", "lag", "plot_sites"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Call:
     hops: int
     ok: bool
     status: str
+    #: The router the client called (its workload's), when known.
+    router: str = ""
     #: When the call was due (open-loop patterns), in the same time as ``time``; None in a closed loop.
     scheduled: float | None = None
     #: The Array of Things node whose readings it carries (``pattern: aot``); empty otherwise.
@@ -112,8 +118,18 @@ def summarize(calls: list[Call], policy: str, names: dict[str, str] | None = Non
     return out
 
 
-def format_summary(summaries: list[ClientSummary]) -> str:
-    """A plain-text table: one row per client, then one indented row per responder."""
+#: More clients than this and :func:`format_summary` ``brief`` shows the ``all`` row alone.
+BRIEF_CLIENTS = 12
+
+
+def format_summary(summaries: list[ClientSummary], brief: bool = False) -> str:
+    """A plain-text table: one row per client, then one indented row per responder. ``brief``:
+    no responder rows, and only the ``all`` row when there are more than
+    :data:`BRIEF_CLIENTS` clients."""
+    if brief:
+        if len(summaries) > BRIEF_CLIENTS + 1:
+            summaries = [s for s in summaries if s.client == "all"]
+        summaries = [ClientSummary(**{**s.__dict__, "responders": {}}) for s in summaries]
     head = f"{'client':<12} {'policy':<20} {'responder':<22} {'calls':>7} {'errors':>6} {'share':>6} " \
            f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
     lines = [head, "-" * len(head)]
@@ -175,6 +191,132 @@ def plot_latency(
 
 def as_dict(summaries: list[ClientSummary]) -> list[dict[str, Any]]:
     return [s.__dict__ for s in summaries]
+
+
+@dataclass
+class RunFigures:
+    """A run summed up: what differs between installers and scales.
+
+    ``entries_*``: e-table entries per router (table 0) when the tables were complete;
+    ``routers_per_call``: routers a successful call crossed (1, or 2 when a router forwarded it
+    to another router), on average; ``links_per_call``: switch-to-switch links of the path the
+    call took from its client to the computer that answered, through the routers it crossed,
+    on average (None when a path is unknown)."""
+
+    routers: int
+    computers: int
+    entries_min: int
+    entries_mean: float
+    entries_max: int
+    calls: int
+    errors: int
+    duration_s: float
+    calls_per_s: float
+    p50: float
+    p95: float
+    p99: float
+    routers_per_call: float
+    forwarded_share: float
+    links_per_call: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_figures(
+    calls: list[Call],
+    duration_s: float,
+    entries: dict[str, int],
+    computers: int,
+    links: Any = None,
+    homes: dict[str, str] | None = None,
+) -> RunFigures:
+    """The figures of a run. ``entries``: router -> entries; ``computers``: computer endpoints;
+    ``links(a, b)``: switch links between two hosts (or endpoints), None when unknown;
+    ``homes``: computer -> the router it is final on, for calls that crossed two routers."""
+    ok = [c for c in calls if c.ok]
+    lat = [c.latency * 1000 for c in ok]
+    sizes = list(entries.values()) or [0]
+    crossed = [max(c.hops - 1, 1) for c in ok]
+    path_links: list[float] = []
+    if links is not None:
+        for c in ok:
+            first = links(c.client, c.router) if c.router else None
+            if c.hops >= 3:
+                home = (homes or {}).get(c.responder)
+                rest = (links(c.router, home), links(home, c.responder)) if home else (None, None)
+                n = None if None in rest or first is None else first + rest[0] + rest[1]  # type: ignore[operator]
+            else:
+                last = links(c.router, c.responder) if c.router else None
+                n = None if first is None or last is None else first + last
+            if n is None:
+                path_links = []
+                break
+            path_links.append(n)
+    return RunFigures(
+        routers=len(entries),
+        computers=computers,
+        entries_min=min(sizes),
+        entries_mean=round(sum(sizes) / len(sizes), 1),
+        entries_max=max(sizes),
+        calls=len(calls),
+        errors=len(calls) - len(ok),
+        duration_s=round(duration_s, 3),
+        calls_per_s=round(len(ok) / duration_s, 2) if duration_s > 0 else math.nan,
+        p50=round(percentile(lat, 50), 3),
+        p95=round(percentile(lat, 95), 3),
+        p99=round(percentile(lat, 99), 3),
+        routers_per_call=round(sum(crossed) / len(crossed), 3) if crossed else math.nan,
+        forwarded_share=round(sum(1 for n in crossed if n >= 2) / len(crossed), 4) if crossed else math.nan,
+        links_per_call=round(sum(path_links) / len(path_links), 3) if path_links else None,
+    )
+
+
+def format_figures(f: RunFigures) -> str:
+    """Two lines: the tables, then the calls."""
+    links = "" if f.links_per_call is None else f", {f.links_per_call:.2f} links"
+    return (f"tables: {f.routers} routers, {f.computers} computers; entries per router "
+            f"min {f.entries_min}, mean {f.entries_mean:g}, max {f.entries_max}\n"
+            f"calls: {f.calls} ({f.errors} errors), {f.calls_per_s:g}/s; latency p50 {f.p50:.2f} ms, "
+            f"p95 {f.p95:.2f} ms, p99 {f.p99:.2f} ms; per call {f.routers_per_call:.2f} routers "
+            f"({f.forwarded_share * 100:.1f}% forwarded){links}\n")
+
+
+#: The rows of :func:`format_comparison`: (label, key, format).
+_COMPARED = [
+    ("routers", "routers", "{:d}"),
+    ("computers (endpoints)", "computers", "{:d}"),
+    ("entries per router, mean", "entries_mean", "{:g}"),
+    ("entries per router, max", "entries_max", "{:d}"),
+    ("calls", "calls", "{:d}"),
+    ("errors", "errors", "{:d}"),
+    ("calls/s", "calls_per_s", "{:g}"),
+    ("p50 latency, ms", "p50", "{:.2f}"),
+    ("p95 latency, ms", "p95", "{:.2f}"),
+    ("p99 latency, ms", "p99", "{:.2f}"),
+    ("routers per call", "routers_per_call", "{:.2f}"),
+    ("calls forwarded to a second router", "forwarded_share", "{:.1%}"),
+    ("links per call", "links_per_call", "{:.2f}"),
+]
+
+
+def format_comparison(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    """A Markdown table of runs' figures (:meth:`RunFigures.as_dict`) side by side, one column
+    per ``(label, figures)``; with two runs, a last column with the ratio of the first to the
+    second."""
+    ratio = len(runs) == 2
+    head = "| | " + " | ".join(label for label, _ in runs) + (" | first / second |" if ratio else " |")
+    lines = [head, "|---" * (len(runs) + 1 + ratio) + "|"]
+    for label, key, fmt in _COMPARED:
+        values = [f.get(key) for _, f in runs]
+        cells = ["-" if v is None else fmt.format(v) for v in values]
+        row = f"| {label} | " + " | ".join(cells)
+        if ratio:
+            a, b = values
+            row += " | " + (f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+                            else "-")
+        lines.append(row + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ----- Array of Things replays -----

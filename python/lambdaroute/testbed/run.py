@@ -6,7 +6,7 @@ all undone on exit); :func:`run` is the whole experiment:
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
-   otherwise the testbed installs flat tables with the table tool), computers, routers (:mod:`.nodes`),
+   otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
    its workload's start, with a progress line until the last client ends;
@@ -42,14 +42,16 @@ from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controlle
 from lambdaroute.testbed.nat import Gateway, start_gateway
 from lambdaroute.testbed.network import EmulatedNetwork
 from lambdaroute.testbed.nodes import (
-    COMPUTER_PORT,
     CONTROLLER_PORT,
     NODE_ENV,
+    ROUTER_PORT,
     NodeProcess,
     Nodes,
     binary_has,
     client_command,
+    computer_endpoints,
     endpoint,
+    parse_view,
     write_controller_files,
 )
 from lambdaroute.testbed.traffic import Background, schedules
@@ -64,13 +66,20 @@ TABLES_TIMEOUT = 20.0
 #: Seconds more per router and per computer: each router's tables are read once per poll, and
 #: the controller installs for every member (measured: 21 s for the 71 sites of aot-chicago).
 TABLES_TIMEOUT_PER_NODE = 0.25
+#: Seconds more per (router, computer) pair under the flat installer, where every router
+#: connects to every computer (measured: 285 s for 71 routers x 1,065 computers).
+TABLES_TIMEOUT_PER_FLAT_PAIR = 0.005
 
 
 def tables_timeout(scenario: Scenario) -> float:
     """How long the routers have to hold their tables: :data:`TABLES_TIMEOUT`, plus
-    :data:`TABLES_TIMEOUT_PER_NODE` per router and computer of the scenario."""
-    members = sum(1 for h in scenario.hosts if h.role in ("router", "computer"))
-    return TABLES_TIMEOUT + TABLES_TIMEOUT_PER_NODE * members
+    :data:`TABLES_TIMEOUT_PER_NODE` per router and computer of the scenario, plus (flat
+    installer) :data:`TABLES_TIMEOUT_PER_FLAT_PAIR` per router and computer pair."""
+    routers = len(scenario.hosts_with("router"))
+    computers = sum(len(computer_endpoints(h)) for h in scenario.hosts_with("computer"))
+    flat = scenario.control.get("installer", "flat") == "flat"
+    return round(TABLES_TIMEOUT + TABLES_TIMEOUT_PER_NODE * (routers + computers)
+                 + (TABLES_TIMEOUT_PER_FLAT_PAIR * routers * computers if flat else 0.0), 3)
 
 
 @dataclass
@@ -256,12 +265,39 @@ def _congestion_intervals(transitions: list[Transition], end: float) -> list[tup
     return out
 
 
+def _figures(scenario: Scenario, calls: list[report.Call], metadata: dict[str, Any],
+             names: dict[str, str]) -> report.RunFigures:
+    """The run's figures (:func:`.report.run_figures`): table entries when the tables were
+    complete, the calls, and the links each call crossed, from the scenario's static paths and
+    the controller's placements (its view at the end of the run)."""
+    routers = {endpoint(h, ROUTER_PORT): h.name for h in scenario.hosts_with("router")}
+    host_of = {**names, **routers}
+    homes: dict[str, str] = {}
+    if metadata.get("controller_view"):
+        for computer, (_, placement) in parse_view(metadata["controller_view"]).computers.items():
+            if placement.startswith("home router "):
+                homes[computer] = placement[len("home router "):].strip()
+    cache: dict[tuple[str, str], int | None] = {}
+
+    def links(a: str, b: str) -> int | None:
+        a, b = host_of.get(a, a), host_of.get(b, b)
+        if (a, b) not in cache:
+            try:
+                cache[(a, b)] = len(scenario.path(a, b))
+            except Exception:  # noqa: BLE001 - an unknown host or path: the figure is left out
+                cache[(a, b)] = None
+        return cache[(a, b)]
+
+    return report.run_figures(calls, float(metadata.get("duration_s") or scenario.duration),
+                              metadata["tables_ready"]["entries"], len(names), links, homes)
+
+
 def _aot_results(scenario: Scenario, files: dict[int, Path],
-                 clients: list[tuple[NodeProcess, float, str, Path]], calls: list[report.Call], out: Path,
+                 clients: list[tuple[NodeProcess, float, str, str, Path]], calls: list[report.Call], out: Path,
                  title: str) -> None:
     """``sites.csv`` and ``sites.png``: per site (the client's switch) and second, the trace's
     arrivals (the schedule's due times) next to the calls sent and answered."""
-    started = {str(p): t0 for _, t0, _, p in clients}
+    started = {str(p): t0 for _, t0, _, _, p in clients}
     site_of = {h.name: h.switch for h in scenario.hosts_with("client")}
     arrivals: dict[str, list[float]] = {}
     for i, path in files.items():
@@ -318,8 +354,9 @@ def run(
     plot = out / "latency.png"
     bed_meta: dict[str, Any] = {}
     state_data: dict[str, Any] = {}
-    clients: list[tuple[NodeProcess, float, str, Path]] = []
-    names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
+    clients: list[tuple[NodeProcess, float, str, str, Path]] = []
+    # Responders by host: a host serving several computers is one row of the summary.
+    names = {e: h.name for h in scenario.hosts_with("computer") for e in computer_endpoints(h)}
     aot_schedules: dict[int, Path] = {}
     base = experiment.source.parent if experiment.source else experiment.base
     try:
@@ -356,8 +393,9 @@ def run(
             t = time.monotonic()
             if use_controller:
                 nodes.start_controller(ctl_hosts[0], distances, paths)
-            nodes.start_computers(controller)
+            # Routers first: a two-tier controller then places each computer once, among every router.
             nodes.start_routers(controller)
+            nodes.start_computers(controller)
             if not use_controller:
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")
@@ -368,7 +406,11 @@ def run(
             metadata["tables_ready"] = ready
             metadata["tables_installed_by_controller"] = use_controller
             bed.timings["tables"] = ready["tables_ready_s"]
-            entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
+            sizes = list(ready["entries"].values())
+            if len(sizes) > report.BRIEF_CLIENTS:
+                entries = f"{len(sizes)} routers, min {min(sizes)}, mean {sum(sizes) / len(sizes):g}, max {max(sizes)}"
+            else:
+                entries = ", ".join(f"{r}: {n}" for r, n in ready["entries"].items()) or "no routers"
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
                          f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
             stream.write(f"  setup: {format_timings(bed.timings)}\n")
@@ -413,7 +455,7 @@ def run(
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
                                           scenario.seed * 1000 + i, aot_schedules.get(i))
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
-                    clients.append((np, now, w.client, csv_path))
+                    clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
                 alive = sum(1 for c in clients if c[0].proc.poll() is None)
                 congested = ",".join(sorted(monitor.congested)) or "-"
@@ -450,11 +492,11 @@ def run(
             metadata["monitor"] = monitor.as_dict()
             metadata["clients"] = [
                 {"client": c, "started_s": round(t0, 3), "command": np.command, "exit": np.proc.returncode,
-                 "csv": str(p.relative_to(out))} for np, t0, c, p in clients]
+                 "csv": str(p.relative_to(out))} for np, t0, c, _, p in clients]
             metadata["background_segments"] = background.segments_started
-            for np, t0, client, path in clients:
+            for np, t0, client, router, path in clients:
                 if path.exists():
-                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0,
+                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0, "router": router,
                                              "scheduled": None if c.scheduled is None else c.scheduled + t0})
                               for c in report.read_calls(path, client)]
             if aot_schedules:
@@ -476,6 +518,10 @@ def run(
         policy = scenario.control.get("policy", "")
         summaries = report.summarize(calls, policy, names)
         summary_text = report.format_summary(summaries)
+        if "tables_ready" in metadata:
+            figures = _figures(scenario, calls, metadata, names)
+            metadata["figures"] = figures.as_dict()
+            summary_text += "\n" + report.format_figures(figures)
         (out / "summary.txt").write_text(summary_text, encoding="utf-8")
         metadata["summary"] = report.as_dict(summaries)
         with open(out / "utilization.csv", "w", encoding="utf-8") as f:
@@ -486,7 +532,13 @@ def run(
             report.plot_latency(calls, plot, f"{experiment.name}: {scenario.name}, policy {policy}", names,
                                 _congestion_intervals(transitions, scenario.duration))
         (out / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str), encoding="utf-8")
-    stream.write("\n" + summary_text)
+    if len(summaries) > report.BRIEF_CLIENTS + 1:
+        shown = report.format_summary(summaries, brief=True) + f"(every client and responder: {out / 'summary.txt'})\n"
+        if "figures" in metadata:
+            shown += "\n" + report.format_figures(report.RunFigures(**metadata["figures"]))
+    else:
+        shown = summary_text
+    stream.write("\n" + shown)
     stream.write(f"\nresults: {out}\nplot:    {plot}\n")
     return RunResult(out, summaries, metadata, transitions, plot, summary_text, calls)
 

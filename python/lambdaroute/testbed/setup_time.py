@@ -47,8 +47,9 @@ def measure(scenario: Scenario, workdir: Path, delay: str = "auto", nodes: bool 
             if use_controller:
                 n.start_controller(ctl_hosts[0], distances, paths)
             controller = endpoint(ctl_hosts[0], CONTROLLER_PORT) if use_controller else None
-            n.start_computers(controller)
+            # Routers first: a two-tier controller then places each computer once, among every router.
             n.start_routers(controller)
+            n.start_computers(controller)
             if not use_controller:
                 n.install_flat_tables()
             timings["nodes"] = round(time.monotonic() - t, 3)

@@ -34,6 +34,11 @@ pub struct ComputerArgs {
     /// Endpoint to answer as `responder` (HOST:PORT); default: the --listen address.
     #[arg(long, value_name = "HOST:PORT")]
     pub endpoint: Option<String>,
+    /// Serve this many computers from one process, on consecutive ports from --listen (and
+    /// --util-listen, --endpoint): each has its own processors and is announced as its own
+    /// computer. Port 0 gives each an ephemeral port.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_ENDPOINTS as i64))]
+    pub endpoints: u16,
     /// Multiply the speed of every processor by this factor (> 0).
     #[arg(long, default_value_t = 1.0)]
     pub speed_factor: f64,
@@ -71,32 +76,119 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
             "listening on an unspecified address: set --endpoint to the address peers should use"
         );
     }
-    let opts = ComputerOptions {
-        listen: args.listen,
-        util_listen: Some(args.util_listen),
-        endpoint: args.endpoint,
-        config: config.clone(),
-        max_request_bytes: args.max_request_bytes,
-    };
-    let Some(controller) = args.controller else {
-        return computer::serve_until(opts, shutdown_signal()).await;
-    };
+    let endpoints = endpoint_options(&args, &config)?;
     anyhow::ensure!(
-        !args.check_interval.is_zero(),
+        args.controller.is_none() || !args.check_interval.is_zero(),
         "--check-interval must be longer than 0"
     );
-    let handle = computer::spawn(opts).await?;
-    let announcer = Announcer::spawn(
-        &controller,
-        Member::computer(handle.endpoint(), &config),
-        args.check_interval,
-        None,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let mut handles = Vec::with_capacity(endpoints.len());
+    for opts in endpoints {
+        let listen = opts.listen;
+        let handle = computer::spawn(opts)
+            .await
+            .with_context(|| format!("computer on {listen}"))?;
+        handles.push(handle);
+    }
+    if handles.len() > 1 {
+        info!(
+            endpoints = handles.len(),
+            first = %handles[0].endpoint(),
+            last = %handles[handles.len() - 1].endpoint(),
+            "serving several computers"
+        );
+    }
+    let announcer = match &args.controller {
+        Some(controller) => Some(
+            Announcer::spawn_all(
+                controller,
+                handles
+                    .iter()
+                    .map(|h| Member::computer(h.endpoint(), &config))
+                    .collect(),
+                args.check_interval,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     shutdown_signal().await;
     // Leave first, so that routers stop sending calls, then finish the calls in flight.
-    announcer.leave().await;
-    handle.shutdown().await
+    if let Some(announcer) = announcer {
+        announcer.leave().await;
+    }
+    let mut first_error = None;
+    for result in futures::future::join_all(handles.into_iter().map(|h| h.shutdown())).await {
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Most computers one process serves (`--endpoints`).
+const MAX_ENDPOINTS: u16 = 4096;
+
+/// The options of each computer the process serves: the i-th listens on the ports of
+/// --listen and --util-listen plus i and answers as --endpoint's port plus i.
+fn endpoint_options(
+    args: &ComputerArgs,
+    config: &lambdaroute_core::computer_model::ComputerConfig,
+) -> anyhow::Result<Vec<ComputerOptions>> {
+    let n = args.endpoints;
+    let advertised = match (&args.endpoint, n) {
+        (None, _) => None,
+        (Some(e), 1) => Some((e.clone(), None)),
+        (Some(e), _) => {
+            let (host, port) = e.rsplit_once(':').and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?))).with_context(|| {
+                format!("--endpoint '{e}': with --endpoints {n} it must be HOST:PORT, the first of {n} consecutive ports")
+            })?;
+            Some((host.to_owned(), Some(port)))
+        }
+    };
+    let ports = |flag: &str, first: u16| -> anyhow::Result<std::ops::Range<u32>> {
+        let range = u32::from(first)..u32::from(first) + u32::from(n);
+        anyhow::ensure!(
+            first == 0 || range.end - 1 <= u32::from(u16::MAX),
+            "{flag}: ports {first} to {} do not exist (the last port is 65535): use a lower first port or fewer --endpoints",
+            range.end - 1
+        );
+        Ok(range)
+    };
+    let lambda_ports = ports("--listen", args.listen.port())?;
+    let util_ports = ports("--util-listen", args.util_listen.port())?;
+    if let Some((_, Some(first))) = &advertised {
+        ports("--endpoint", *first)?;
+    }
+    if n > 1 && args.listen.port() != 0 && args.util_listen.port() != 0 {
+        anyhow::ensure!(
+            lambda_ports.end <= util_ports.start || util_ports.end <= lambda_ports.start,
+            "--listen ports {}..{} and --util-listen ports {}..{} overlap: move one of them at least {n} ports away",
+            lambda_ports.start,
+            lambda_ports.end - 1,
+            util_ports.start,
+            util_ports.end - 1
+        );
+    }
+    let at = |address: SocketAddr, i: u16| {
+        let port = if address.port() == 0 {
+            0
+        } else {
+            address.port() + i
+        };
+        SocketAddr::new(address.ip(), port)
+    };
+    Ok((0..n)
+        .map(|i| ComputerOptions {
+            listen: at(args.listen, i),
+            util_listen: Some(at(args.util_listen, i)),
+            endpoint: advertised.as_ref().map(|(host, first)| match first {
+                None => host.clone(),
+                Some(port) => format!("{host}:{}", port + i),
+            }),
+            config: config.clone(),
+            max_request_bytes: args.max_request_bytes,
+        })
+        .collect())
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.

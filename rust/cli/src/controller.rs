@@ -53,6 +53,11 @@ pub struct ControllerArgs {
     /// seconds; default 5s).
     #[arg(long, value_parser = crate::duration::parse)]
     resync_grace: Option<Duration>,
+    /// Time limit of one call to a router (reading or changing its tables); a router that does
+    /// not answer within it is dropped until it announces itself again. Raise it where routers
+    /// are many round trips of a slow network away (`2s`, `500ms`, or seconds; default 2s).
+    #[arg(long, value_parser = crate::duration::parse)]
+    router_timeout: Option<Duration>,
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
@@ -89,8 +94,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             None
         }
     };
+    let router_timeout = args
+        .router_timeout
+        .unwrap_or(controller::DEFAULT_ROUTER_TIMEOUT);
+    anyhow::ensure!(
+        !router_timeout.is_zero(),
+        "--router-timeout must be longer than 0"
+    );
     let options = ControllerOptions {
         paths,
+        router_timeout,
         resync_grace: args
             .resync_grace
             .unwrap_or(controller::DEFAULT_RESYNC_GRACE),

@@ -548,5 +548,192 @@ fn an_aot_digest_is_generated_read_scheduled_and_replayed() {
     assert!(
         rows.iter()
             .all(|r| !r[7].is_empty() && r[8].starts_with("001e06"))
+
+/// `n` consecutive loopback ports that were free a moment ago; the first of them.
+fn free_port_range(n: u16) -> u16 {
+    let mut base = free_address().port().clamp(20_000, 60_000);
+    loop {
+        let bound: Vec<_> = (base..base + n)
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if bound.len() == usize::from(n) {
+            return base;
+        }
+        base = if base + 2 * n > 60_000 {
+            20_000
+        } else {
+            base + n
+        };
+    }
+}
+
+#[test]
+fn one_process_serves_several_computers_each_announced_and_leaving_on_sigterm() {
+    const N: u16 = 6;
+    let controller = free_address();
+    let (router, table) = (free_address(), free_address());
+    let base = free_port_range(2 * N);
+    let mut controller_process = start(&[
+        "controller",
+        "--listen",
+        &controller.to_string(),
+        "--installer",
+        "flat",
+    ]);
+    wait_ready(controller, &mut controller_process);
+    let mut router_process = start(&[
+        "router",
+        "--listen",
+        &router.to_string(),
+        "--table-listen",
+        &table.to_string(),
+        "--controller",
+        &controller.to_string(),
+        "--check-interval",
+        "0.2",
+    ]);
+    wait_ready(table, &mut router_process);
+    let mut computer = start(&[
+        "computer",
+        "--listen",
+        &format!("127.0.0.1:{base}"),
+        "--util-listen",
+        &format!("127.0.0.1:{}", base + N),
+        "--endpoints",
+        &N.to_string(),
+        "--preset",
+        "intel-server",
+        "--controller",
+        &controller.to_string(),
+        "--check-interval",
+        "0.2",
+    ]);
+    let endpoints: Vec<String> = (base..base + N).map(|p| format!("127.0.0.1:{p}")).collect();
+    for port in base..base + 2 * N {
+        wait_ready(SocketAddr::from(([127, 0, 0, 1], port)), &mut computer);
+    }
+    eventually(
+        Duration::from_secs(10),
+        "every endpoint installed as its own computer",
+        || {
+            let d = dump(table);
+            endpoints.iter().all(|e| d.contains(e.as_str()))
+        },
+    );
+    let view = stdout(&run(&["view", "--controller", &controller.to_string()]));
+    assert!(view.contains(&format!("computers: {N}")), "{view}");
+
+    // Calls reach every endpoint, each answering as itself.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("calls.csv");
+    let summary = stdout(&run(&[
+        "client",
+        "--router",
+        &router.to_string(),
+        "--lambda",
+        "clambda0",
+        "--threads",
+        "4",
+        "--sizes",
+        "20",
+        "--duration",
+        "0",
+        "--max-calls",
+        "300",
+        "--output",
+        csv.to_str().unwrap(),
+    ]));
+    assert!(summary.starts_with("calls 300  errors 0"), "{summary}");
+    let responders: std::collections::BTreeSet<String> = csv::Reader::from_path(&csv)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[3].to_string())
+        .collect();
+    assert_eq!(
+        responders,
+        endpoints.iter().cloned().collect(),
+        "every endpoint answers as itself"
+    );
+
+    // A restarted controller knows nobody: the one check of every endpoint finds them all
+    // unknown, and each is announced again.
+    drop(controller_process);
+    let mut controller_process = start(&[
+        "controller",
+        "--listen",
+        &controller.to_string(),
+        "--installer",
+        "flat",
+    ]);
+    wait_ready(controller, &mut controller_process);
+    eventually(
+        Duration::from_secs(10),
+        "every endpoint announced again",
+        || {
+            let output = run(&["view", "--controller", &controller.to_string()]);
+            String::from_utf8_lossy(&output.stdout).contains(&format!("computers: {N}"))
+        },
+    );
+
+    // SIGTERM: every endpoint leaves the controller, and so the router's table.
+    let status = Command::new("kill")
+        .args(["-TERM", &computer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(
+        Duration::from_secs(10),
+        "the computer process exits",
+        || computer.0.try_wait().unwrap().is_some(),
+    );
+    eventually(
+        Duration::from_secs(5),
+        "every endpoint left the table",
+        || {
+            let d = dump(table);
+            !d.is_empty() && endpoints.iter().all(|e| !d.contains(e.as_str()))
+        },
+    );
+    let view = stdout(&run(&["view", "--controller", &controller.to_string()]));
+    assert!(view.contains("computers: 0"), "{view}");
+}
+
+#[test]
+fn several_endpoints_on_ports_that_do_not_fit_get_a_clear_error() {
+    let output = run(&[
+        "computer",
+        "--preset",
+        "raspberry",
+        "--endpoints",
+        "4",
+        "--listen",
+        "127.0.0.1:65534",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--listen: ports 65534 to 65537 do not exist"),
+        "{stderr}"
+    );
+    let output = run(&[
+        "computer",
+        "--preset",
+        "raspberry",
+        "--endpoints",
+        "10",
+        "--listen",
+        "127.0.0.1:30000",
+        "--util-listen",
+        "127.0.0.1:30005",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("overlap"), "{stderr}");
+    let output = run(&["computer", "--preset", "raspberry", "--endpoints", "0"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--endpoints"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

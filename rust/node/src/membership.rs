@@ -17,16 +17,24 @@
 //! - [`Announcer::leave`] tells the controller that a computer goes (`RemoveComputer` with its
 //!   containers): the computer calls it on SIGINT/SIGTERM.
 //!
+//! A process that serves several computers (`lambdaroute computer --endpoints N`) runs one
+//! announcer for all of them ([`Announcer::spawn_all`]): one connection, and one
+//! `Presence.CheckAll` per tick for every endpoint, each unknown one announced again. A
+//! controller without `CheckAll` gets each endpoint announced once per reachability.
+//!
 //! While the controller is away nothing else changes: routers keep dispatching with the tables
 //! they have.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::stream::{self, StreamExt};
 use lambdaroute_core::computer_model::ComputerConfig;
 use lambdaroute_proto::lambdaroute::member::Role;
 use lambdaroute_proto::lambdaroute::presence_client::PresenceClient;
-use lambdaroute_proto::lambdaroute::{Member as MemberMsg, PresenceReply};
+use lambdaroute_proto::lambdaroute::{
+    Member as MemberMsg, Members, PresenceReplies, PresenceReply,
+};
 use lambdaroute_proto::uiiit::edge_controller_client::EdgeControllerClient;
 use lambdaroute_proto::uiiit::{ComputerInfo, Container, RouterInfo};
 use tokio::sync::{mpsc, watch};
@@ -42,6 +50,8 @@ use crate::destinations::endpoint;
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Time limit of a presence check or a failure report.
 pub const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Announcements in flight at once when a process announces several endpoints.
+const ANNOUNCE_CONCURRENCY: usize = 16;
 /// Time limit of an announcement. The controller answers once it has taken the member in (a
 /// router's once it has read the router's tables, within its 2 s limit per call to a router)
 /// and installs the entries in the background, so the answer does not grow with the tables.
@@ -90,6 +100,13 @@ impl Member {
     pub fn endpoint(&self) -> &str {
         match self {
             Member::Router { endpoint, .. } | Member::Computer { endpoint, .. } => endpoint,
+        }
+    }
+
+    fn message(&self) -> MemberMsg {
+        MemberMsg {
+            role: self.role().into(),
+            endpoint: self.endpoint().to_owned(),
         }
     }
 
@@ -147,11 +164,14 @@ impl ControllerLink {
     }
 
     async fn check(&mut self, member: &Member) -> Result<PresenceReply, Status> {
-        let request = MemberMsg {
-            role: member.role().into(),
-            endpoint: member.endpoint().to_owned(),
+        timed(CONTROLLER_TIMEOUT, self.presence.check(member.message())).await
+    }
+
+    async fn check_all(&mut self, members: &[Member]) -> Result<PresenceReplies, Status> {
+        let request = Members {
+            members: members.iter().map(Member::message).collect(),
         };
-        timed(CONTROLLER_TIMEOUT, self.presence.check(request)).await
+        timed(CONTROLLER_TIMEOUT, self.presence.check_all(request)).await
     }
 
     async fn announce(&mut self, member: &Member) -> Result<(), Status> {
@@ -207,12 +227,12 @@ async fn timed<T>(
     }
 }
 
-/// Keeps a member announced to the controller (see the module documentation).
+/// Keeps members announced to the controller (see the module documentation).
 pub struct Announcer {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     link: ControllerLink,
-    member: Member,
+    members: Vec<Member>,
 }
 
 impl Announcer {
@@ -237,7 +257,34 @@ impl Announcer {
             stop,
             task,
             link,
-            member,
+            members: vec![member],
+        })
+    }
+
+    /// Start announcing every one of `members` (the endpoints of one process) over one
+    /// connection, checking them all with one `Presence.CheckAll` every `interval`.
+    pub fn spawn_all(
+        controller: &str,
+        members: Vec<Member>,
+        interval: Duration,
+    ) -> Result<Self, String> {
+        if members.len() == 1 {
+            let member = members.into_iter().next().expect("one member");
+            return Self::spawn(controller, member, interval, None);
+        }
+        let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run_group(
+            link.clone(),
+            members.clone(),
+            interval.max(Duration::from_millis(10)),
+            stop_rx,
+        ));
+        Ok(Announcer {
+            stop,
+            task,
+            link,
+            members,
         })
     }
 
@@ -247,25 +294,124 @@ impl Announcer {
         let _ = self.task.await;
     }
 
-    /// Stop, and tell the controller that this computer goes (RemoveComputer with its
-    /// containers), so that no router sends it another call. A router just stops.
+    /// Stop, and tell the controller that the computers go (RemoveComputer with their
+    /// containers), so that no router sends them another call. A router just stops.
     pub async fn leave(self) {
-        let (mut link, member) = (self.link.clone(), self.member.clone());
-        self.stop().await;
-        let Member::Computer {
-            endpoint,
-            containers,
-        } = member
-        else {
-            return;
-        };
-        match link.remove_computer(&endpoint, containers).await {
+        let (link, members) = (self.link.clone(), self.members.clone());
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        stream::iter(members)
+            .for_each_concurrent(ANNOUNCE_CONCURRENCY, |member| {
+                let mut link = link.clone();
+                async move {
+                    let Member::Computer {
+                        endpoint,
+                        containers,
+                    } = member
+                    else {
+                        return;
+                    };
+                    match link.remove_computer(&endpoint, containers).await {
+                        Ok(()) => {
+                            info!(controller = %link.address, %endpoint, "told the controller that this computer leaves")
+                        }
+                        Err(status) => {
+                            warn!(controller = %link.address, %endpoint, error = %status.message(), "could not tell the controller that this computer leaves; routers drop it at its first failed call")
+                        }
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+/// Announces `members[i]` for each `i` in `which`, a few at a time; marks those the controller
+/// took in. Returns the first error, if any, and how many failed.
+async fn announce_some(
+    link: &ControllerLink,
+    members: &[Member],
+    which: Vec<usize>,
+    announced: &mut [bool],
+) -> Option<(Status, usize)> {
+    let results: Vec<(usize, Result<(), Status>)> = stream::iter(which)
+        .map(|i| {
+            let mut link = link.clone();
+            let member = &members[i];
+            async move { (i, link.announce(member).await) }
+        })
+        .buffer_unordered(ANNOUNCE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut failed: Option<(Status, usize)> = None;
+    let mut done = 0;
+    for (i, result) in results {
+        match result {
             Ok(()) => {
-                info!(controller = %link.address, %endpoint, "told the controller that this computer leaves")
+                announced[i] = true;
+                done += 1;
             }
             Err(status) => {
-                warn!(controller = %link.address, %endpoint, error = %status.message(), "could not tell the controller that this computer leaves; routers drop it at its first failed call")
+                announced[i] = false;
+                failed.get_or_insert((status, 0)).1 += 1;
             }
+        }
+    }
+    if done > 0 {
+        info!(controller = %link.address, announced = done, of = members.len(), "announced computers to the controller");
+    }
+    failed
+}
+
+async fn run_group(
+    mut link: ControllerLink,
+    members: Vec<Member>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut announced = vec![false; members.len()];
+    let mut reachable = true;
+    let all: Vec<usize> = (0..members.len()).collect();
+    if let Some((status, n)) = announce_some(&link, &members, all, &mut announced).await {
+        warn!(controller = %link.address, error = %status.message(), failed = n, "cannot announce some computers to the controller; trying again");
+    }
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let retry: Vec<usize> = match link.check_all(&members).await {
+                    Ok(reply) => {
+                        if !reachable {
+                            info!(controller = %link.address, epoch = reply.epoch, "controller reachable again");
+                        }
+                        reachable = true;
+                        // A member missing from the answer counts as unknown.
+                        (0..members.len())
+                            .filter(|&i| !reply.known.get(i).copied().unwrap_or(false))
+                            .collect()
+                    }
+                    Err(status) if status.code() == Code::Unimplemented => {
+                        // A controller without CheckAll: announce once per reachability.
+                        reachable = true;
+                        (0..members.len()).filter(|&i| !announced[i]).collect()
+                    }
+                    Err(status) => {
+                        if reachable {
+                            warn!(controller = %link.address, error = %status.message(), "controller unreachable; carrying on, announcing again when it is back");
+                        }
+                        reachable = false;
+                        announced.fill(false);
+                        Vec::new()
+                    }
+                };
+                if !retry.is_empty() {
+                    debug!(controller = %link.address, unknown = retry.len(), "the controller does not know some computers: announcing");
+                    if let Some((status, n)) = announce_some(&link, &members, retry, &mut announced).await {
+                        warn!(controller = %link.address, error = %status.message(), failed = n, "cannot announce some computers to the controller; trying again");
+                    }
+                }
+            }
+            _ = stop.changed() => return,
         }
     }
 }

@@ -326,6 +326,7 @@ impl PyScenario {
                 cd.set_item("speed", c.speed)?;
                 cd.set_item("cores", c.cores)?;
                 cd.set_item("memory", c.memory)?;
+                cd.set_item("endpoints", c.endpoints)?;
                 d.set_item("computer", cd)?;
             } else {
                 d.set_item("computer", py.None())?;
@@ -811,6 +812,7 @@ fn placement(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<Placement> {
     let preset = preset.map(parse_preset).transpose()?;
     Ok(Placement {
@@ -820,6 +822,7 @@ fn placement(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     })
 }
 
@@ -829,7 +832,8 @@ macro_rules! generator {
         #[pyfunction]
         #[pyo3(signature = ($($arg,)* $($extra = $edef,)* *, bw = None, delay = 0.0, loss = 0.0, queue = None,
                             routers = None, computers = None, controller = None, preset = None,
-                            clients_per_router = None, computers_per_switch = None))]
+                            clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
         #[allow(clippy::too_many_arguments)]
         fn $name(
             py: Python<'_>,
@@ -845,9 +849,10 @@ macro_rules! generator {
             preset: Option<&str>,
             clients_per_router: Option<u32>,
             computers_per_switch: Option<u32>,
+            endpoints_per_computer: Option<u32>,
         ) -> PyResult<PyScenario> {
             let $l = params(bw, delay, loss, queue)?;
-            let $p = placement(routers, computers, controller, preset, clients_per_router, computers_per_switch)?;
+            let $p = placement(routers, computers, controller, preset, clients_per_router, computers_per_switch, endpoints_per_computer)?;
             let sc = py.detach(|| $body).map_err(to_py)?;
             Ok(PyScenario::wrap(sc))
         }
@@ -874,7 +879,8 @@ generator!(
 /// The Array of Things (Chicago) topology from the shipped nodes.csv (or `csv_text`).
 #[pyfunction]
 #[pyo3(signature = (*, bridge = true, csv_text = None, routers = None, computers = None, controller = None,
-                    preset = None, clients_per_router = None, computers_per_switch = None))]
+                    preset = None, clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
 #[allow(clippy::too_many_arguments)]
 fn aot_chicago(
     py: Python<'_>,
@@ -886,6 +892,7 @@ fn aot_chicago(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<PyScenario> {
     let p = placement(
         routers,
@@ -894,6 +901,7 @@ fn aot_chicago(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     )?;
     let text = csv_text.as_deref().unwrap_or(generators::AOT_NODES_CSV);
     let sc = py
@@ -917,7 +925,8 @@ fn aot_nodes(csv_text: Option<String>) -> PyResult<Vec<(String, f64, f64)>> {
 /// Imports a BRITE topology from its text.
 #[pyfunction]
 #[pyo3(signature = (text, file_name = "<brite>", *, routers = None, computers = None, controller = None,
-                    preset = None, clients_per_router = None, computers_per_switch = None))]
+                    preset = None, clients_per_router = None, computers_per_switch = None,
+                    endpoints_per_computer = None))]
 #[allow(clippy::too_many_arguments)]
 fn brite(
     text: &str,
@@ -928,6 +937,7 @@ fn brite(
     preset: Option<&str>,
     clients_per_router: Option<u32>,
     computers_per_switch: Option<u32>,
+    endpoints_per_computer: Option<u32>,
 ) -> PyResult<PyScenario> {
     let p = placement(
         routers,
@@ -936,6 +946,7 @@ fn brite(
         preset,
         clients_per_router,
         computers_per_switch,
+        endpoints_per_computer,
     )?;
     generators::brite(text, file_name, &p)
         .map(PyScenario::wrap)

@@ -27,6 +27,9 @@ pub struct Placement {
     pub clients_per_router: Option<u32>,
     /// Computers per chosen switch (default 1).
     pub computers_per_switch: Option<u32>,
+    /// Endpoints each computer host serves (`computer: {endpoints: N}`, default 1): N
+    /// computers on consecutive ports of one process.
+    pub endpoints_per_computer: Option<u32>,
 }
 
 /// A generator's default placement.
@@ -118,6 +121,12 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
     };
     let clients_per_router = p.clients_per_router.unwrap_or(1) as usize;
     let per_switch = p.computers_per_switch.unwrap_or(1).max(1);
+    let endpoints = p.endpoints_per_computer.unwrap_or(1);
+    if !(1..=MAX_COMPUTER_ENDPOINTS).contains(&endpoints) {
+        return Err(ScenarioError::Generator(format!(
+            "placement: endpoints_per_computer is {endpoints}: give 1 to {MAX_COMPUTER_ENDPOINTS}"
+        )));
+    }
     if routers.is_empty() {
         return Err(ScenarioError::Generator(
             "placement: at least one router is needed".into(),
@@ -153,7 +162,10 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
                 sc,
                 format!("c{c}"),
                 s,
-                Role::Computer(Computer::preset(p.preset.unwrap_or(preset))),
+                Role::Computer(Computer {
+                    endpoints,
+                    ..Computer::preset(p.preset.unwrap_or(preset))
+                }),
             );
         }
     }

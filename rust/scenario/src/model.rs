@@ -263,7 +263,13 @@ pub struct Computer {
     pub cores: Option<u32>,
     /// Memory of the main processor, bytes; None: the preset's.
     pub memory: Option<u64>,
+    /// Computers the host's process serves, on consecutive ports, each announced as its own
+    /// computer with these processors (1 to [`MAX_COMPUTER_ENDPOINTS`]).
+    pub endpoints: u32,
 }
+
+/// Most computer endpoints one host serves (`computer: {endpoints: N}`).
+pub const MAX_COMPUTER_ENDPOINTS: u32 = 1024;
 
 impl Computer {
     /// A computer with the preset's processor and one lambda of each kind.
@@ -274,6 +280,7 @@ impl Computer {
             speed: None,
             cores: None,
             memory: None,
+            endpoints: 1,
         }
     }
 }

@@ -45,7 +45,7 @@ const CONTROL_KEYS: &[&str] = &[
 ];
 const SWITCH_KEYS: &[&str] = &["name", "position"];
 const HOST_KEYS: &[&str] = &["name", "switch", "role", "computer", "ip", "mac", "link"];
-const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory"];
+const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory", "endpoints"];
 const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
 const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
@@ -813,6 +813,16 @@ impl Reader<'_> {
                 "a memory size in bytes, at least 1",
                 1,
             )?);
+        }
+        if let Some(n) = obj.get("endpoints") {
+            let what = format!(
+                "a number of computers this host serves on consecutive ports, 1 to {MAX_COMPUTER_ENDPOINTS}"
+            );
+            let endpoints = self.uint(n, &obj.field("endpoints"), &what, 1)?;
+            if endpoints > u64::from(MAX_COMPUTER_ENDPOINTS) {
+                return Err(self.expected(n, &obj.field("endpoints"), &what));
+            }
+            c.endpoints = endpoints as u32;
         }
         Ok(c)
     }

@@ -129,6 +129,9 @@ fn host(h: &Host) -> Out {
         if let Some(x) = c.memory {
             cm.push(("memory".into(), x.into()));
         }
+        if c.endpoints != 1 {
+            cm.push(("endpoints".into(), c.endpoints.into()));
+        }
         m.push(("computer".into(), Out::Map(cm)));
     }
     if let Some(ip) = h.ip {

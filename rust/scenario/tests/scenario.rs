@@ -74,6 +74,7 @@ fn placement_overrides_the_default_roles() {
         preset: Some(Preset::IntelServer),
         clients_per_router: Some(3),
         computers_per_switch: Some(2),
+        endpoints_per_computer: Some(5),
     };
     let sc = generators::line(4, &ideal(), &p).unwrap();
     assert_eq!(
@@ -84,10 +85,14 @@ fn placement_overrides_the_default_roles() {
     );
     assert_eq!(sc.hosts_with(RoleKind::Client).count(), 3);
     assert_eq!(sc.hosts_with(RoleKind::Computer).count(), 4);
-    assert!(
-        sc.hosts_with(RoleKind::Computer)
-            .all(|h| h.role == Role::Computer(Computer::preset(Preset::IntelServer)))
-    );
+    assert!(sc.hosts_with(RoleKind::Computer).all(|h| h.role
+        == Role::Computer(Computer {
+            endpoints: 5,
+            ..Computer::preset(Preset::IntelServer)
+        })));
+    // Written and read back, the endpoints stay.
+    let again = Scenario::from_yaml(&sc.to_yaml(), "again.yaml").unwrap();
+    assert_eq!(again, sc);
     let bad = Placement {
         routers: Some(vec!["s99".into()]),
         ..Placement::default()

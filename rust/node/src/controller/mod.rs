@@ -53,6 +53,10 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
 /// Default time after start during which only known destinations are removed from routers.
 pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
 
+/// Time limit of one call to a router, by default: a router that does not answer within it is
+/// dropped until it announces itself again.
+pub const DEFAULT_ROUTER_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How a controller runs.
 #[derive(Clone, Debug)]
 pub struct ControllerOptions {
@@ -77,7 +81,7 @@ impl ControllerOptions {
             installer,
             paths: None,
             resync_grace: DEFAULT_RESYNC_GRACE,
-            router_timeout: Duration::from_secs(2),
+            router_timeout: DEFAULT_ROUTER_TIMEOUT,
         }
     }
 }

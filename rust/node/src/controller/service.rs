@@ -22,7 +22,7 @@ use lambdaroute_proto::lambdaroute::member::Role;
 use lambdaroute_proto::lambdaroute::presence_server::Presence;
 use lambdaroute_proto::lambdaroute::{
     ComputerView, ControllerView, Empty, LinkReport, LinkReportReply, MarkRequest, MarkView,
-    Member, PresenceReply, RouterView,
+    Member, Members, PresenceReplies, PresenceReply, RouterView,
 };
 use lambdaroute_proto::uiiit::edge_controller_server::EdgeController;
 use lambdaroute_proto::uiiit::edge_router_client::EdgeRouterClient;
@@ -49,6 +49,12 @@ const VIEW_WAIT: Duration = Duration::from_secs(2);
 /// enough to hide the round trips and the router's own work per entry (it connects to each
 /// new destination), few enough not to flood it.
 const PIPELINE: usize = 32;
+/// Pushes to a router that fail in a row before the router is dropped: a router slow to answer
+/// for a moment (a busy machine, a queueing link) keeps its place, so that two-tier placements
+/// do not move back and forth with every late answer.
+const PUSH_ATTEMPTS: u32 = 3;
+/// Wait before the second push to a router that did not answer; doubled before each next one.
+const PUSH_RETRY_WAIT: Duration = Duration::from_millis(500);
 
 /// The controller: configuration, and the state behind one short lock.
 pub(crate) struct Controller {
@@ -534,6 +540,7 @@ async fn reconcile_router(
     mut link: RouterLink,
     wake: Arc<Notify>,
 ) {
+    let mut failed: u32 = 0;
     loop {
         let snapshot = Arc::clone(&controller.state.lock().snapshot);
         // A router the plan does not know yet waits for the plan that includes it.
@@ -565,9 +572,17 @@ async fn reconcile_router(
                 debug!(%router, ops = ops.len(), mark = mark.len(), unmark = unmark.len(), generation = snapshot.generation, "reconciling");
                 let timeout = controller.router_timeout;
                 if let Err(Unreachable(error)) = link.push(ops, mark, unmark, timeout).await {
-                    controller.drop_router(&router, task_id, &error);
-                    return;
+                    failed += 1;
+                    if failed >= PUSH_ATTEMPTS {
+                        controller.drop_router(&router, task_id, &error);
+                        return;
+                    }
+                    let wait = PUSH_RETRY_WAIT * 2u32.pow(failed - 1);
+                    warn!(%router, %error, attempt = failed, of = PUSH_ATTEMPTS, "router did not answer: trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
+                failed = 0;
             }
             {
                 let mut state = controller.state.lock();
@@ -879,21 +894,47 @@ impl EdgeController for Service {
 impl Presence for Service {
     async fn check(&self, request: Request<Member>) -> Result<Response<PresenceReply>, Status> {
         let member = request.into_inner();
-        let state = self.0.state.lock();
-        let known = match Role::try_from(member.role) {
-            Ok(Role::Router) => state.topology.routers.contains_key(&member.endpoint),
-            Ok(Role::Computer) => state.topology.computers.contains_key(&member.endpoint),
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "Member.role {} is unknown: expected ROUTER (0) or COMPUTER (1)",
-                    member.role
-                )));
-            }
-        };
+        let known = knows(&self.0.state.lock(), &member)?;
         Ok(Response::new(PresenceReply {
             known,
             epoch: self.0.epoch,
         }))
+    }
+
+    async fn check_all(
+        &self,
+        request: Request<Members>,
+    ) -> Result<Response<PresenceReplies>, Status> {
+        let members = request.into_inner().members;
+        if members.len() > MAX_CHECKED_MEMBERS {
+            return Err(Status::invalid_argument(format!(
+                "{} members in one check: at most {MAX_CHECKED_MEMBERS}; split them",
+                members.len()
+            )));
+        }
+        let state = self.0.state.lock();
+        let known = members
+            .iter()
+            .map(|m| knows(&state, m))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(PresenceReplies {
+            known,
+            epoch: self.0.epoch,
+        }))
+    }
+}
+
+/// Most members in one `Presence.CheckAll`.
+const MAX_CHECKED_MEMBERS: usize = 4096;
+
+fn knows(state: &State, member: &Member) -> Result<bool, Status> {
+    match Role::try_from(member.role) {
+        Ok(Role::Router) => Ok(state.topology.routers.contains_key(&member.endpoint)),
+        Ok(Role::Computer) => Ok(state.topology.computers.contains_key(&member.endpoint)),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "Member.role {} is unknown: expected ROUTER (0) or COMPUTER (1)",
+            member.role
+        ))),
     }
 }
 
