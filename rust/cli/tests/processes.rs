@@ -548,6 +548,8 @@ fn an_aot_digest_is_generated_read_scheduled_and_replayed() {
     assert!(
         rows.iter()
             .all(|r| !r[7].is_empty() && r[8].starts_with("001e06"))
+    );
+}
 
 /// `n` consecutive loopback ports that were free a moment ago; the first of them.
 fn free_port_range(n: u16) -> u16 {
