@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Call", "read_calls", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
-           "ClientSummary"]
+           "ClientSummary", "objects_found", "format_objects"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Call:
     hops: int
     ok: bool
     status: str
+    #: Objects a detector found (faces, eyes) in the answer; None when it lists none.
+    objects: int | None = None
 
 
 def read_calls(path: Path, client: str) -> list[Call]:
@@ -49,6 +51,7 @@ def read_calls(path: Path, client: str) -> list[Call]:
                 hops=int(row.get("hops") or 0),
                 ok=status == "OK",
                 status=status,
+                objects=int(row["objects"]) if row.get("objects") else None,
             ))
     return calls
 
@@ -116,6 +119,35 @@ def format_summary(summaries: list[ClientSummary]) -> str:
             lines.append(f"{'':<12} {'':<20} {r:<22} {int(d['calls']):>7} {'':>6} {d['share'] * 100:>5.1f}% "
                          f"{d['p50']:>8.2f} {d['p95']:>8.2f} {d['p99']:>8.2f}")
     return "\n".join(lines) + "\n"
+
+
+def objects_found(calls: list[Call], names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per lambda whose answers list objects (``facerec0``, ``eyerec0``): answers, objects found,
+    and per computer its answers, objects and median latency (ms)."""
+    names = names or {}
+    out: dict[str, dict[str, Any]] = {}
+    for c in calls:
+        if not c.ok or c.objects is None:
+            continue
+        d = out.setdefault(c.lambda_, {"answers": 0, "objects": 0, "computers": defaultdict(list)})
+        d["answers"] += 1
+        d["objects"] += c.objects
+        d["computers"][names.get(c.responder, c.responder)].append((c.objects, c.latency * 1000))
+    for d in out.values():
+        d["computers"] = {r: {"answers": len(v), "objects": sum(o for o, _ in v),
+                              "p50": percentile([lat for _, lat in v], 50)} for r, v in sorted(d["computers"].items())}
+    return out
+
+
+def format_objects(found: dict[str, dict[str, Any]]) -> str:
+    """Lines like ``facerec0: 40 objects in 40 answers (face 40 answers, 40 objects, p50 180.2 ms)``;
+    empty when no answer listed objects."""
+    lines = []
+    for lam, d in sorted(found.items()):
+        per = ", ".join(f"{r}: {int(v['answers'])} answers, {int(v['objects'])} objects, p50 {v['p50']:.1f} ms"
+                        for r, v in d["computers"].items())
+        lines.append(f"{lam}: {d['objects']} objects found in {d['answers']} answers ({per})")
+    return "".join(line + "\n" for line in lines)
 
 
 def utilization(calls: list[Call], names: dict[str, str] | None = None) -> list[tuple[float, str, float]]:

@@ -52,6 +52,10 @@ pub struct ExecutorArgs {
     /// face: base URL of the face function (python -m lambdaroute.facerec).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8090")]
     pub function: String,
+    /// face: a lambda answered at once with success, as the original's `--dummy-lambda`
+    /// (empty: none).
+    #[arg(long, value_name = "NAME", default_value = "clambda0")]
+    pub dummy_lambda: String,
     /// http and face: time limit of one function call (`30s`, `500ms`, or seconds).
     #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
     pub http_timeout: Duration,
@@ -92,7 +96,13 @@ impl ExecutorArgs {
                     !http_flags,
                     "--executor face serves facerec0 and eyerec0 on --function URL; --openfaas, --openwhisk, --function-url and --lambdas are for --executor http"
                 );
-                HttpConfig::face(&self.function)
+                let mut config = HttpConfig::face(&self.function);
+                config.instant = if self.dummy_lambda.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![self.dummy_lambda.clone()]
+                };
+                config
             }
             ExecutorKind::Http => {
                 let platform = match (&self.openfaas, &self.openwhisk) {

@@ -69,6 +69,9 @@ pub struct HttpConfig {
     pub errors: ErrorStyle,
     /// The processor name under which the load is reported (`StreamUtil`, announcements).
     pub processor: String,
+    /// The body is always `datain` (the face function takes the image only, as the original
+    /// reads `datain` only); otherwise `datain` when the call has one, else `input`.
+    pub datain_only: bool,
 }
 
 /// Default time limit of one function call.
@@ -87,6 +90,7 @@ impl HttpConfig {
             workers: DEFAULT_WORKERS,
             errors: ErrorStyle::Lambdaroute,
             processor: "http".into(),
+            datain_only: false,
         }
     }
 
@@ -104,6 +108,7 @@ impl HttpConfig {
             workers: DEFAULT_WORKERS,
             errors: ErrorStyle::Original,
             processor: "face".into(),
+            datain_only: true,
         }
     }
 
@@ -527,7 +532,7 @@ impl HttpExecutor {
                 request
             }
             Platform::OpenFaas { .. } | Platform::Urls(_) => {
-                let (content_type, body) = if datain.is_empty() {
+                let (content_type, body) = if datain.is_empty() && !self.config.datain_only {
                     ("text/plain; charset=utf-8", input.as_bytes().to_vec())
                 } else {
                     ("application/octet-stream", datain.to_vec())
