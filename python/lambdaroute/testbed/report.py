@@ -97,7 +97,7 @@ def summarize(calls: list[Call], policy: str, names: dict[str, str] | None = Non
         lat = [c.latency * 1000 for c in ok]
         by: dict[str, list[float]] = defaultdict(list)
         for c in ok:
-            by[names.get(c.responder, c.responder)].append(c.latency * 1000)
+            by[(names.get(c.responder, c.responder) or "(no responder)")].append(c.latency * 1000)
         out.append(ClientSummary(
             client=client, policy=policy, calls=len(cs), errors=len(cs) - len(ok),
             p50=percentile(lat, 50), p95=percentile(lat, 95), p99=percentile(lat, 99),
@@ -132,7 +132,7 @@ def objects_found(calls: list[Call], names: dict[str, str] | None = None) -> dic
         d = out.setdefault(c.lambda_, {"answers": 0, "objects": 0, "computers": defaultdict(list)})
         d["answers"] += 1
         d["objects"] += c.objects
-        d["computers"][names.get(c.responder, c.responder)].append((c.objects, c.latency * 1000))
+        d["computers"][(names.get(c.responder, c.responder) or "(no responder)")].append((c.objects, c.latency * 1000))
     for d in out.values():
         d["computers"] = {r: {"answers": len(v), "objects": sum(o for o, _ in v),
                               "p50": percentile([lat for _, lat in v], 50)} for r, v in sorted(d["computers"].items())}
@@ -153,7 +153,7 @@ def format_objects(found: dict[str, dict[str, Any]]) -> str:
 def utilization(calls: list[Call], names: dict[str, str] | None = None) -> list[tuple[float, str, float]]:
     """``(time, computer, load1)`` from every successful call, in time order."""
     names = names or {}
-    return sorted((c.time, names.get(c.responder, c.responder), c.load1) for c in calls if c.ok)
+    return sorted((c.time, (names.get(c.responder, c.responder) or "(no responder)"), c.load1) for c in calls if c.ok)
 
 
 def plot_latency(
@@ -175,7 +175,7 @@ def plot_latency(
     by: dict[str, list[Call]] = defaultdict(list)
     for c in calls:
         if c.ok:
-            by[names.get(c.responder, c.responder)].append(c)
+            by[(names.get(c.responder, c.responder) or "(no responder)")].append(c)
     for responder, cs in sorted(by.items()):
         ax.scatter([c.time for c in cs], [c.latency * 1000 for c in cs], s=4, alpha=0.5, label=responder)
     errors = [c for c in calls if not c.ok]
