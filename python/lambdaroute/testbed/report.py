@@ -1,6 +1,6 @@
 """Results of a run as a reader wants them: a summary table and a plot of latency over time.
 
-:func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status``,
+:func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status,objects``,
 one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
 percentiles and the split by responder; :func:`format_summary` prints that as a table;
 :func:`plot_latency` draws latency over time, one colour per responder, with congested links

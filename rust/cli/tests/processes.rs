@@ -142,14 +142,15 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
             "responder",
             "lambda",
             "hops",
-            "status"
+            "status",
+            "objects"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 60);
     assert!(
         rows.iter()
-            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0")
+            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0" && r[7].is_empty())
     );
 
     let dump = stdout(&run(&["table", "--router", &table.to_string(), "dump"]));
