@@ -59,6 +59,9 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
     let executor = args.executor.http_executor()?;
     let (mut config, source) = match (&args.config, args.preset, &executor) {
+        (None, None, Some(_)) if args.speed_factor != 1.0 => {
+            anyhow::bail!("--speed-factor scales a simulated computer: drop it, or drop --executor")
+        }
         (None, None, Some(executor)) => (
             executor.config().computer_config(),
             format!("{:?} executor", args.executor.executor).to_lowercase(),

@@ -456,3 +456,49 @@ fn two_tier_without_distances_or_with_a_bad_matrix_refuses_with_a_clear_error() 
         "{stderr}"
     );
 }
+
+#[test]
+fn executor_flags_that_do_not_fit_are_refused_with_the_fix() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["computer", "--executor", "http"],
+            "--executor http needs where the functions are: --openfaas URL, --openwhisk URL or --function-url NAME=URL",
+        ),
+        (
+            &["computer", "--executor", "face", "--preset", "raspberry"],
+            "--config and --preset describe a simulated computer",
+        ),
+        (
+            &[
+                "computer",
+                "--preset",
+                "raspberry",
+                "--openfaas",
+                "http://x",
+            ],
+            "need --executor http",
+        ),
+        (
+            &[
+                "computer",
+                "--executor",
+                "http",
+                "--openfaas",
+                "ftp://x",
+                "--lambdas",
+                "f",
+            ],
+            "the gateway: `ftp://x` is not a usable URL: expected an http:// or https:// URL",
+        ),
+        (
+            &["computer", "--executor", "http", "--function-url", "nourl"],
+            "expected NAME=URL",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
