@@ -98,6 +98,20 @@ class Workload:
     start: float
     stop: float | None
     params: dict[str, Any]
+    #: Image files sent in turn instead of ``size`` bytes of text (docs/scenario.md).
+    images: tuple[str, ...] = ()
+    #: With images: the lambda called once per object found (e.g. ``eyerec0``).
+    eyes: str | None = None
+
+
+@dataclass(frozen=True)
+class External:
+    """A computer the testbed runs outside the emulated network, reached through the NAT
+    gateway at its ``port``; ``computer`` as a host's (``executor``, ``preset``, ...)."""
+
+    name: str
+    computer: dict[str, Any]
+    port: int
 
 
 @dataclass(frozen=True)
@@ -198,8 +212,21 @@ class Scenario:
         out = []
         for d in self._native.workloads():
             common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
-            out.append(Workload(lambda_=d.pop("lambda"), params=d, **common))
+            images, eyes = tuple(d.pop("images", ())), d.pop("eyes", None)
+            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, **common))
         return out
+
+    @cached_property
+    def external(self) -> list[External]:
+        """Computers the testbed runs outside the emulated network (docs/scenario.md)."""
+        return [External(**d) for d in self._native.external()]
+
+    def external_computer(self, name: str) -> External:
+        """The external computer called ``name``; raises :class:`KeyError`."""
+        for e in self.external:
+            if e.name == name:
+                return e
+        raise KeyError(name)
 
     @cached_property
     def background(self) -> list[dict[str, Any]]:

@@ -216,3 +216,24 @@ def test_a_built_scenario_becomes_an_experiment_with_an_experiment_files_setting
         for_scenario(built, overrides={"duration": 5})
     with pytest.raises(ExperimentError, match="tables `fast`"):
         for_scenario(built, tables="fast")
+
+
+def test_real_computers_external_computers_and_image_workloads():
+    b = ScenarioBuilder("real", duration=10)
+    b.add_switch("s1")
+    for name, role in (("r1", "router"), ("u1", "client"), ("n", "nat")):
+        b.add_host(name, "s1", role)
+    b.add_host("f1", "s1", "computer", executor="face")
+    b.add_workload("u1", "r1", lambda_="facerec0", images=["a.jpg"], eyes="eyerec0")
+    assert b.add_external("face", executor="face") == "face"
+    b.add_external("sim", preset="intel-server", port=12000)
+    sc = b.build()
+    assert [(e.name, e.computer["executor"], e.port) for e in sc.external] == [
+        ("face", "face", 10100), ("sim", "simulated", 12000)]
+    assert (sc.workloads[0].images, sc.workloads[0].eyes) == (("a.jpg",), "eyerec0")
+    assert sc.host("f1").computer["executor"] == "face"
+    assert Scenario.from_yaml(sc.to_yaml()) == sc
+    b.add_external("bad", executor="face", speed=1e9)
+    with pytest.raises(ScenarioError, match=r"add_external\('bad', executor='face', speed=1000000000.0\): speed: "
+                                            r"does not apply to a face computer"):
+        b.build()

@@ -82,8 +82,8 @@ def test_full_example_reads_its_sections() -> None:
     assert sc.workloads[0].params == {"rate": 20.0}
     assert sc.workloads[0].size == (100, 10000)
     assert sc.host("c2").ip == "10.0.1.2"
-    assert sc.host("c2").computer == {"preset": "raspberry", "lambdas": 2, "speed": 1e9, "cores": 4, "memory": 536870912,
-                                       "endpoints": 1}
+    assert sc.host("c2").computer == {"executor": "simulated", "preset": "raspberry", "lambdas": 2, "speed": 1e9,
+                                       "cores": 4, "memory": 536870912, "endpoints": 1}
     assert sc.background[0]["on_off"] == (10.0, 20.0)
 
 

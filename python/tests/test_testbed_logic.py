@@ -492,3 +492,40 @@ def test_a_brief_summary_of_many_clients_keeps_the_all_row_alone():
     brief = report.format_summary(summaries, brief=True)
     assert "all" in brief and "u3 " not in brief and " c " not in brief
     assert "u3 " in report.format_summary(summaries)
+
+
+def test_external_computers_image_workloads_and_face_computers():
+    from lambdaroute.scenario import External
+    from lambdaroute.testbed.nodes import FACE_LAMBDAS, external_endpoints
+
+    repo = Path(__file__).resolve().parents[2]
+    s = Scenario.load(repo / "rust/scenario/tests/valid/external.yaml")
+    face = {"executor": "face", "preset": "raspberry", "lambdas": 1, "speed": None, "cores": None, "memory": None, "endpoints": 1}
+    assert s.external[0] == External("face", face, 10100)
+    assert s.external[1].port == 12000 and s.external[1].computer["preset"] == "intel-server"
+    nat = s.hosts_with("nat")[0].ip
+    assert external_endpoints(s) == {f"{nat}:10100": "face", f"{nat}:12000": "sim"}
+    assert computer_lambdas(s.host("f1")) == FACE_LAMBDAS == ["clambda0", "eyerec0", "facerec0"]
+    assert computer_config(s.host("f1")) is None
+    assert computer_lambdas(s.external[1].computer) == ["clambda0"]
+    w = s.workloads[0]
+    assert (w.images, w.eyes) == (("../data/images/astronaut.jpg",), "eyerec0")
+    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "experiments")
+    assert args[args.index("--image") + 1] == str(repo / "data/images/astronaut.jpg")
+    assert args[args.index("--eyes") + 1] == "eyerec0"
+    with pytest.raises(FileNotFoundError, match="no image file"):
+        client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "nowhere" / "deeper")
+    assert "--image" not in client_command(s.workloads[1], s.host("r1"), Path("o.csv"), 20.0, 3)
+
+
+def test_objects_found_are_summed_per_lambda_and_computer():
+    calls = [report.Call("u1", 0.0, 0.2, 0, "10.0.0.9:10100", "facerec0", 2, True, "OK", objects=1),
+             report.Call("u1", 0.3, 0.01, 0, "10.0.0.9:10100", "eyerec0", 2, True, "OK", objects=2),
+             report.Call("u1", 0.4, 0.02, 0, "10.0.0.9:10100", "eyerec0", 2, False, "boom", objects=None),
+             report.Call("u1", 0.5, 0.03, 0, "10.0.0.2:10000", "clambda0", 2, True, "OK", objects=None)]
+    found = report.objects_found(calls, {"10.0.0.9:10100": "face"})
+    assert set(found) == {"facerec0", "eyerec0"}
+    assert (found["eyerec0"]["answers"], found["eyerec0"]["objects"]) == (1, 2)
+    assert found["facerec0"]["computers"]["face"]["p50"] == pytest.approx(200.0)
+    text = report.format_objects(found)
+    assert text.splitlines()[1].startswith("facerec0: 1 objects found in 1 answers (face: 1 answers, 1 objects, p50 200.0 ms)")

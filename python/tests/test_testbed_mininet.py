@@ -376,3 +376,95 @@ def test_hosts_serving_several_computers_are_each_installed_and_called(tmp_path)
     assert 1.0 <= figures["routers_per_call"] <= 2.0 and figures["links_per_call"] is not None
     assert meta["computers_known_after_stop"] == [], "every endpoint left the controller"
     assert meta["leftovers"] == []
+
+
+OUTSIDE = """
+name: outside
+duration: 9
+switches: [{name: s1}, {name: s2}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: u1, switch: s1, role: client}
+  - {name: c1, switch: s2, role: computer}
+  - {name: ctl, switch: s2, role: controller}
+  - {name: nat, switch: s1, role: nat}
+links: [{a: s1, b: s2, bw: 100, delay: 1}]
+workloads:
+  - {client: u1, router: r1, lambda: facerec0, pattern: closed-loop, threads: 1,
+     images: [IMAGE], eyes: eyerec0}
+  - {client: u1, router: r1, lambda: glambda0, pattern: poisson, rate: 10, size: 20}
+external:
+  - {name: face, computer: {executor: face}}
+"""
+
+
+class _Lines:
+    """A stream that keeps what the run writes (to find the outside addresses)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_a_computer_outside_serves_calls_from_inside_and_a_client_outside_calls_a_router_inside(tmp_path):
+    """The face computer runs on this machine, outside Mininet (scenario key `external`): it
+    announces itself to the controller through the NAT gateway, r1 sends it u1's facerec0 and
+    eyerec0 calls; meanwhile a client on this machine calls r1 at its outside address. No
+    errors, the face computer leaves the controller at the end, nothing is left behind."""
+    import re
+    import threading
+    import time
+
+    binary = require_mininet()
+    scenario = Scenario.from_yaml(OUTSIDE.replace("IMAGE", str(REPO / "data" / "images" / "astronaut.jpg")))
+    stream = _Lines()
+    outside_rows: list[dict[str, str]] = []
+
+    def outside_client() -> None:
+        deadline = time.monotonic() + 120
+        while not (m := re.search(r"from outside: routers r1 ([\d.]+:\d+)", stream.text)):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        out = tmp_path / "outside-client.csv"
+        subprocess.run([binary, "--log", "warn", "client", "--router", m.group(1), "--lambda", "glambda0",
+                        "--pattern", "poisson", "--rate", "10", "--duration", "3", "--sizes", "20",
+                        "--output", str(out)], capture_output=True, timeout=60, check=False)
+        if out.exists():
+            with out.open() as f:
+                outside_rows.extend(csv.DictReader(f))
+
+    iptables = root_iptables()
+    thread = threading.Thread(target=outside_client, daemon=True)
+    thread.start()
+    result = run(for_scenario(scenario), stream=stream, results=tmp_path, progress=False)
+    thread.join(timeout=60)
+    meta = result.metadata
+    print(result.summary_text)
+    nat_ip = scenario.hosts_with("nat")[0].ip
+    face = f"{nat_ip}:10100"
+    assert meta["tables"] == "controller"
+    rows = [c for c in result.calls if c.client == "u1"]
+    faces = [c for c in rows if c.lambda_ == "facerec0"]
+    eyes = [c for c in rows if c.lambda_ == "eyerec0"]
+    assert faces and eyes and all(c.ok for c in rows), result.summary_text
+    assert {c.responder for c in faces + eyes} == {face}
+    assert {c.objects for c in faces} == {1} and {c.objects for c in eyes} == {2}
+    assert {c.responder for c in rows if c.lambda_ == "glambda0"} == {endpoint(scenario.host("c1"), COMPUTER_PORT)}
+    assert "facerec0: " in result.summary_text and "face: " in result.summary_text
+    # The client on this machine reached r1 through its outside address.
+    assert len(outside_rows) > 10 and all(r["status"] == "OK" for r in outside_rows), outside_rows[:3]
+    assert meta["outside"]["routers"]["r1"] in stream.text
+    # The face computer left the controller (RemoveComputer through the gateway), nothing is left.
+    assert meta["computers_known_after_stop"] == []
+    assert meta["leftovers"] == []
+    assert root_iptables() == iptables

@@ -51,6 +51,7 @@ from lambdaroute.testbed.nodes import (
     computer_endpoints,
     endpoint,
     parse_view,
+    external_endpoints,
     write_controller_files,
 )
 from lambdaroute.testbed.traffic import Background, schedules
@@ -252,6 +253,23 @@ def _versions(binary: str) -> dict[str, str]:
     }
 
 
+def outside_addresses(scenario: Scenario, gateway: Gateway, controller: bool) -> dict[str, Any]:
+    """How programs on this machine reach the run (docs/real-computers.md): the routers' and the
+    controller's outside addresses, and the flags of a computer that attaches itself."""
+    nat = scenario.hosts_with("nat")[0]
+    routers = {h.name: f"{gateway.outside[h.name]}:6473" for h in scenario.hosts_with("router")}
+    ctl = scenario.hosts_with("controller")
+    out: dict[str, Any] = {"routers": routers, "machine_address": gateway.machine_address, "gateway": nat.ip}
+    lines = [f"routers {', '.join(f'{n} {a}' for n, a in routers.items())}"]
+    if controller and ctl:
+        out["controller"] = f"{gateway.outside[ctl[0].name]}:{CONTROLLER_PORT}"
+        lines.append(f"attach a computer with `lambdaroute computer --listen {gateway.machine_address}:PORT "
+                     f"--util-listen {gateway.machine_address}:PORT2 --advertise {nat.ip}:PORT "
+                     f"--controller {out['controller']} ...`")
+    out["lines"] = lines
+    return out
+
+
 def _congestion_intervals(transitions: list[Transition], end: float) -> list[tuple[float, float, str]]:
     open_at: dict[str, float] = {}
     out = []
@@ -335,6 +353,8 @@ def run(
     clients: list[tuple[NodeProcess, float, str, str, Path]] = []
     # Responders by host: a host serving several computers is one row of the summary.
     names = {e: h.name for h in scenario.hosts_with("computer") for e in computer_endpoints(h)}
+    names.update(external_endpoints(scenario))
+    base = experiment.source.parent if experiment.source else experiment.base
     try:
         with start_testbed(scenario, out, experiment.delay, experiment.binary) as bed:
             state_data = bed.state.data
@@ -361,6 +381,12 @@ def run(
             # Routers first: a two-tier controller then places each computer once, among every router.
             nodes.start_routers(controller)
             nodes.start_computers(controller)
+            if scenario.external:
+                if bed.gateway is None:
+                    raise RuntimeError("external computers need the NAT gateway: add a host whose role is `nat`")
+                outside_controller = (f"{bed.gateway.outside[ctl_hosts[0].name]}:{CONTROLLER_PORT}"
+                                      if use_controller else None)
+                nodes.start_external(bed.gateway.machine_address, outside_controller)
             if not use_controller:
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")
@@ -379,6 +405,9 @@ def run(
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
                          f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
             stream.write(f"  setup: {format_timings(bed.timings)}\n")
+            if bed.gateway is not None:
+                metadata["outside"] = outside_addresses(scenario, bed.gateway, use_controller)
+                stream.write("  from outside: " + "; ".join(metadata["outside"]["lines"]) + "\n")
 
             if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)
@@ -418,7 +447,7 @@ def run(
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i)
+                                          scenario.seed * 1000 + i, base)
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
@@ -477,7 +506,10 @@ def run(
                 stream.write(f"  WARNING: left behind: {', '.join(left)}\n")
         policy = scenario.control.get("policy", "")
         summaries = report.summarize(calls, policy, names)
-        summary_text = report.format_summary(summaries)
+        found = report.objects_found(calls, names)
+        summary_text = report.format_summary(summaries) + report.format_objects(found)
+        if found:
+            metadata["objects_found"] = found
         if "tables_ready" in metadata:
             figures = _figures(scenario, calls, metadata, names)
             metadata["figures"] = figures.as_dict()

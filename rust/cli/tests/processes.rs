@@ -142,14 +142,15 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
             "responder",
             "lambda",
             "hops",
-            "status"
+            "status",
+            "objects"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 60);
     assert!(
         rows.iter()
-            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0")
+            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0" && r[7].is_empty())
     );
 
     let dump = stdout(&run(&["table", "--router", &table.to_string(), "dump"]));
@@ -643,4 +644,50 @@ fn several_endpoints_on_ports_that_do_not_fit_get_a_clear_error() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn executor_flags_that_do_not_fit_are_refused_with_the_fix() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["computer", "--executor", "http"],
+            "--executor http needs where the functions are: --openfaas URL, --openwhisk URL or --function-url NAME=URL",
+        ),
+        (
+            &["computer", "--executor", "face", "--preset", "raspberry"],
+            "--config and --preset describe a simulated computer",
+        ),
+        (
+            &[
+                "computer",
+                "--preset",
+                "raspberry",
+                "--openfaas",
+                "http://x",
+            ],
+            "need --executor http",
+        ),
+        (
+            &[
+                "computer",
+                "--executor",
+                "http",
+                "--openfaas",
+                "ftp://x",
+                "--lambdas",
+                "f",
+            ],
+            "the gateway: `ftp://x` is not a usable URL: expected an http:// or https:// URL",
+        ),
+        (
+            &["computer", "--executor", "http", "--function-url", "nourl"],
+            "expected NAME=URL",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 }

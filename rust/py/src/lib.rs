@@ -33,8 +33,8 @@ use lambdaroute_scenario::generators::{self, Placement};
 use lambdaroute_scenario::network::{self, Match, Peer};
 use lambdaroute_scenario::yaml::{Node, Pos, Value};
 use lambdaroute_scenario::{
-    Background, EstimatorKind, Installer, LinkParams, Network, Pattern, PolicyKind, Preset, Role,
-    Scenario, ScenarioError as Error, Size, Stat, Traffic, mac_to_string,
+    Background, Computer, EstimatorKind, Installer, LinkParams, Network, Pattern, PolicyKind,
+    Preset, Role, Scenario, ScenarioError as Error, Size, Stat, Traffic, mac_to_string,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -172,6 +172,19 @@ impl PyScenario {
             .host_index(name)
             .ok_or_else(|| ScenarioError::new_err(format!("unknown host `{name}`")))
     }
+}
+
+/// A computer as Python sees it: `executor`, `preset`, `lambdas`, `speed`, `cores`, `memory`.
+fn computer_dict<'py>(py: Python<'py>, c: &Computer) -> PyResult<Bound<'py, PyDict>> {
+    let cd = PyDict::new(py);
+    cd.set_item("executor", c.executor.as_str())?;
+    cd.set_item("preset", c.preset.as_str())?;
+    cd.set_item("lambdas", c.lambdas)?;
+    cd.set_item("speed", c.speed)?;
+    cd.set_item("cores", c.cores)?;
+    cd.set_item("memory", c.memory)?;
+    cd.set_item("endpoints", c.endpoints)?;
+    Ok(cd)
 }
 
 fn link_dict<'py>(py: Python<'py>, p: &LinkParams) -> PyResult<Bound<'py, PyDict>> {
@@ -312,17 +325,23 @@ impl PyScenario {
             d.set_item("port", self.net.host_ports[i])?;
             d.set_item("link", link_dict(py, &h.link)?)?;
             if let Role::Computer(c) = &h.role {
-                let cd = PyDict::new(py);
-                cd.set_item("preset", c.preset.as_str())?;
-                cd.set_item("lambdas", c.lambdas)?;
-                cd.set_item("speed", c.speed)?;
-                cd.set_item("cores", c.cores)?;
-                cd.set_item("memory", c.memory)?;
-                cd.set_item("endpoints", c.endpoints)?;
-                d.set_item("computer", cd)?;
+                d.set_item("computer", computer_dict(py, c)?)?;
             } else {
                 d.set_item("computer", py.None())?;
             }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// The computers the testbed runs outside the emulated network: `name`, `computer`, `port`.
+    fn external<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in &self.sc.external {
+            let d = PyDict::new(py);
+            d.set_item("name", &e.name)?;
+            d.set_item("computer", computer_dict(py, &e.computer)?)?;
+            d.set_item("port", e.port)?;
             out.append(d)?;
         }
         Ok(out)
@@ -365,6 +384,8 @@ impl PyScenario {
                 Size::Uniform { min, max } => d.set_item("size", (min, max))?,
             }
             start_stop(&d, w.start, w.stop)?;
+            d.set_item("images", w.images.clone())?;
+            d.set_item("eyes", w.eyes.clone())?;
             out.append(d)?;
         }
         Ok(out)

@@ -151,6 +151,8 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
                 size: Size::Fixed(1000),
                 start: 0.0,
                 stop: None,
+                images: Vec::new(),
+                eyes: None,
             });
         }
     }

@@ -35,6 +35,9 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     /// The traffic from traffic sources to traffic sinks that competes with the calls.
     pub background: Vec<Background>,
+    /// Computers the testbed runs outside the emulated network, on its own machine, reached
+    /// through the NAT gateway (which the scenario must have).
+    pub external: Vec<External>,
 }
 
 /// The controller's and routers' choices. Policies, estimators and presets are core's types:
@@ -249,9 +252,23 @@ impl Role {
     }
 }
 
-/// A simulated e-computer: a preset, with optional overrides of its main processor.
+keyword_enum!(
+    /// How a computer runs its calls.
+    Executor {
+        /// The processor-sharing model of its preset.
+        Simulated = "simulated",
+        /// Real face and eye detection (`facerec0`, `eyerec0`; `clambda0` at once): the face
+        /// function beside the computer.
+        Face = "face",
+    }
+);
+
+/// An e-computer: a simulated one (a preset, with optional overrides of its main processor),
+/// or a real one ([`Executor::Face`]), for which the preset and overrides do not apply.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Computer {
+    /// How it runs its calls; simulated by default.
+    pub executor: Executor,
     /// The device it simulates; `raspberry` by default.
     pub preset: Preset,
     /// Lambdas of each kind the preset makes (`clambda0..`, `glambda0..`).
@@ -274,6 +291,7 @@ impl Computer {
     /// A computer with the preset's processor and one lambda of each kind.
     pub fn preset(preset: Preset) -> Self {
         Computer {
+            executor: Executor::Simulated,
             preset,
             lambdas: 1,
             speed: None,
@@ -282,6 +300,19 @@ impl Computer {
             endpoints: 1,
         }
     }
+}
+
+/// A computer outside the emulated network: the testbed runs it on its own machine, listening
+/// on the NAT gateway's machine address, and the routers reach it at the gateway's address and
+/// `port`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct External {
+    /// Unique among switches, hosts and external computers.
+    pub name: String,
+    /// What it runs.
+    pub computer: Computer,
+    /// Its lambda port; its utilization stream listens on `port + 1`.
+    pub port: u16,
 }
 
 /// Shaping of a link. `bw: None` is unlimited; zero delay, loss and `queue: None` are ideal.
@@ -407,6 +438,11 @@ pub struct Workload {
     pub start: f64,
     /// When the client stops sending, s since the start of the run; None: at the end of the run.
     pub stop: Option<f64>,
+    /// Images (JPEG or PNG files) sent in turn, one per call, instead of `size` bytes of text.
+    pub images: Vec<String>,
+    /// With images: after each call, call this lambda once per object found (the eyes of each
+    /// face), with the object cropped out.
+    pub eyes: Option<String>,
 }
 
 /// Traffic that competes with the calls on the links.
@@ -456,6 +492,7 @@ impl Scenario {
             links: Vec::new(),
             workloads: Vec::new(),
             background: Vec::new(),
+            external: Vec::new(),
         }
     }
 

@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "links",
     "workloads",
     "background",
+    "external",
 ];
 const CONTROL_KEYS: &[&str] = &[
     "policy",
@@ -45,12 +46,23 @@ const CONTROL_KEYS: &[&str] = &[
 ];
 const SWITCH_KEYS: &[&str] = &["name", "position"];
 const HOST_KEYS: &[&str] = &["name", "switch", "role", "computer", "ip", "mac", "link"];
-const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory", "endpoints"];
+const COMPUTER_KEYS: &[&str] = &[
+    "executor",
+    "preset",
+    "lambdas",
+    "speed",
+    "cores",
+    "memory",
+    "endpoints",
+];
+const EXTERNAL_KEYS: &[&str] = &["name", "computer", "port"];
+/// The first lambda port of external computers without a `port`: the i-th gets this + 2i.
+pub const EXTERNAL_FIRST_PORT: u16 = 10100;
 const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
 const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
     "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "size",
-    "start", "stop",
+    "start", "stop", "images", "eyes",
 ];
 const SIZE_KEYS: &[&str] = &["min", "max"];
 const BACKGROUND_KEYS: &[&str] = &[
@@ -516,6 +528,59 @@ impl Reader<'_> {
             });
         }
 
+        let external_nodes = self.seq(top.get("external"), "external", "external computers")?;
+        let mut ports: HashMap<u16, String> = HashMap::new();
+        for (i, node) in external_nodes.iter().enumerate() {
+            let path = format!("external[{i}]");
+            let obj = self.obj(
+                node,
+                &path,
+                "an external computer (`{name: face, computer: {executor: face}, port: 10100}`)",
+                EXTERNAL_KEYS,
+            )?;
+            if sc.hosts_with(RoleKind::Nat).next().is_none() {
+                return Err(self.err(
+                    node.pos,
+                    &path,
+                    "an external computer is reached through the NAT gateway: add a host whose role is `nat`",
+                ));
+            }
+            let name_node = self.require(&obj, "name", "the external computer's name")?;
+            let name = self.name(name_node, &obj.field("name"))?;
+            claim(&name, false, name_node.pos, &obj.field("name"))?;
+            let computer = match obj.get("computer") {
+                Some(c) => self.computer(c, &obj.field("computer"))?,
+                None => Computer::preset(Preset::Raspberry),
+            };
+            let what = "a TCP port from 1024 to 65534 (its utilization stream takes the next one)";
+            let port = match obj.get("port") {
+                Some(n) => {
+                    let p = self.uint(n, &obj.field("port"), what, 1024)?;
+                    if p > 65534 {
+                        return Err(self.expected(n, &obj.field("port"), what));
+                    }
+                    p as u16
+                }
+                None => EXTERNAL_FIRST_PORT + 2 * i as u16,
+            };
+            for p in [port, port + 1] {
+                if let Some(other) = ports.insert(p, name.clone()) {
+                    return Err(self.err(
+                        obj.key_pos("port"),
+                        &obj.field("port"),
+                        format!(
+                            "port {p} is already taken by `{other}` (each external computer takes its port and the next)"
+                        ),
+                    ));
+                }
+            }
+            sc.external.push(External {
+                name,
+                computer,
+                port,
+            });
+        }
+
         let link_nodes = self.seq(top.get("links"), "links", "links")?;
         let mut pairs: HashMap<(String, String), usize> = HashMap::new();
         for (i, node) in link_nodes.iter().enumerate() {
@@ -777,6 +842,23 @@ impl Reader<'_> {
             None => Preset::Raspberry,
         };
         let mut c = Computer::preset(preset);
+        if let Some(n) = obj.get("executor") {
+            c.executor = self.keyword(
+                n,
+                &obj.field("executor"),
+                &keywords(Executor::ALL, Executor::as_str),
+            )?;
+        }
+        if c.executor == Executor::Face {
+            for key in ["preset", "lambdas", "speed", "cores", "memory", "endpoints"] {
+                self.not_here(
+                    &obj,
+                    key,
+                    "to a face computer (`executor: face` runs facerec0, eyerec0 and clambda0)",
+                )?;
+            }
+            return Ok(c);
+        }
         if let Some(n) = obj.get("lambdas") {
             c.lambdas = self.uint(
                 n,
@@ -1003,6 +1085,31 @@ impl Reader<'_> {
             Some(n) => self.size(n, &obj.field("size"))?,
         };
         let (start, stop) = self.start_stop(&obj, sc)?;
+        let mut images = Vec::new();
+        let what = "a list of image files (JPEG or PNG), e.g. `[../data/images/astronaut.jpg]`";
+        if let Some(n) = obj.get("images") {
+            let items = self.seq(Some(n), &obj.field("images"), "image files")?;
+            if items.is_empty() {
+                return Err(self.expected(n, &obj.field("images"), what));
+            }
+            for (k, item) in items.iter().enumerate() {
+                images.push(self.string(item, &format!("{}[{k}]", obj.field("images")), what)?);
+            }
+            self.not_here(&obj, "size", "to a workload that sends images")?;
+        }
+        let eyes = match obj.get("eyes") {
+            None => None,
+            Some(n) => {
+                if images.is_empty() {
+                    self.not_here(&obj, "eyes", "to a workload without `images`")?;
+                }
+                Some(self.string(
+                    n,
+                    &obj.field("eyes"),
+                    "the lambda called once per face found, e.g. `eyerec0`",
+                )?)
+            }
+        };
         Ok(Workload {
             client,
             router,
@@ -1011,6 +1118,8 @@ impl Reader<'_> {
             size,
             start,
             stop,
+            images,
+            eyes,
         })
     }
 

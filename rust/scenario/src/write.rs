@@ -65,6 +65,12 @@ pub fn to_yaml(sc: &Scenario) -> String {
             Out::Seq(sc.background.iter().map(background).collect()),
         ));
     }
+    if !sc.external.is_empty() {
+        top.push((
+            "external".into(),
+            Out::Seq(sc.external.iter().map(external).collect()),
+        ));
+    }
     emit(&Out::Map(top))
 }
 
@@ -116,23 +122,7 @@ fn host(h: &Host) -> Out {
         ("role".into(), h.role.kind().as_str().into()),
     ];
     if let Role::Computer(c) = &h.role {
-        let mut cm: Vec<(String, Out)> = vec![("preset".into(), c.preset.as_str().into())];
-        if c.lambdas != 1 {
-            cm.push(("lambdas".into(), c.lambdas.into()));
-        }
-        if let Some(s) = c.speed {
-            cm.push(("speed".into(), s.into()));
-        }
-        if let Some(x) = c.cores {
-            cm.push(("cores".into(), x.into()));
-        }
-        if let Some(x) = c.memory {
-            cm.push(("memory".into(), x.into()));
-        }
-        if c.endpoints != 1 {
-            cm.push(("endpoints".into(), c.endpoints.into()));
-        }
-        m.push(("computer".into(), Out::Map(cm)));
+        m.push(("computer".into(), computer(c)));
     }
     if let Some(ip) = h.ip {
         m.push(("ip".into(), ip.to_string().into()));
@@ -145,6 +135,37 @@ fn host(h: &Host) -> Out {
         m.push(("link".into(), Out::Map(link)));
     }
     Out::Map(m)
+}
+
+fn computer(c: &Computer) -> Out {
+    if c.executor == Executor::Face {
+        return Out::Map(vec![("executor".into(), c.executor.as_str().into())]);
+    }
+    let mut cm: Vec<(String, Out)> = vec![("preset".into(), c.preset.as_str().into())];
+    if c.lambdas != 1 {
+        cm.push(("lambdas".into(), c.lambdas.into()));
+    }
+    if let Some(s) = c.speed {
+        cm.push(("speed".into(), s.into()));
+    }
+    if let Some(x) = c.cores {
+        cm.push(("cores".into(), x.into()));
+    }
+    if let Some(x) = c.memory {
+        cm.push(("memory".into(), x.into()));
+    }
+    if c.endpoints != 1 {
+        cm.push(("endpoints".into(), c.endpoints.into()));
+    }
+    Out::Map(cm)
+}
+
+fn external(e: &External) -> Out {
+    Out::Map(vec![
+        ("name".into(), e.name.as_str().into()),
+        ("computer".into(), computer(&e.computer)),
+        ("port".into(), u32::from(e.port).into()),
+    ])
 }
 
 fn start_stop(m: &mut Vec<(String, Out)>, start: f64, stop: Option<f64>) {
@@ -173,15 +194,25 @@ fn workload(w: &Workload) -> Out {
         }
         Pattern::Trace { file } => m.push(("trace".into(), file.as_str().into())),
     }
-    m.push((
-        "size".into(),
-        match w.size {
-            Size::Fixed(s) => s.into(),
-            Size::Uniform { min, max } => {
-                Out::Map(vec![("min".into(), min.into()), ("max".into(), max.into())])
-            }
-        },
-    ));
+    if w.images.is_empty() {
+        m.push((
+            "size".into(),
+            match w.size {
+                Size::Fixed(s) => s.into(),
+                Size::Uniform { min, max } => {
+                    Out::Map(vec![("min".into(), min.into()), ("max".into(), max.into())])
+                }
+            },
+        ));
+    } else {
+        m.push((
+            "images".into(),
+            Out::Seq(w.images.iter().map(|i| i.as_str().into()).collect()),
+        ));
+        if let Some(eyes) = &w.eyes {
+            m.push(("eyes".into(), eyes.as_str().into()));
+        }
+    }
     start_stop(&mut m, w.start, w.stop);
     Out::Map(m)
 }

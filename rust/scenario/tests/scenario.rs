@@ -496,3 +496,32 @@ fn nested_aliases_are_rejected_quickly() {
         .to_string();
     assert!(err.contains("limits of a scenario file"), "{err}");
 }
+
+#[test]
+fn real_computers_read_and_write_back() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/external.yaml"),
+    )
+    .unwrap();
+    let sc = Scenario::from_yaml(&text, "external.yaml").unwrap();
+    let Role::Computer(face) = &sc.host("f1").unwrap().role else {
+        panic!("f1 is a computer")
+    };
+    assert_eq!(face.executor, Executor::Face);
+    assert_eq!(sc.external.len(), 2);
+    assert_eq!(
+        (sc.external[0].name.as_str(), sc.external[0].port),
+        ("face", 10100)
+    );
+    assert_eq!(sc.external[0].computer.executor, Executor::Face);
+    assert_eq!(sc.external[1].port, 12000);
+    assert_eq!(sc.external[1].computer.preset, Preset::IntelServer);
+    assert_eq!(sc.workloads[0].images, ["../data/images/astronaut.jpg"]);
+    assert_eq!(sc.workloads[0].eyes.as_deref(), Some("eyerec0"));
+    assert!(sc.workloads[1].images.is_empty());
+    let first = sc.to_yaml();
+    let back =
+        Scenario::from_yaml(&first, "written.yaml").unwrap_or_else(|e| panic!("{e}\n{first}"));
+    assert_eq!(back, sc);
+    assert_eq!(back.to_yaml(), first);
+}
