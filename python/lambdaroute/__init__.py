@@ -15,11 +15,12 @@ column and field (for a built scenario: the builder call and its argument).
 """
 
 from lambdaroute._native import ScenarioError
-from lambdaroute.scenario import FlowEntry, Host, Link, Path, Scenario, Shaping, Switch, Workload
+from lambdaroute.scenario import Event, FlowEntry, Host, Link, Path, Scenario, Shaping, Switch, Workload
 from lambdaroute.builder import ScenarioBuilder
 from lambdaroute import topologies
 
 __all__ = [
+    "Event",
     "FlowEntry",
     "Host",
     "Link",

@@ -32,10 +32,10 @@ from lambdaroute.scenario import Scenario
 __all__ = ["ScenarioBuilder"]
 
 #: Sections of a scenario file whose items the builder's ``add_*`` calls make.
-_SECTIONS = ("switches", "hosts", "links", "workloads", "background")
+_SECTIONS = ("switches", "hosts", "links", "workloads", "background", "events")
 
 #: A reference to an item of a section in a field path or in a message: ``links[3].bw``.
-_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
+_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background|events)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
 
 
 def _omit_none(**values: Any) -> dict[str, Any]:
@@ -216,6 +216,27 @@ class ScenarioBuilder:
                 **_omit_none(trace=_plain(trace), rate=rate, on=on, off=off, start=start, stop=stop)}
         keywords = {"rate": rate, "trace": trace, "on": on, "off": off, "start": start, "stop": stop}
         self._add("background", flow, _Call(_call_text("add_background", [source, sink], keywords)))
+
+    def add_event(
+        self,
+        at: float,
+        kind: str,
+        *,
+        host: str | None = None,
+        link: str | None = None,
+        factor: float | None = None,
+        speed: float | None = None,
+        bw: float | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """A change at ``at`` s into the run (section ``events``): ``kind`` computer-speed
+        (``host``, ``factor`` or ``speed``), computer-stop/computer-start (``host``),
+        link-down/link-up (``link`` ``a-b``), link-set (``link``, ``bw`` and/or ``delay``),
+        router-restart (``host``)."""
+        event = {"at": at, "kind": kind,
+                 **_omit_none(host=host, link=link, factor=factor, speed=speed, bw=bw, delay=delay)}
+        keywords = {"host": host, "link": link, "factor": factor, "speed": speed, "bw": bw, "delay": delay}
+        self._add("events", event, _Call(_call_text("add_event", [at, kind], keywords)))
 
     def control(
         self,

@@ -103,3 +103,50 @@ fn over_capacity_and_unserved_lambdas_saturate() {
         "{load}"
     );
 }
+
+/// Every generator's defaults (and the shipped grid-6x6's placement) stay below saturation.
+#[test]
+fn generators_default_workloads_stay_below_saturation() {
+    use lambdaroute_scenario::LinkParams;
+    use lambdaroute_scenario::generators::{self, Placement};
+    let p = Placement::default();
+    let ideal = LinkParams::default();
+    let six = Placement {
+        routers: Some(
+            [
+                "s1", "s4", "s7", "s10", "s13", "s16", "s19", "s22", "s25", "s28", "s31",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        computers: Some(
+            [
+                "s2", "s5", "s8", "s11", "s14", "s17", "s20", "s23", "s26", "s29", "s32", "s35",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        controller: Some("s18".into()),
+        ..Placement::default()
+    };
+    let all = [
+        generators::line(5, &ideal, &p).unwrap(),
+        generators::pods(3, &ideal, &p).unwrap(),
+        generators::ring_tree(4, 2, 2, &ideal, &p).unwrap(),
+        generators::grid(4, 4, &ideal, &p).unwrap(),
+        generators::grid(6, 6, &ideal, &p).unwrap(),
+        generators::grid(6, 6, &ideal, &six).unwrap(),
+        generators::aot_chicago(generators::AOT_NODES_CSV, true, &p).unwrap(),
+        generators::brite(include_str!("brite/small.brite"), "small.brite", &p).unwrap(),
+    ];
+    let mut report = Vec::new();
+    for sc in &all {
+        let load = sc.offered_load();
+        report.push(format!("{}: {load}", sc.name));
+    }
+    let text = report.join("\n");
+    eprintln!("{text}");
+    for sc in &all {
+        assert!(sc.offered_load().utilization < 1.0, "{text}");
+    }
+}
