@@ -4,12 +4,14 @@
 all undone on exit); :func:`run` is the whole experiment:
 
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
+   the offered load against the computers' capacity printed (a warning above 100 %);
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
    otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
-   its workload's start, with a progress line until the last client ends;
+   its workload's start, and the scenario's timed events, each at its time (:mod:`.events`), with
+   a progress line until the last client ends;
 5. final tables and the controller's view; clients, computers, routers, the controller stopped in
    that order (computers leave the controller); the traffic; summary, plot, ``metadata.json``
    (:mod:`.report`);
@@ -35,8 +37,8 @@ from typing import Any, TextIO
 from lambdaroute.scenario import Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
-from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
 from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controller_reporter
