@@ -15,11 +15,13 @@ column and field (for a built scenario: the builder call and its argument).
 """
 
 from lambdaroute._native import ScenarioError
-from lambdaroute.scenario import External, FlowEntry, Host, Link, Path, Scenario, Shaping, Switch, Workload
+from lambdaroute.scenario import (Event, External, FlowEntry, Host, Link, Path, Scenario, Shaping, Switch,
+                                 Workload)
 from lambdaroute.builder import ScenarioBuilder
 from lambdaroute import topologies
 
 __all__ = [
+    "Event",
     "FlowEntry",
     "External",
     "Host",

@@ -32,10 +32,10 @@ from lambdaroute.scenario import Scenario
 __all__ = ["ScenarioBuilder"]
 
 #: Sections of a scenario file whose items the builder's ``add_*`` calls make.
-_SECTIONS = ("switches", "hosts", "links", "workloads", "background", "external")
+_SECTIONS = ("switches", "hosts", "links", "workloads", "background", "external", "events")
 
 #: A reference to an item of a section in a field path or in a message: ``links[3].bw``.
-_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background|external)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
+_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background|external|events)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
 
 
 def _omit_none(**values: Any) -> dict[str, Any]:
@@ -247,6 +247,27 @@ class ScenarioBuilder:
         arguments = {f"computer.{k}": k for k in computer}
         self._add("external", item, _Call(_call_text("add_external", [name], {**computer, "port": port}), arguments))
         return name
+
+    def add_event(
+        self,
+        at: float,
+        kind: str,
+        *,
+        host: str | None = None,
+        link: str | None = None,
+        factor: float | None = None,
+        speed: float | None = None,
+        bw: float | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """A change at ``at`` s into the run (section ``events``): ``kind`` computer-speed
+        (``host``, ``factor`` or ``speed``), computer-stop/computer-start (``host``),
+        link-down/link-up (``link`` ``a-b``), link-set (``link``, ``bw`` and/or ``delay``),
+        router-restart (``host``)."""
+        event = {"at": at, "kind": kind,
+                 **_omit_none(host=host, link=link, factor=factor, speed=speed, bw=bw, delay=delay)}
+        keywords = {"host": host, "link": link, "factor": factor, "speed": speed, "bw": bw, "delay": delay}
+        self._add("events", event, _Call(_call_text("add_event", [at, kind], keywords)))
 
     def control(
         self,

@@ -115,6 +115,24 @@ class External:
 
 
 @dataclass(frozen=True)
+class Event:
+    """A change during the run at ``at`` s: ``kind`` is one of computer-speed, computer-stop,
+    computer-start, link-down, link-up, link-set, router-restart; ``host`` (a computer or a
+    router) or ``link`` (``a-b``) says what it acts on; ``factor`` or ``speed`` (ops/s per core)
+    the new speed of a computer-speed; ``bw`` (Mbit/s) and/or ``delay`` (ms) the new shaping of
+    a link-set."""
+
+    at: float
+    kind: str
+    host: str | None = None
+    link: str | None = None
+    factor: float | None = None
+    speed: float | None = None
+    bw: float | None = None
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Path:
     """The switch links between a router and a computer, in order."""
 
@@ -232,6 +250,19 @@ class Scenario:
     def background(self) -> list[dict[str, Any]]:
         """Background flows: source, sink, trace or rate (Mbit/s) and on_off, start, stop."""
         return list(self._native.background())
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The timed events, in time order (file order among those at the same time)."""
+        return [Event(**d) for d in self._native.events()]
+
+    def offered_load(self) -> dict[str, Any]:
+        """The workloads' peak offered load against the computers' capacity, computed by the
+        Rust crate: ``text`` (one line), ``calls_per_s``, ``work_s`` (s of work per call on
+        one core), ``capacity_per_s``, ``computers``, ``utilization`` (above 1: saturated),
+        ``saturated``, ``peak_at``, ``uncounted`` (trace replays) and ``lambdas`` (per
+        lambda)."""
+        return dict(self._native.offered_load())
 
     def host(self, name: str) -> Host:
         """The host called ``name``; raises :class:`KeyError`."""

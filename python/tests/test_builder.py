@@ -40,6 +40,13 @@ def full_example() -> ScenarioBuilder:
     b.add_link("s2", "s3", bw=100, delay=1)
     b.add_workload("u1", "r1", lambda_="clambda0", pattern="poisson", rate=20, size=(100, 10000), start=5, stop=100)
     b.add_background("tx1", "rx1", rate=8, on=10, off=20, start=30, stop=90)
+    b.add_event(10, "link-set", link="s1-s2", bw=5, delay=20)
+    b.add_event(20, "link-down", link="s2-s3")
+    b.add_event(30, "link-up", link="s3-s2")
+    b.add_event(40, "computer-speed", host="c1", factor=0.5)
+    b.add_event(50, "computer-stop", host="c2")
+    b.add_event(60, "computer-start", host="c2")
+    b.add_event(70, "router-restart", host="r1")
     return b
 
 

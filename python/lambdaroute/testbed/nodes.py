@@ -456,21 +456,43 @@ class Nodes:
         self.wait_all_listening(started, timeout=60)
         return started
 
+    def computer_args(self, h: Host, controller: str | None, speed_factor: float | None = None,
+                      speed: float | None = None, config_name: str | None = None) -> tuple[list[str], list[str]]:
+        """``lambdaroute computer`` arguments for computer host ``h`` and the addresses it listens
+        on. ``speed_factor`` multiplies every processor's speed (``--speed-factor``); ``speed``
+        (ops/s per core) replaces the main processor's in its configuration, written to
+        ``computers/<config_name or host>.yaml``."""
+        listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
+        args = ["computer", "--listen", listen, "--util-listen", util]
+        n = len(computer_endpoints(h))
+        if n > 1:
+            # The process binds its ports in order: the last ones listening means all do.
+            args += ["--endpoints", str(n)]
+        spec = h.computer or {}
+        if speed is not None and spec.get("executor") != "face":
+            overrides = {k: spec[k] for k in ("cores", "memory") if spec.get(k) is not None}
+            config = _native.computer_config(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1),
+                                              speed=speed, **overrides)
+            configs = self.out / "computers"
+            configs.mkdir(exist_ok=True)
+            path = configs / f"{config_name or h.name}.yaml"
+            path.write_text(config, encoding="utf-8")
+            args += ["--config", str(path)]
+        else:
+            args += self._computer_args(config_name or h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
+        if speed_factor is not None:
+            args += ["--speed-factor", f"{speed_factor:g}"]
+        if controller:
+            args += ["--controller", controller]
+        listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
+                                                 endpoint(h, UTIL_PORT + n - 1)]
+        return args, listens
+
     def start_computers(self, controller: str | None) -> list[NodeProcess]:
         self.start_functions()
         started = []
         for h in self.scenario.hosts_with("computer"):
-            listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
-            args = ["computer", "--listen", listen, "--util-listen", util,
-                    *self._computer_args(h.name, h.computer, f"http://127.0.0.1:{FUNCTION_PORT}")]
-            n = len(computer_endpoints(h))
-            if n > 1:
-                # The process binds its ports in order: the last ones listening means all do.
-                args += ["--endpoints", str(n)]
-            if controller:
-                args += ["--controller", controller]
-            listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
-                                                     endpoint(h, UTIL_PORT + n - 1)]
+            args, listens = self.computer_args(h, controller)
             started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
@@ -515,6 +537,32 @@ class Nodes:
                                       [listen, util], outside=True))
         self.wait_all_listening(started)
         return started
+
+    def stop_host(self, host: str, role: str, timeout: float = 5.0) -> list[NodeProcess]:
+        """Stops the running ``role`` processes of ``host`` by handle (SIGTERM, then SIGKILL
+        after ``timeout`` s) and forgets them; returns them."""
+        group = [n for n in self.running if n.host == host and n.role == role and n.proc.poll() is None]
+        for np in group:
+            stop_process(np.proc, timeout)
+            self.running.remove(np)
+        return group
+
+    def restart(self, host: str, role: str, args: list[str], listens: list[str], log_name: str) -> NodeProcess:
+        """Starts ``role`` on ``host`` again (after :meth:`stop_host`) and waits until it listens."""
+        np = self.spawn(host, role, args, log_name, listens)
+        self.wait_listening(np)
+        return np
+
+    def router_args(self, h: Host, index: int, controller: str | None) -> tuple[list[str], list[str]]:
+        """``lambdaroute router`` arguments for the ``index``-th router host ``h`` and the
+        addresses it listens on."""
+        policy, estimator = router_flags(self.scenario)
+        listen, table = endpoint(h, ROUTER_PORT), endpoint(h, TABLE_PORT)
+        args = ["router", "--listen", listen, "--table-listen", table, "--policy", policy,
+                "--estimator", estimator, "--seed", str(self.router_seed + index)]
+        if controller:
+            args += ["--controller", controller]
+        return args, [listen, table]
 
     def start_controller(self, host: Host, distances: Path, paths: Path) -> NodeProcess:
         control = self.scenario.control
@@ -592,15 +640,10 @@ class Nodes:
             time.sleep(interval)
 
     def start_routers(self, controller: str | None) -> list[NodeProcess]:
-        policy, estimator = router_flags(self.scenario)
         started = []
         for i, h in enumerate(self.scenario.hosts_with("router")):
-            listen, table = endpoint(h, ROUTER_PORT), endpoint(h, TABLE_PORT)
-            args = ["router", "--listen", listen, "--table-listen", table, "--policy", policy,
-                    "--estimator", estimator, "--seed", str(self.router_seed + i)]
-            if controller:
-                args += ["--controller", controller]
-            started.append(self.spawn(h.name, "router", args, f"router-{h.name}.log", [listen, table]))
+            args, listens = self.router_args(h, i, controller)
+            started.append(self.spawn(h.name, "router", args, f"router-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
 
@@ -614,16 +657,18 @@ class Nodes:
             raise RuntimeError(f"`{' '.join(command)}` on {router.name} failed: {err.decode().strip()}")
         return out.decode()
 
-    def install_flat_tables(self) -> int:
+    def install_flat_tables(self, routers: list[Host] | None = None, computers: list[Host] | None = None) -> int:
         """The flat installer, by the table tool: every (lambda, computer) on every router,
-        final, weight 1.0. Returns the number of entries installed."""
+        final, weight 1.0 (only ``routers``/``computers`` when given: after a restart). Returns
+        the number of entries installed."""
         n = 0
-        computers = [(e, computer_lambdas(c)) for c in self.scenario.hosts_with("computer")
-                     for e in computer_endpoints(c)]
-        computers += [(ep, computer_lambdas(self.scenario.external_computer(name).computer))
-                      for ep, name in external_endpoints(self.scenario).items()]
-        for r in self.scenario.hosts_with("router"):
-            for ep, lambdas in computers:
+        hosts = self.scenario.hosts_with("computer") if computers is None else computers
+        destinations = [(e, computer_lambdas(c)) for c in hosts for e in computer_endpoints(c)]
+        if computers is None:
+            destinations += [(ep, computer_lambdas(self.scenario.external_computer(name).computer))
+                             for ep, name in external_endpoints(self.scenario).items()]
+        for r in self.scenario.hosts_with("router") if routers is None else routers:
+            for ep, lambdas in destinations:
                 for lam in lambdas:
                     self.table(r, "change", "--lambda", lam, "--destination", ep, "--final")
                     n += 1

@@ -4,12 +4,14 @@
 all undone on exit); :func:`run` is the whole experiment:
 
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
+   the offered load against the computers' capacity printed (a warning above 100 %);
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
    otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
-   its workload's start, with a progress line until the last client ends;
+   its workload's start, and the scenario's timed events, each at its time (:mod:`.events`), with
+   a progress line until the last client ends;
 5. final tables and the controller's view; clients, computers, routers, the controller stopped in
    that order (computers leave the controller); the traffic; summary, plot, ``metadata.json``
    (:mod:`.report`);
@@ -19,6 +21,7 @@ all undone on exit); :func:`run` is the whole experiment:
 from __future__ import annotations
 
 import json
+import math
 import logging
 import shutil
 import subprocess
@@ -35,6 +38,7 @@ from lambdaroute.scenario import Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
 from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controller_reporter
@@ -96,6 +100,8 @@ class Bed:
     binary: str
     workdir: Path
     delay_plan: delay_mod.DelayPlan | None = None
+    #: Host -> the delay element serving its queues (nfqueue).
+    delay_procs: dict[str, Any] = field(default_factory=dict)
     gateway: Gateway | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -142,8 +148,9 @@ def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary
             if mechanism == "nfqueue":
                 t = time.monotonic()
                 bed.delay_plan = delay_mod.plan(scenario)
-                delay_mod.start_elements(network, bed.delay_plan, binary, workdir / "logs",
-                                         scenario.seed if seed is None else seed, cleanup, state)
+                bed.delay_procs = delay_mod.start_elements(
+                    network, bed.delay_plan, binary, workdir / "logs",
+                    scenario.seed if seed is None else seed, cleanup, state)
                 bed.timings["delay"] = round(time.monotonic() - t, 3)
             t = time.monotonic()
             bed.gateway = start_gateway(network, scenario, tag, cleanup, state)
@@ -309,6 +316,21 @@ def _figures(scenario: Scenario, calls: list[report.Call], metadata: dict[str, A
                               metadata["tables_ready"]["entries"], len(names), links, homes)
 
 
+def offered_load(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's peak offered load against its computers' capacity (computed by the Rust
+    scenario crate, :meth:`Scenario.offered_load`), with ``utilization_pct``; infinite numbers
+    (no computer runs a lambda) become None so that ``metadata.json`` stays valid JSON."""
+    load = scenario.offered_load()
+
+    def finite(x: Any) -> Any:
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    out = {k: finite(v) for k, v in load.items() if k != "lambdas"}
+    out["lambdas"] = [{k: finite(v) for k, v in lam.items()} for lam in load["lambdas"]]
+    out["utilization_pct"] = finite(round(load["utilization"] * 100, 1)) if math.isfinite(load["utilization"]) else None
+    return out
+
+
 def run(
     experiment: Experiment,
     reporter: Reporter | None = None,
@@ -343,6 +365,13 @@ def run(
         "control": scenario.control,
     }
     stream.write(f"lambdaroute-testbed: {experiment.name} ({scenario.name}, {scenario.duration:g} s) -> {out}\n")
+    load = offered_load(scenario)
+    metadata["offered_load"] = load
+    stream.write(f"  {load['text']}\n")
+    if load["saturated"]:
+        stream.write("  WARNING: the workloads offer more than the computers can serve: latencies will grow "
+                     "without bound; lower the rates or add computers\n")
+    events: EventRunner | None = None
     t_start = time.monotonic()
     calls: list[report.Call] = []
     transitions: list[Transition] = []
@@ -436,12 +465,18 @@ def run(
                 nodes.wait_listening(NodeProcess(sink, "iperf3 server", [], out / "logs", server, [address]))
             # Cleanup stops the nodes (clients, computers, routers, controller) before the traffic.
             bed.cleanup.push("stop the nodes", nodes.stop_all)
+            events = EventRunner(bed, nodes, scenario, controller, scenario.seed)
 
             # The run: clients at their start times, background segments, a progress line.
             pending = sorted(enumerate(scenario.workloads), key=lambda iw: iw[1].start)
             bar = Progress(scenario.duration, stream, progress)
             while True:
                 now = time.monotonic() - origin
+                for applied in events.tick(now, origin):
+                    stream.write(f"  event at {applied.at:g} s: {applied.kind} {applied.target}: "
+                                 f"{applied.error or applied.detail} (applied at {applied.applied:.2f} s, "
+                                 f"took {applied.took:.2f} s)\n")
+                    now = time.monotonic() - origin
                 while pending and pending[0][1].start <= now:
                     i, w = pending.pop(0)
                     stop = w.stop if w.stop is not None else scenario.duration
@@ -497,6 +532,9 @@ def run(
         metadata["error"] = f"{type(e).__name__}: {e}"
         raise
     finally:
+        if events is not None:
+            events.write_csv(out / "events.csv")
+            metadata["events"] = events.as_dicts()
         metadata.update(bed_meta)
         metadata["wall_time_s"] = round(time.monotonic() - t_start, 3)
         if state_data:

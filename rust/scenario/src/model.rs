@@ -38,6 +38,8 @@ pub struct Scenario {
     /// Computers the testbed runs outside the emulated network, on its own machine, reached
     /// through the NAT gateway (which the scenario must have).
     pub external: Vec<External>,
+    /// Changes during the run (a link down, a computer slower, ...), in time order.
+    pub events: Vec<Event>,
 }
 
 /// The controller's and routers' choices. Policies, estimators and presets are core's types:
@@ -477,6 +479,117 @@ pub enum Traffic {
     },
 }
 
+/// A change during the run, applied by the testbed at `at` s from the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When it happens, s since the start of the run; 0 <= at < duration.
+    pub at: f64,
+    /// What happens.
+    pub action: Action,
+}
+
+/// The new speed of a computer (`computer-speed`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Every processor's speed, as the scenario gives it, times this factor (> 0).
+    Factor(f64),
+    /// The main processor's speed, ops/s per core (> 0).
+    OpsPerSec(f64),
+}
+
+/// What an [`Event`] does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// A computer's speed changes.
+    ComputerSpeed {
+        /// The computer host.
+        host: String,
+        /// Its new speed.
+        speed: Speed,
+    },
+    /// A computer crashes: its process stops.
+    ComputerStop {
+        /// The computer host.
+        host: String,
+    },
+    /// A stopped computer starts again.
+    ComputerStart {
+        /// The computer host.
+        host: String,
+    },
+    /// A switch-to-switch link goes down (both ends).
+    LinkDown {
+        /// The link's name, `a-b` as in [`Link::name`].
+        link: String,
+    },
+    /// A link that went down comes up again.
+    LinkUp {
+        /// The link's name, `a-b`.
+        link: String,
+    },
+    /// A link's bandwidth and/or delay change.
+    LinkSet {
+        /// The link's name, `a-b`.
+        link: String,
+        /// New bandwidth, Mbit/s; None: unchanged.
+        bw: Option<f64>,
+        /// New one-way delay, ms; None: unchanged.
+        delay: Option<f64>,
+    },
+    /// A router's process stops and starts again (its tables are installed anew).
+    RouterRestart {
+        /// The router host.
+        host: String,
+    },
+}
+
+impl Action {
+    /// Every event kind's keyword, in the order of the documentation.
+    pub const KINDS: [&'static str; 7] = [
+        "computer-speed",
+        "computer-stop",
+        "computer-start",
+        "link-down",
+        "link-up",
+        "link-set",
+        "router-restart",
+    ];
+
+    /// The event kind's keyword.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Action::ComputerSpeed { .. } => "computer-speed",
+            Action::ComputerStop { .. } => "computer-stop",
+            Action::ComputerStart { .. } => "computer-start",
+            Action::LinkDown { .. } => "link-down",
+            Action::LinkUp { .. } => "link-up",
+            Action::LinkSet { .. } => "link-set",
+            Action::RouterRestart { .. } => "router-restart",
+        }
+    }
+
+    /// The host it acts on, for the kinds that act on a host.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Action::ComputerSpeed { host, .. }
+            | Action::ComputerStop { host }
+            | Action::ComputerStart { host }
+            | Action::RouterRestart { host } => Some(host),
+            _ => None,
+        }
+    }
+
+    /// The link it acts on, for the kinds that act on a link.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Action::LinkDown { link } | Action::LinkUp { link } | Action::LinkSet { link, .. } => {
+                Some(link)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Scenario {
     /// An empty scenario with default control choices.
     pub fn new(name: impl Into<String>) -> Self {
@@ -493,6 +606,7 @@ impl Scenario {
             workloads: Vec::new(),
             background: Vec::new(),
             external: Vec::new(),
+            events: Vec::new(),
         }
     }
 

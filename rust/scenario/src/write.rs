@@ -71,7 +71,45 @@ pub fn to_yaml(sc: &Scenario) -> String {
             Out::Seq(sc.external.iter().map(external).collect()),
         ));
     }
+    if !sc.events.is_empty() {
+        top.push((
+            "events".into(),
+            Out::Seq(sc.events.iter().map(event).collect()),
+        ));
+    }
     emit(&Out::Map(top))
+}
+
+fn event(e: &Event) -> Out {
+    let mut m: Vec<(String, Out)> = vec![
+        ("at".into(), e.at.into()),
+        ("kind".into(), e.action.kind().into()),
+    ];
+    match &e.action {
+        Action::ComputerSpeed { host, speed } => {
+            m.push(("host".into(), host.as_str().into()));
+            match speed {
+                Speed::Factor(f) => m.push(("factor".into(), (*f).into())),
+                Speed::OpsPerSec(s) => m.push(("speed".into(), (*s).into())),
+            }
+        }
+        Action::ComputerStop { host }
+        | Action::ComputerStart { host }
+        | Action::RouterRestart { host } => m.push(("host".into(), host.as_str().into())),
+        Action::LinkDown { link } | Action::LinkUp { link } => {
+            m.push(("link".into(), link.as_str().into()));
+        }
+        Action::LinkSet { link, bw, delay } => {
+            m.push(("link".into(), link.as_str().into()));
+            if let Some(bw) = bw {
+                m.push(("bw".into(), (*bw).into()));
+            }
+            if let Some(d) = delay {
+                m.push(("delay".into(), (*d).into()));
+            }
+        }
+    }
+    Out::Map(m)
 }
 
 fn control(c: &Control) -> Out {
