@@ -17,12 +17,15 @@ column and field (for a built scenario: the builder call and its argument).
 """
 
 from lambdaroute._native import ScenarioError
-from lambdaroute.scenario import FlowEntry, Host, Link, Path, Scenario, Shaping, Switch, Workload
+from lambdaroute.scenario import (Event, External, FlowEntry, Host, Link, Path, Scenario, Shaping, Switch,
+                                 Workload)
 from lambdaroute.builder import ScenarioBuilder
 from lambdaroute import aot, topologies
 
 __all__ = [
+    "Event",
     "FlowEntry",
+    "External",
     "Host",
     "Link",
     "Path",

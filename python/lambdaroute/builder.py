@@ -32,10 +32,10 @@ from lambdaroute.scenario import Scenario
 __all__ = ["ScenarioBuilder"]
 
 #: Sections of a scenario file whose items the builder's ``add_*`` calls make.
-_SECTIONS = ("switches", "hosts", "links", "workloads", "background")
+_SECTIONS = ("switches", "hosts", "links", "workloads", "background", "external", "events")
 
 #: A reference to an item of a section in a field path or in a message: ``links[3].bw``.
-_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
+_ITEM = re.compile(r"\b(switches|hosts|links|workloads|background|external|events)\[(\d+)\](?:\.([A-Za-z0-9_.-]+))?")
 
 
 def _omit_none(**values: Any) -> dict[str, Any]:
@@ -118,6 +118,7 @@ class ScenarioBuilder:
         switch: str,
         role: str,
         *,
+        executor: str | None = None,
         preset: str | None = None,
         lambdas: int | None = None,
         speed: float | None = None,
@@ -133,10 +134,12 @@ class ScenarioBuilder:
         """A host attached to ``switch``, whose ``role`` is one of router, computer, controller,
         client, traffic-source, traffic-sink, nat. Computers take ``preset`` (raspberry,
         intel-server), ``lambdas`` per kind, and overrides ``speed`` (ops/s per core),
-        ``cores``, ``memory`` (bytes). ``ip``/``mac`` fix its addresses. ``bw`` (Mbit/s),
+        ``cores``, ``memory`` (bytes), or ``executor="face"`` (face and eye detection).
+        ``ip``/``mac`` fix its addresses. ``bw`` (Mbit/s),
         ``delay`` (ms), ``loss`` (%), ``queue`` (packets) shape its access link. Returns its
         name."""
-        computer = _omit_none(preset=preset, lambdas=lambdas, speed=speed, cores=cores, memory=memory)
+        computer = _omit_none(executor=executor, preset=preset, lambdas=lambdas, speed=speed, cores=cores,
+                              memory=memory)
         link = _omit_none(bw=bw, delay=delay, loss=loss, queue=queue)
         host: dict[str, Any] = {"name": name, "switch": switch, "role": role}
         if computer:
@@ -189,23 +192,27 @@ class ScenarioBuilder:
         size: int | tuple[int, int] | None = None,
         start: float | None = None,
         stop: float | None = None,
+        images: list[str | os.PathLike[str]] | None = None,
+        eyes: str | None = None,
     ) -> None:
         """Calls of lambda ``lambda_`` that ``client`` sends to ``router``: ``pattern``
         closed-loop (``threads``), poisson (``rate`` calls/s), on-off (``rate`` during ON, mean
         ``on`` and ``off`` periods in s), trace (``trace`` file) or aot (an Array of Things
         digest ``trace`` with ``window``, ``speedup``, ``group``, ``lambdas``, ``sensors``,
         ``payload``: docs/traces.md); ``size`` bytes, or ``(min, max)`` drawn uniformly;
-        ``start``/``stop`` s from the start of the run."""
+        ``start``/``stop`` s from the start of the run. Or ``images`` (files sent in turn, e.g.
+        to ``facerec0``), with ``eyes`` the lambda called once per face found."""
         sizes = {"min": size[0], "max": size[1]} if isinstance(size, (tuple, list)) and len(size) == 2 else size
         workload = {"client": client, "router": router, "lambda": lambda_, "pattern": pattern}
         workload.update(_omit_none(threads=threads, rate=rate, on=on, off=off, trace=_plain(trace),
                                    window=window, speedup=speedup, group=group, lambdas=lambdas,
                                    sensors=sensors, payload=payload,
-                                   size=_plain(sizes), start=start, stop=stop))
+                                   size=_plain(sizes), start=start, stop=stop,
+                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes))
         keywords = {"lambda_": lambda_, "pattern": pattern, "threads": threads, "rate": rate, "on": on,
                     "off": off, "trace": trace, "window": window, "speedup": speedup, "group": group,
                     "lambdas": lambdas, "sensors": sensors, "payload": payload, "size": size,
-                    "start": start, "stop": stop}
+                    "start": start, "stop": stop, "images": images, "eyes": eyes}
         self._add("workloads", workload,
                   _Call(_call_text("add_workload", [client, router], keywords), {"lambda": "lambda_"}))
 
@@ -228,6 +235,49 @@ class ScenarioBuilder:
                 **_omit_none(trace=_plain(trace), rate=rate, on=on, off=off, start=start, stop=stop)}
         keywords = {"rate": rate, "trace": trace, "on": on, "off": off, "start": start, "stop": stop}
         self._add("background", flow, _Call(_call_text("add_background", [source, sink], keywords)))
+
+    def add_external(
+        self,
+        name: str,
+        *,
+        executor: str | None = None,
+        preset: str | None = None,
+        lambdas: int | None = None,
+        speed: float | None = None,
+        cores: int | None = None,
+        memory: int | None = None,
+        port: int | None = None,
+    ) -> str:
+        """A computer the testbed runs outside the emulated network, reached through the NAT
+        gateway (the scenario needs a ``nat`` host): the computer as in :meth:`add_host`, and
+        its lambda ``port`` (its utilization stream takes the next). Returns its name."""
+        computer = _omit_none(executor=executor, preset=preset, lambdas=lambdas, speed=speed, cores=cores,
+                              memory=memory)
+        item: dict[str, Any] = {"name": name, **({"computer": computer} if computer else {}), **_omit_none(port=port)}
+        arguments = {f"computer.{k}": k for k in computer}
+        self._add("external", item, _Call(_call_text("add_external", [name], {**computer, "port": port}), arguments))
+        return name
+
+    def add_event(
+        self,
+        at: float,
+        kind: str,
+        *,
+        host: str | None = None,
+        link: str | None = None,
+        factor: float | None = None,
+        speed: float | None = None,
+        bw: float | None = None,
+        delay: float | None = None,
+    ) -> None:
+        """A change at ``at`` s into the run (section ``events``): ``kind`` computer-speed
+        (``host``, ``factor`` or ``speed``), computer-stop/computer-start (``host``),
+        link-down/link-up (``link`` ``a-b``), link-set (``link``, ``bw`` and/or ``delay``),
+        router-restart (``host``)."""
+        event = {"at": at, "kind": kind,
+                 **_omit_none(host=host, link=link, factor=factor, speed=speed, bw=bw, delay=delay)}
+        keywords = {"host": host, "link": link, "factor": factor, "speed": speed, "bw": bw, "delay": delay}
+        self._add("events", event, _Call(_call_text("add_event", [at, kind], keywords)))
 
     def control(
         self,

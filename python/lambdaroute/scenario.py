@@ -98,6 +98,38 @@ class Workload:
     start: float
     stop: float | None
     params: dict[str, Any]
+    #: Image files sent in turn instead of ``size`` bytes of text (docs/scenario.md).
+    images: tuple[str, ...] = ()
+    #: With images: the lambda called once per object found (e.g. ``eyerec0``).
+    eyes: str | None = None
+
+
+@dataclass(frozen=True)
+class External:
+    """A computer the testbed runs outside the emulated network, reached through the NAT
+    gateway at its ``port``; ``computer`` as a host's (``executor``, ``preset``, ...)."""
+
+    name: str
+    computer: dict[str, Any]
+    port: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change during the run at ``at`` s: ``kind`` is one of computer-speed, computer-stop,
+    computer-start, link-down, link-up, link-set, router-restart; ``host`` (a computer or a
+    router) or ``link`` (``a-b``) says what it acts on; ``factor`` or ``speed`` (ops/s per core)
+    the new speed of a computer-speed; ``bw`` (Mbit/s) and/or ``delay`` (ms) the new shaping of
+    a link-set."""
+
+    at: float
+    kind: str
+    host: str | None = None
+    link: str | None = None
+    factor: float | None = None
+    speed: float | None = None
+    bw: float | None = None
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,13 +230,39 @@ class Scenario:
         out = []
         for d in self._native.workloads():
             common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
-            out.append(Workload(lambda_=d.pop("lambda"), params=d, **common))
+            images, eyes = tuple(d.pop("images", ())), d.pop("eyes", None)
+            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, **common))
         return out
+
+    @cached_property
+    def external(self) -> list[External]:
+        """Computers the testbed runs outside the emulated network (docs/scenario.md)."""
+        return [External(**d) for d in self._native.external()]
+
+    def external_computer(self, name: str) -> External:
+        """The external computer called ``name``; raises :class:`KeyError`."""
+        for e in self.external:
+            if e.name == name:
+                return e
+        raise KeyError(name)
 
     @cached_property
     def background(self) -> list[dict[str, Any]]:
         """Background flows: source, sink, trace or rate (Mbit/s) and on_off, start, stop."""
         return list(self._native.background())
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The timed events, in time order (file order among those at the same time)."""
+        return [Event(**d) for d in self._native.events()]
+
+    def offered_load(self) -> dict[str, Any]:
+        """The workloads' peak offered load against the computers' capacity, computed by the
+        Rust crate: ``text`` (one line), ``calls_per_s``, ``work_s`` (s of work per call on
+        one core), ``capacity_per_s``, ``computers``, ``utilization`` (above 1: saturated),
+        ``saturated``, ``peak_at``, ``uncounted`` (trace replays) and ``lambdas`` (per
+        lambda)."""
+        return dict(self._native.offered_load())
 
     def host(self, name: str) -> Host:
         """The host called ``name``; raises :class:`KeyError`."""

@@ -126,7 +126,7 @@ def test_an_aot_workload_becomes_a_client_with_its_schedule(tmp_path):
     sc = replay_scenario(tmp_path)
     w = sc.workloads[0]
     assert w.pattern == "aot" and w.params["speedup"] == 60 and w.params["group"] == "node"
-    args = client_command(w, sc.host("r1"), Path("o.csv"), 30.0, 3, Path("s.csv"))
+    args = client_command(w, sc.host("r1"), Path("o.csv"), 30.0, 3, schedule=Path("s.csv"))
     assert args[args.index("--pattern") + 1] == "aot" and args[args.index("--schedule") + 1] == "s.csv"
     with pytest.raises(ValueError, match="needs its schedule"):
         client_command(w, sc.host("r1"), Path("o.csv"), 30.0, 3)

@@ -40,6 +40,13 @@ def full_example() -> ScenarioBuilder:
     b.add_link("s2", "s3", bw=100, delay=1)
     b.add_workload("u1", "r1", lambda_="clambda0", pattern="poisson", rate=20, size=(100, 10000), start=5, stop=100)
     b.add_background("tx1", "rx1", rate=8, on=10, off=20, start=30, stop=90)
+    b.add_event(10, "link-set", link="s1-s2", bw=5, delay=20)
+    b.add_event(20, "link-down", link="s2-s3")
+    b.add_event(30, "link-up", link="s3-s2")
+    b.add_event(40, "computer-speed", host="c1", factor=0.5)
+    b.add_event(50, "computer-stop", host="c2")
+    b.add_event(60, "computer-start", host="c2")
+    b.add_event(70, "router-restart", host="r1")
     return b
 
 
@@ -216,3 +223,24 @@ def test_a_built_scenario_becomes_an_experiment_with_an_experiment_files_setting
         for_scenario(built, overrides={"duration": 5})
     with pytest.raises(ExperimentError, match="tables `fast`"):
         for_scenario(built, tables="fast")
+
+
+def test_real_computers_external_computers_and_image_workloads():
+    b = ScenarioBuilder("real", duration=10)
+    b.add_switch("s1")
+    for name, role in (("r1", "router"), ("u1", "client"), ("n", "nat")):
+        b.add_host(name, "s1", role)
+    b.add_host("f1", "s1", "computer", executor="face")
+    b.add_workload("u1", "r1", lambda_="facerec0", images=["a.jpg"], eyes="eyerec0")
+    assert b.add_external("face", executor="face") == "face"
+    b.add_external("sim", preset="intel-server", port=12000)
+    sc = b.build()
+    assert [(e.name, e.computer["executor"], e.port) for e in sc.external] == [
+        ("face", "face", 10100), ("sim", "simulated", 12000)]
+    assert (sc.workloads[0].images, sc.workloads[0].eyes) == (("a.jpg",), "eyerec0")
+    assert sc.host("f1").computer["executor"] == "face"
+    assert Scenario.from_yaml(sc.to_yaml()) == sc
+    b.add_external("bad", executor="face", speed=1e9)
+    with pytest.raises(ScenarioError, match=r"add_external\('bad', executor='face', speed=1000000000.0\): speed: "
+                                            r"does not apply to a face computer"):
+        b.build()

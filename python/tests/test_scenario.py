@@ -82,8 +82,8 @@ def test_full_example_reads_its_sections() -> None:
     assert sc.workloads[0].params == {"rate": 20.0}
     assert sc.workloads[0].size == (100, 10000)
     assert sc.host("c2").ip == "10.0.1.2"
-    assert sc.host("c2").computer == {"preset": "raspberry", "lambdas": 2, "speed": 1e9, "cores": 4, "memory": 536870912,
-                                       "endpoints": 1}
+    assert sc.host("c2").computer == {"executor": "simulated", "preset": "raspberry", "lambdas": 2, "speed": 1e9,
+                                       "cores": 4, "memory": 536870912, "endpoints": 1}
     assert sc.background[0]["on_off"] == (10.0, 20.0)
 
 
@@ -156,3 +156,65 @@ def test_shipped_topologies_load() -> None:
     assert names == ["aot-chicago.yaml", "grid-6x6.yaml", "grid.yaml", "line.yaml", "pods.yaml", "ring-tree.yaml"]
     for name in names:
         Scenario.load(ROOT / "topologies" / name)
+
+
+# ----- timed events and offered load -----
+
+def test_events_read_in_time_order_and_write_back() -> None:
+    s = Scenario.load(FULL)
+    assert [(e.at, e.kind) for e in s.events] == [
+        (10, "link-set"), (20, "link-down"), (30, "link-up"), (40, "computer-speed"),
+        (50, "computer-stop"), (60, "computer-start"), (70, "router-restart")]
+    assert s.events[0] == lambdaroute.Event(at=10, kind="link-set", link="s1-s2", bw=5, delay=20)
+    assert s.events[2].link == "s2-s3"  # written `s3-s2` in the file
+    assert s.events[3].factor == 0.5 and s.events[3].speed is None
+    assert Scenario.from_yaml(s.to_yaml()) == s
+
+
+def test_builder_events_are_checked_and_errors_name_the_call() -> None:
+    b = lambdaroute.ScenarioBuilder("ev", duration=30)
+    b.add_switch("s1")
+    b.add_switch("s2")
+    b.add_link("s1", "s2")
+    b.add_host("c1", "s2", role="computer")
+    b.add_event(12, "computer-speed", host="c1", speed=2e9)
+    b.add_event(5, "link-down", link="s2-s1")
+    s = b.build()
+    assert [(e.at, e.kind, e.host or e.link) for e in s.events] == [(5, "link-down", "s1-s2"),
+                                                                    (12, "computer-speed", "c1")]
+    b.add_event(40, "link-up", link="s1-s2")
+    with pytest.raises(ScenarioError) as info:
+        b.build()
+    assert str(info.value).startswith("add_event(40, 'link-up', link='s1-s2'): at: at 40 s is not before "
+                                      "the end of the run (duration 30 s)"), str(info.value)
+
+
+def test_offered_load_against_capacity_has_the_models_answer() -> None:
+    # One raspberry: 4 cores at 1e9 ops/s; a 1,000-byte clambda0 costs 4e6 + 1e6 x 1000 ops.
+    s = Scenario.from_yaml("""
+duration: 60
+switches: [{name: s1}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: u1, switch: s1, role: client}
+  - {name: c1, switch: s1, role: computer}
+workloads:
+  - {client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 3}
+""")
+    load = s.offered_load()
+    assert load["utilization"] == pytest.approx(3 * 1.004 / 4)
+    assert load["capacity_per_s"] == pytest.approx(4 / 1.004)
+    assert load["work_s"] == pytest.approx(1.004)
+    assert not load["saturated"]
+    assert load["text"] == ("offered load: 3.0 calls/s, 1.00 s of work each; "
+                            "capacity 4 calls/s across 1 computers: 75 %")
+
+
+@pytest.mark.parametrize("scenario", [
+    topologies.line(5), topologies.pods(3), topologies.ring_tree(4, 2, 2), topologies.grid(4, 4),
+    topologies.grid(6, 6, routers=["s1", "s6", "s31", "s36"], computers=[f"s{i}" for i in (8, 11, 15, 22, 26, 29)],
+                    clients_per_router=2),
+    topologies.aot_chicago(),
+], ids=lambda s: s.name)
+def test_generator_defaults_stay_below_saturation(scenario: Scenario) -> None:
+    assert scenario.offered_load()["utilization"] < 1.0, scenario.offered_load()["text"]

@@ -492,3 +492,96 @@ def test_a_brief_summary_of_many_clients_keeps_the_all_row_alone():
     brief = report.format_summary(summaries, brief=True)
     assert "all" in brief and "u3 " not in brief and " c " not in brief
     assert "u3 " in report.format_summary(summaries)
+
+
+def test_external_computers_image_workloads_and_face_computers():
+    from lambdaroute.scenario import External
+    from lambdaroute.testbed.nodes import FACE_LAMBDAS, external_endpoints
+
+    repo = Path(__file__).resolve().parents[2]
+    s = Scenario.load(repo / "rust/scenario/tests/valid/external.yaml")
+    face = {"executor": "face", "preset": "raspberry", "lambdas": 1, "speed": None, "cores": None, "memory": None, "endpoints": 1}
+    assert s.external[0] == External("face", face, 10100)
+    assert s.external[1].port == 12000 and s.external[1].computer["preset"] == "intel-server"
+    nat = s.hosts_with("nat")[0].ip
+    assert external_endpoints(s) == {f"{nat}:10100": "face", f"{nat}:12000": "sim"}
+    assert computer_lambdas(s.host("f1")) == FACE_LAMBDAS == ["clambda0", "eyerec0", "facerec0"]
+    assert computer_config(s.host("f1")) is None
+    assert computer_lambdas(s.external[1].computer) == ["clambda0"]
+    w = s.workloads[0]
+    assert (w.images, w.eyes) == (("../data/images/astronaut.jpg",), "eyerec0")
+    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "experiments")
+    assert args[args.index("--image") + 1] == str(repo / "data/images/astronaut.jpg")
+    assert args[args.index("--eyes") + 1] == "eyerec0"
+    with pytest.raises(FileNotFoundError, match="no image file"):
+        client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "nowhere" / "deeper")
+    assert "--image" not in client_command(s.workloads[1], s.host("r1"), Path("o.csv"), 20.0, 3)
+
+
+def test_objects_found_are_summed_per_lambda_and_computer():
+    calls = [report.Call("u1", 0.0, 0.2, 0, "10.0.0.9:10100", "facerec0", 2, True, "OK", objects=1),
+             report.Call("u1", 0.3, 0.01, 0, "10.0.0.9:10100", "eyerec0", 2, True, "OK", objects=2),
+             report.Call("u1", 0.4, 0.02, 0, "10.0.0.9:10100", "eyerec0", 2, False, "boom", objects=None),
+             report.Call("u1", 0.5, 0.03, 0, "10.0.0.2:10000", "clambda0", 2, True, "OK", objects=None)]
+    found = report.objects_found(calls, {"10.0.0.9:10100": "face"})
+    assert set(found) == {"facerec0", "eyerec0"}
+    assert (found["eyerec0"]["answers"], found["eyerec0"]["objects"]) == (1, 2)
+    assert found["facerec0"]["computers"]["face"]["p50"] == pytest.approx(200.0)
+    text = report.format_objects(found)
+    assert text.splitlines()[1].startswith("facerec0: 1 objects found in 1 answers (face: 1 answers, 1 objects, p50 200.0 ms)")
+
+
+# ----- timed events -----
+
+def test_a_link_set_delay_replans_the_paths_that_cross_the_link():
+    plan = delay.plan(Scenario.from_yaml(LINE), {"s1-s2": 50.0})
+    # a -> b: access 5 + the link's new 50 ms; c -> b: 50 ms; a's access link unchanged.
+    assert sorted(plan.hosts["a"].queues.values()) == [(5.0, 0.0), (5.0, 0.0), (55.0, 1.0)]
+    assert list(plan.hosts["c"].queues.values()) == [(50.0, 1.0)]
+
+
+EVENTS = """
+duration: 30
+switches: [{name: s1}, {name: s2}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: c1, switch: s2, role: computer}
+links: [{a: s1, b: s2, bw: 10}]
+events:
+  - {at: 5, kind: computer-stop, host: c1}
+  - {at: 2, kind: link-down, link: s2-s1}
+  - {at: 7, kind: link-set, link: s1-s2, bw: 2}
+  - {at: 20, kind: link-up, link: s1-s2}
+"""
+
+
+def test_events_apply_when_due_in_order_and_failures_are_recorded(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from lambdaroute.testbed import events as events_mod
+
+    commands: list[list[str]] = []
+    monkeypatch.setattr(events_mod, "_root", lambda args, what: commands.append(args))
+    scenario = Scenario.from_yaml(EVENTS)
+    bed = SimpleNamespace(network=SimpleNamespace(bridges={"s1": "l7s1", "s2": "l7s2"}, batched=True),
+                          mechanism="nfqueue", workdir=tmp_path, features=SimpleNamespace(datapath="user"))
+    nodes = SimpleNamespace(stop_host=lambda host, role: [])  # c1 is not running: an error
+    runner = events_mod.EventRunner(bed, nodes, scenario, None, 1)
+    import time
+
+    assert runner.tick(1.9, time.monotonic() - 1.9) == []
+    done = runner.tick(6.0, time.monotonic() - 6.0)
+    assert [(a.kind, a.target) for a in done] == [("link-down", "s1-s2"), ("computer-stop", "c1")]
+    # Both ends of s1-s2: port 1 of each switch (links come first).
+    assert commands == [["ip", "link", "set", "l7s1-eth1", "down"], ["ip", "link", "set", "l7s2-eth1", "down"]]
+    assert done[0].detail == "l7s1-eth1 and l7s2-eth1 down" and not done[0].error
+    assert done[1].error == "RuntimeError: computer c1 is not running"
+    commands.clear()
+    done = runner.tick(7.5, time.monotonic() - 7.5)
+    assert commands[0][:2] == ["tc", "-batch"] and done[0].detail.startswith("bw 2 Mbit/s")
+    assert runner.bw["s1-s2"] == 2
+    runner.write_csv(tmp_path / "events.csv")
+    rows = (tmp_path / "events.csv").read_text().splitlines()
+    assert rows[0] == "at,applied,took,kind,target,detail,error"
+    assert rows[1].startswith("2,6.0") and rows[-1] == "20,,,link-up,s1-s2,,not applied: the run ended"
+    assert [d["kind"] for d in runner.as_dicts()] == ["link-down", "computer-stop", "link-set", "link-up"]

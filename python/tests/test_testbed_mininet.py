@@ -10,7 +10,9 @@ import csv
 import json
 import statistics
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -428,3 +430,201 @@ def test_hosts_serving_several_computers_are_each_installed_and_called(tmp_path)
     assert 1.0 <= figures["routers_per_call"] <= 2.0 and figures["links_per_call"] is not None
     assert meta["computers_known_after_stop"] == [], "every endpoint left the controller"
     assert meta["leftovers"] == []
+
+
+OUTSIDE = """
+name: outside
+duration: 9
+switches: [{name: s1}, {name: s2}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: u1, switch: s1, role: client}
+  - {name: c1, switch: s2, role: computer}
+  - {name: ctl, switch: s2, role: controller}
+  - {name: nat, switch: s1, role: nat}
+links: [{a: s1, b: s2, bw: 100, delay: 1}]
+workloads:
+  - {client: u1, router: r1, lambda: facerec0, pattern: closed-loop, threads: 1,
+     images: [IMAGE], eyes: eyerec0}
+  - {client: u1, router: r1, lambda: glambda0, pattern: poisson, rate: 10, size: 20}
+external:
+  - {name: face, computer: {executor: face}}
+"""
+
+
+class _Lines:
+    """A stream that keeps what the run writes (to find the outside addresses)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_a_computer_outside_serves_calls_from_inside_and_a_client_outside_calls_a_router_inside(tmp_path):
+    """The face computer runs on this machine, outside Mininet (scenario key `external`): it
+    announces itself to the controller through the NAT gateway, r1 sends it u1's facerec0 and
+    eyerec0 calls; meanwhile a client on this machine calls r1 at its outside address. No
+    errors, the face computer leaves the controller at the end, nothing is left behind."""
+    import re
+    import threading
+    import time
+
+    binary = require_mininet()
+    scenario = Scenario.from_yaml(OUTSIDE.replace("IMAGE", str(REPO / "data" / "images" / "astronaut.jpg")))
+    stream = _Lines()
+    outside_rows: list[dict[str, str]] = []
+
+    def outside_client() -> None:
+        deadline = time.monotonic() + 120
+        while not (m := re.search(r"from outside: routers r1 ([\d.]+:\d+)", stream.text)):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        out = tmp_path / "outside-client.csv"
+        subprocess.run([binary, "--log", "warn", "client", "--router", m.group(1), "--lambda", "glambda0",
+                        "--pattern", "poisson", "--rate", "10", "--duration", "3", "--sizes", "20",
+                        "--output", str(out)], capture_output=True, timeout=60, check=False)
+        if out.exists():
+            with out.open() as f:
+                outside_rows.extend(csv.DictReader(f))
+
+    iptables = root_iptables()
+    thread = threading.Thread(target=outside_client, daemon=True)
+    thread.start()
+    result = run(for_scenario(scenario), stream=stream, results=tmp_path, progress=False)
+    thread.join(timeout=60)
+    meta = result.metadata
+    print(result.summary_text)
+    nat_ip = scenario.hosts_with("nat")[0].ip
+    face = f"{nat_ip}:10100"
+    assert meta["tables"] == "controller"
+    rows = [c for c in result.calls if c.client == "u1"]
+    faces = [c for c in rows if c.lambda_ == "facerec0"]
+    eyes = [c for c in rows if c.lambda_ == "eyerec0"]
+    assert faces and eyes and all(c.ok for c in rows), result.summary_text
+    assert {c.responder for c in faces + eyes} == {face}
+    assert {c.objects for c in faces} == {1} and {c.objects for c in eyes} == {2}
+    assert {c.responder for c in rows if c.lambda_ == "glambda0"} == {endpoint(scenario.host("c1"), COMPUTER_PORT)}
+    assert "facerec0: " in result.summary_text and "face: " in result.summary_text
+    # The client on this machine reached r1 through its outside address.
+    assert len(outside_rows) > 10 and all(r["status"] == "OK" for r in outside_rows), outside_rows[:3]
+    assert meta["outside"]["routers"]["r1"] in stream.text
+    # The face computer left the controller (RemoveComputer through the gateway), nothing is left.
+    assert meta["computers_known_after_stop"] == []
+    assert meta["leftovers"] == []
+    assert root_iptables() == iptables
+
+
+LINK_EVENTS = """
+name: link-events
+switches: [{name: s1}, {name: s2}, {name: s3}]
+hosts:
+  - {name: h1, switch: s1, role: traffic-source}
+  - {name: h2, switch: s2, role: traffic-sink}
+  - {name: h3, switch: s3, role: traffic-sink}
+links: [{a: s1, b: s2, bw: 100, delay: 5}, {a: s2, b: s3}]
+"""
+
+
+def test_link_events_take_effect_on_the_links(tmp_path):
+    """link-set delay and bw, link-down and link-up, applied as a run applies them: pings see
+    the new delay, nothing cross a down link, the unlimited link gets its HTB class."""
+    from lambdaroute import Event
+    from lambdaroute.testbed.events import EventRunner
+
+    require_mininet()
+    before = root_iptables()
+    scenario = Scenario.from_yaml(LINK_EVENTS)
+    with start_testbed(scenario, tmp_path) as bed:
+        state = bed.state.data
+        runner = EventRunner(bed, None, scenario, None, 1)  # type: ignore[arg-type]
+        net = bed.network
+        net.ping("h1", "h2", count=2)
+        rtt0 = statistics.mean(net.ping("h1", "h2", count=5, interval=0.1))
+        print(runner.apply(Event(at=0, kind="link-set", link="s1-s2", delay=20)))
+        rtt1 = statistics.mean(net.ping("h1", "h2", count=5, interval=0.1))
+        print(runner.apply(Event(at=0, kind="link-set", link="s2-s3", bw=10)))
+        end = runner.ends("s2-s3")[0]
+        tc = subprocess.run(["tc", "class", "show", "dev", end], capture_output=True, text=True).stdout
+        print(runner.apply(Event(at=0, kind="link-down", link="s1-s2")))
+        down = net.ping("h1", "h2", count=3, interval=0.2)
+        print(runner.apply(Event(at=0, kind="link-up", link="s1-s2")))
+        time.sleep(0.5)
+        up = net.ping("h1", "h2", count=5, interval=0.1)
+    print(f"{bed.mechanism}: RTT h1-h2 {rtt0:.1f} ms, after delay 20: {rtt1:.1f} ms; down: {down}; up: {up}; {tc}")
+    assert 9.0 <= rtt0 <= 13.0 and 39.0 <= rtt1 <= 45.0, (rtt0, rtt1)
+    assert "rate 10Mbit" in tc, tc
+    assert down == [], f"pings crossed a down link: {down}"
+    assert len(up) >= 4 and 39.0 <= statistics.mean(up) <= 45.0, up
+    assert leftovers(state) == [], f"the run left {leftovers(state)}"
+    assert root_iptables() == before
+
+
+PROCESS_EVENTS = """
+name: process-events
+duration: 16
+control: {policy: rr}
+switches: [{name: s1}, {name: s2}, {name: s3}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: u1, switch: s1, role: client}
+  - {name: ctl, switch: s1, role: controller}
+  - {name: c1, switch: s2, role: computer, computer: {speed: 2.0e9}}
+  - {name: c2, switch: s3, role: computer}
+links: [{a: s1, b: s2, bw: 100, delay: 1}, {a: s1, b: s3, bw: 100, delay: 1}]
+workloads:
+  - {client: u1, router: r1, lambda: clambda0, pattern: closed-loop, threads: 2, size: 20}
+events:
+  - {at: 3, kind: computer-stop, host: c1}
+  - {at: 5, kind: computer-speed, host: c2, factor: 0.25}
+  - {at: 8, kind: computer-start, host: c1}
+  - {at: 11, kind: router-restart, host: r1}
+  - {at: 13, kind: link-set, link: s1-s2, bw: 50}
+"""
+
+
+def test_computer_and_router_events_take_effect_in_a_run(tmp_path):
+    """c1 stopped: no call answered by it until it starts again; c2 at a quarter of its speed:
+    its calls take about 4x longer; r1 restarted: calls succeed through it again; every event
+    in events.csv and metadata.json without error; nothing left behind."""
+    require_mininet()
+    before = root_iptables()
+    result = run(for_scenario(Scenario.from_yaml(PROCESS_EVENTS)), results=tmp_path, progress=False)
+    meta = result.metadata
+    applied = {e["kind"]: e for e in meta["events"]}
+    print(result.summary_text)
+    print((result.out / "events.csv").read_text())
+    assert [e["error"] for e in meta["events"]] == [""] * 5, meta["events"]
+    assert len((result.out / "events.csv").read_text().splitlines()) == 6
+    assert meta["offered_load"]["utilization"] < 1.0 and "offered load" in meta["offered_load"]["text"]
+
+    def calls(start: float, stop: float, responder: str | None = None) -> list[Any]:
+        return [c for c in result.calls if c.ok and start <= c.time < stop
+                and (responder is None or meta_names.get(c.responder) == responder)]
+
+    meta_names = {endpoint(h, COMPUTER_PORT): h.name for h in Scenario.from_yaml(PROCESS_EVENTS).hosts_with("computer")}
+    stop_done = applied["computer-stop"]["applied"] + applied["computer-stop"]["took"]
+    start_at = applied["computer-start"]["applied"]
+    speed_done = applied["computer-speed"]["applied"] + applied["computer-speed"]["took"]
+    assert calls(0, 3, "c1"), "c1 served before it stopped"
+    assert calls(stop_done + 0.5, start_at, "c1") == [], "c1 answered while stopped"
+    fast = [c.latency for c in calls(stop_done + 0.5, applied["computer-speed"]["applied"], "c2")]
+    slow = [c.latency for c in calls(speed_done + 0.5, start_at, "c2")]
+    print(f"c2 p50 {statistics.median(fast) * 1000:.1f} ms at its speed, {statistics.median(slow) * 1000:.1f} ms at 0.25")
+    assert statistics.median(slow) > 2.5 * statistics.median(fast), (fast, slow)
+    assert calls(start_at, start_at + 3, "c1"), "c1 serves again after computer-start"
+    restarted = applied["router-restart"]["applied"] + applied["router-restart"]["took"]
+    assert calls(restarted + 1.0, 16), "calls through the restarted router succeed"
+    assert (result.out / "logs" / "router-r1-2.log").exists() and (result.out / "logs" / "computer-c1-2.log").exists()
+    assert "--speed-factor" in (result.out / "logs" / "computer-c2-2.log").read_text().splitlines()[0]
+    assert meta["leftovers"] == []
+    assert root_iptables() == before

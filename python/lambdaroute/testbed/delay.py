@@ -44,7 +44,8 @@ from lambdaroute.testbed.batch import iptables_restore
 from lambdaroute.testbed.cleanup import Cleanup, RunState, process_id, stop_process
 from lambdaroute.testbed.features import Features
 
-__all__ = ["choose", "DelayPlan", "HostQueues", "plan", "serves_namespaces", "start_elements", "MECHANISMS"]
+__all__ = ["choose", "DelayPlan", "HostQueues", "plan", "serves_namespaces", "start_elements", "remove_rules",
+           "MECHANISMS"]
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,11 @@ class DelayPlan:
         }
 
 
-def plan(scenario: Scenario) -> DelayPlan:
-    """The host-side queues that reproduce the scenario's link delays and losses."""
+def plan(scenario: Scenario, link_delays: dict[str, float] | None = None) -> DelayPlan:
+    """The host-side queues that reproduce the scenario's link delays and losses;
+    ``link_delays`` (link name -> ms) replaces the delay of those links (a ``link-set`` event)."""
     links = {link.name: link for link in scenario.links}
+    delay_of = {name: float((link_delays or {}).get(name, link.delay)) for name, link in links.items()}
     hosts = scenario.hosts
     out: dict[str, HostQueues] = {}
     for h in hosts:
@@ -122,7 +125,7 @@ def plan(scenario: Scenario) -> DelayPlan:
             if g is h:
                 continue
             path = [links[name] for name in scenario.path(h.name, g.name)]
-            delay = access_delay + sum(link.delay for link in path)
+            delay = access_delay + sum(delay_of[link.name] for link in path)
             loss = _combine_loss([access_loss] + [link.loss for link in path])
             classes[(round(delay, 6), round(loss, 6))].append(g.ip)
         default = (round(access_delay, 6), round(access_loss, 6))
@@ -249,3 +252,20 @@ def start_elements(
         if not out.endswith("rc=0"):
             raise RuntimeError(f"host {name}: `iptables-restore` of its delay rules failed: {out}")
     return procs
+
+
+def remove_rules(network: Any, delay_plan: DelayPlan, logs: Path) -> None:
+    """Deletes the iptables rules of ``delay_plan`` from every host (``iptables -D``, exactly
+    the rules :func:`start_elements` appended; other rules of the host stay)."""
+    for name, hq in sorted(delay_plan.hosts.items()):
+        if not hq.rules:
+            continue
+        path = logs / f"iptables-{name}-remove.sh"
+        path.write_text("".join("iptables -w -D " + " ".join(rule[1:]) + "\n" for rule in hq.rules),
+                        encoding="utf-8")
+        try:
+            out = network.node(name).cmd(f"sh -e {path} 2>&1; echo rc=$?").strip()
+        finally:
+            path.unlink()
+        if not out.endswith("rc=0"):
+            raise RuntimeError(f"host {name}: removing its delay rules failed: {out}")

@@ -12,7 +12,12 @@ per-namespace setting, the root namespace's is not touched):
   SNAT: the gateway's scenario address as source, so the host answers through the gateway;
 - DNAT: a connection from an emulated host to the gateway's scenario address goes to the
   root end ``.1`` (a program on this machine listening there or on 0.0.0.0), port unchanged;
-  MASQUERADE as ``.2``.
+  MASQUERADE as ``.2``;
+- routed: the routers also reach ``.1`` itself, so that a computer on this machine that
+  announces its own listening address ``169.254.K.1:PORT`` (serverlessonedge's computers cannot
+  announce another) is reachable too: every router host has the route ``169.254.K.0/24 via
+  <gateway's scenario address>``, every switch a flow sending that /24 toward the gateway, and the
+  gateway forwards it out of its veth (SNAT as ``.2``).
 
 The root namespace gains only the connected route of that /24 through ``l<tag>nat``; it
 forwards nothing. The veth (and with it the route) goes when the run ends.
@@ -43,6 +48,8 @@ class Gateway:
     network: str
     machine_address: str
     outside: dict[str, str]
+    #: The routers reach ``machine_address`` directly (route + flows), not only through ``host``'s address.
+    routed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -127,4 +134,27 @@ def start_gateway(network: Any, scenario: Scenario, tag: str, cleanup: Cleanup,
         for c in [f"ip -batch {ip_file}", "sysctl -qw net.ipv4.ip_forward=1", "iptables -w -P FORWARD DROP",
                   f"iptables-restore -w --noflush {rules_file}"]:
             _run_in(node, c)
-    return Gateway(nat.name, root_if, str(net), machine, outside)
+    gateway = Gateway(nat.name, root_if, str(net), machine, outside)
+    _route_to_machine(network, scenario, nat, gateway)
+    return gateway
+
+
+def _route_to_machine(network: Any, scenario: Scenario, nat: Host, gateway: Gateway) -> None:
+    """Lets the routers reach this machine's end (``169.254.K.1``) directly: a flow on every
+    switch (all at once) sending the /24 where the gateway's own flow sends its address, and a
+    route in every router host."""
+    adding = []
+    for sw in scenario.switches:
+        ports = [f.out_port for f in scenario.flows(sw.name) if f.kind == "ip" and f.host == nat.name]
+        if not ports:
+            continue
+        flow = f"priority=90,ip,nw_dst={gateway.network},actions=output:{ports[0]}"
+        adding.append((sw.name, subprocess.Popen(["ovs-ofctl", "add-flow", network.bridges[sw.name], flow],
+                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    said = [(name, proc.communicate()[0], proc.returncode) for name, proc in adding]
+    for name, text, code in said:
+        if code != 0 or text.strip():
+            raise RuntimeError(f"NAT gateway: switch {name}: `ovs-ofctl add-flow` said: {text.strip() or code}")
+    for h in scenario.hosts_with("router"):
+        _run_in(network.node(h.name), f"ip route replace {gateway.network} via {nat.ip}")
+    gateway.routed = True

@@ -9,7 +9,13 @@
 - without a controller (none in the scenario, or a binary that has no ``controller``
   subcommand) :meth:`Nodes.install_flat_tables` installs the flat tables itself with
   ``lambdaroute table --router ... change``, as the flat installer would;
-- :func:`write_controller_files` writes the distances and paths files the controller reads.
+- :func:`write_controller_files` writes the distances and paths files the controller reads;
+- face computers (``computer: {executor: face}``) get the face function
+  (``python -m lambdaroute.facerec``) beside them, on 127.0.0.1 of their host;
+- :meth:`Nodes.start_external` runs the scenario's ``external`` computers on this machine,
+  outside Mininet: they listen on the NAT gateway's machine address, announce themselves to the
+  controller through its outside address, with the gateway's scenario address as the endpoint
+  the routers use (docs/real-computers.md).
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ __all__ = [
     "expected_tables",
     "ControllerView",
     "TablesNotReady",
+    "FACE_LAMBDAS",
+    "FUNCTION_PORT",
+    "external_endpoints",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,10 @@ TABLE_PORT = 6474
 CONTROLLER_PORT = 6475
 UTIL_PORT = 6476
 COMPUTER_PORT = 10000
+#: Port of the face function beside a face computer inside a host (on its 127.0.0.1).
+FUNCTION_PORT = 8090
+#: What a face computer runs (and announces).
+FACE_LAMBDAS = ["clambda0", "eyerec0", "facerec0"]
 
 NODE_ENV = {"NO_COLOR": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -73,16 +86,23 @@ def computer_endpoints(host: Host) -> list[str]:
     return [endpoint(host, COMPUTER_PORT + i) for i in range(n)]
 
 
-def computer_lambdas(host: Host) -> list[str]:
-    """The lambdas a computer runs (its preset's, ``lambdas`` of each kind), as core builds them."""
-    spec = host.computer or {}
+def computer_lambdas(host: Host | dict[str, Any]) -> list[str]:
+    """The lambdas a computer (a host, or an external computer's ``computer`` mapping) runs: its
+    preset's, ``lambdas`` of each kind, as core builds them; a face computer's
+    :data:`FACE_LAMBDAS`."""
+    spec = (host if isinstance(host, dict) else host.computer) or {}
+    if spec.get("executor") == "face":
+        return list(FACE_LAMBDAS)
     return _native.preset_lambdas(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1))
 
 
-def computer_config(host: Host) -> str | None:
+def computer_config(host: Host | dict[str, Any]) -> str | None:
     """The computer's configuration as YAML (what ``lambdaroute computer --config`` reads), built
-    by core, when the scenario overrides its preset; None when ``--preset`` says it all."""
-    spec = host.computer or {}
+    by core, when the scenario overrides its preset; None when ``--preset`` says it all (or it
+    is a face computer)."""
+    spec = (host if isinstance(host, dict) else host.computer) or {}
+    if spec.get("executor") == "face":
+        return None
     overrides = {k: spec[k] for k in ("speed", "cores", "memory") if spec.get(k) is not None}
     lambdas = max(int(spec.get("lambdas") or 1), 1)
     if not overrides and lambdas == 1:
@@ -108,6 +128,15 @@ def router_timeout(scenario: Scenario, controller: Host) -> float:
         one_way += controller.link.delay + router.link.delay
         rtt_ms = max(rtt_ms, 2 * one_way)
     return round(ROUTER_TIMEOUT + ROUTER_TIMEOUT_RTTS * rtt_ms / 1000, 1)
+
+
+def external_endpoints(scenario: Scenario) -> dict[str, str]:
+    """Each external computer's endpoint as the routers reach it (the NAT gateway's scenario
+    address and the computer's port) -> its name."""
+    nat = scenario.hosts_with("nat")
+    if not nat:
+        return {}
+    return {f"{nat[0].ip}:{e.port}": e.name for e in scenario.external}
 
 
 def router_flags(scenario: Scenario) -> tuple[str, str]:
@@ -260,6 +289,8 @@ class NodeProcess:
     log: Path
     proc: subprocess.Popen[Any]
     listens: list[str] = field(default_factory=list)
+    #: Runs on this machine, outside Mininet (an external computer and its function).
+    outside: bool = False
 
 
 class Nodes:
@@ -292,15 +323,22 @@ class Nodes:
 
     # ----- processes -----
 
-    def spawn(self, host: str, role: str, args: list[str], log_name: str, listens: list[str] = ()) -> NodeProcess:  # type: ignore[assignment]
-        node = self.network.node(host)
+    def spawn(self, host: str, role: str, args: list[str], log_name: str, listens: list[str] = (),  # type: ignore[assignment]
+              program: list[str] | None = None, outside: bool = False) -> NodeProcess:
+        """Starts ``program`` (default: the lambdaroute binary) with ``args`` in ``host``, or on
+        this machine outside Mininet (``outside``), its output in ``logs/<log_name>``."""
         log_path = self.logs / log_name
-        command = [self.binary, *args]
+        command = [*(program or [self.binary]), *args]
         with open(log_path, "wb") as log_file:
             log_file.write(("$ " + " ".join(command) + "\n").encode())
             log_file.flush()
-            proc = node.popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(NODE_ENV))
-        np = NodeProcess(host, role, command, log_path, proc, list(listens))
+            if outside:
+                proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(NODE_ENV),
+                                        stdin=subprocess.DEVNULL)
+            else:
+                proc = self.network.node(host).popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                                     env=dict(NODE_ENV))
+        np = NodeProcess(host, role, command, log_path, proc, list(listens), outside)
         self.running.append(np)
         if self.state is not None and (pid := process_id(proc.pid)):
             self.state.add("pids", pid)
@@ -318,10 +356,10 @@ class Nodes:
         try:
             for np in nps:
                 if np.listens:
-                    probes.append((np, self.network.node(np.host).popen(
-                        [sys.executable, "-c", _PROBE, str(timeout), *np.listens],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    )))
+                    probe = [sys.executable, "-c", _PROBE, str(timeout), *np.listens]
+                    probes.append((np, subprocess.Popen(probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                   if np.outside else self.network.node(np.host).popen(
+                                       probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
             deadline = time.monotonic() + timeout + 5
             pending = list(probes)
             while pending:
@@ -391,31 +429,140 @@ class Nodes:
 
     # ----- roles -----
 
-    def start_computers(self, controller: str | None) -> list[NodeProcess]:
-        started = []
+    def _computer_args(self, name: str, spec: dict[str, Any] | None, function: str | None) -> list[str]:
+        """How the computer ``name`` runs: ``--preset``, ``--config`` (written to
+        ``computers/<name>.yaml``) or ``--executor face --function URL``."""
+        spec = spec or {}
+        if spec.get("executor") == "face":
+            return ["--executor", "face", "--function", function or ""]
+        config = computer_config(spec)
+        if config is None:
+            return ["--preset", spec.get("preset", "raspberry")]
         configs = self.out / "computers"
+        configs.mkdir(exist_ok=True)
+        path = configs / f"{name}.yaml"
+        path.write_text(config, encoding="utf-8")
+        return ["--config", str(path)]
+
+    def start_functions(self) -> list[NodeProcess]:
+        """The face function of every face computer in a host, on its 127.0.0.1; waits until each
+        listens (loading OpenCV takes a second or two)."""
+        started = []
         for h in self.scenario.hosts_with("computer"):
-            listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
-            args = ["computer", "--listen", listen, "--util-listen", util]
-            n = len(computer_endpoints(h))
-            if n > 1:
-                # The process binds its ports in order: the last ones listening means all do.
-                args += ["--endpoints", str(n)]
-            config = computer_config(h)
-            if config is None:
-                args += ["--preset", (h.computer or {}).get("preset", "raspberry")]
-            else:
-                configs.mkdir(exist_ok=True)
-                path = configs / f"{h.name}.yaml"
-                path.write_text(config, encoding="utf-8")
-                args += ["--config", str(path)]
-            if controller:
-                args += ["--controller", controller]
-            listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
-                                                     endpoint(h, UTIL_PORT + n - 1)]
+            if (h.computer or {}).get("executor") == "face":
+                listen = f"127.0.0.1:{FUNCTION_PORT}"
+                started.append(self.spawn(h.name, "function", ["--listen", listen], f"facerec-{h.name}.log",
+                                          [listen], program=[sys.executable, "-m", "lambdaroute.facerec"]))
+        self.wait_all_listening(started, timeout=60)
+        return started
+
+    def computer_args(self, h: Host, controller: str | None, speed_factor: float | None = None,
+                      speed: float | None = None, config_name: str | None = None) -> tuple[list[str], list[str]]:
+        """``lambdaroute computer`` arguments for computer host ``h`` and the addresses it listens
+        on. ``speed_factor`` multiplies every processor's speed (``--speed-factor``); ``speed``
+        (ops/s per core) replaces the main processor's in its configuration, written to
+        ``computers/<config_name or host>.yaml``."""
+        listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
+        args = ["computer", "--listen", listen, "--util-listen", util]
+        n = len(computer_endpoints(h))
+        if n > 1:
+            # The process binds its ports in order: the last ones listening means all do.
+            args += ["--endpoints", str(n)]
+        spec = h.computer or {}
+        if speed is not None and spec.get("executor") != "face":
+            overrides = {k: spec[k] for k in ("cores", "memory") if spec.get(k) is not None}
+            config = _native.computer_config(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1),
+                                              speed=speed, **overrides)
+            configs = self.out / "computers"
+            configs.mkdir(exist_ok=True)
+            path = configs / f"{config_name or h.name}.yaml"
+            path.write_text(config, encoding="utf-8")
+            args += ["--config", str(path)]
+        else:
+            args += self._computer_args(config_name or h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
+        if speed_factor is not None:
+            args += ["--speed-factor", f"{speed_factor:g}"]
+        if controller:
+            args += ["--controller", controller]
+        listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
+                                                 endpoint(h, UTIL_PORT + n - 1)]
+        return args, listens
+
+    def start_computers(self, controller: str | None) -> list[NodeProcess]:
+        self.start_functions()
+        started = []
+        for h in self.scenario.hosts_with("computer"):
+            args, listens = self.computer_args(h, controller)
             started.append(self.spawn(h.name, "computer", args, f"computer-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
+
+    def start_external(self, machine_address: str, controller: str | None) -> list[NodeProcess]:
+        """The scenario's external computers, on this machine outside Mininet: each listens on
+        ``machine_address`` (the NAT gateway's root end) at its port (its utilization stream at
+        port + 1), answers and announces as the gateway's scenario address and that port, and
+        announces to ``controller`` (the controller's outside address) if there is one. A face
+        computer gets its face function on 127.0.0.1 of this machine, on a free port."""
+        nat = self.scenario.hosts_with("nat")
+        if not self.scenario.external:
+            return []
+        if not nat:
+            raise RuntimeError("external computers need the NAT gateway: add a host whose role is `nat`")
+        functions: dict[str, tuple[NodeProcess, Path]] = {}
+        for e in self.scenario.external:
+            if e.computer.get("executor") == "face":
+                port_file = self.logs / f"facerec-{e.name}.port"
+                port_file.unlink(missing_ok=True)
+                np = self.spawn(f"outside:{e.name}", "function",
+                                ["--listen", "127.0.0.1:0", "--port-file", str(port_file)],
+                                f"facerec-{e.name}.log", program=[sys.executable, "-m", "lambdaroute.facerec"],
+                                outside=True)
+                functions[e.name] = (np, port_file)
+        deadline = time.monotonic() + 60
+        urls: dict[str, str] = {}
+        for name, (np, port_file) in functions.items():
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if np.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the face function of external computer {name} did not start; see {np.log}")
+                time.sleep(0.05)
+            urls[name] = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        started = []
+        for e in self.scenario.external:
+            listen, util = f"{machine_address}:{e.port}", f"{machine_address}:{e.port + 1}"
+            args = ["computer", "--listen", listen, "--util-listen", util, "--endpoint", f"{nat[0].ip}:{e.port}",
+                    *self._computer_args(e.name, e.computer, urls.get(e.name))]
+            if controller:
+                args += ["--controller", controller]
+            started.append(self.spawn(f"outside:{e.name}", "computer", args, f"computer-{e.name}.log",
+                                      [listen, util], outside=True))
+        self.wait_all_listening(started)
+        return started
+
+    def stop_host(self, host: str, role: str, timeout: float = 5.0) -> list[NodeProcess]:
+        """Stops the running ``role`` processes of ``host`` by handle (SIGTERM, then SIGKILL
+        after ``timeout`` s) and forgets them; returns them."""
+        group = [n for n in self.running if n.host == host and n.role == role and n.proc.poll() is None]
+        for np in group:
+            stop_process(np.proc, timeout)
+            self.running.remove(np)
+        return group
+
+    def restart(self, host: str, role: str, args: list[str], listens: list[str], log_name: str) -> NodeProcess:
+        """Starts ``role`` on ``host`` again (after :meth:`stop_host`) and waits until it listens."""
+        np = self.spawn(host, role, args, log_name, listens)
+        self.wait_listening(np)
+        return np
+
+    def router_args(self, h: Host, index: int, controller: str | None) -> tuple[list[str], list[str]]:
+        """``lambdaroute router`` arguments for the ``index``-th router host ``h`` and the
+        addresses it listens on."""
+        policy, estimator = router_flags(self.scenario)
+        listen, table = endpoint(h, ROUTER_PORT), endpoint(h, TABLE_PORT)
+        args = ["router", "--listen", listen, "--table-listen", table, "--policy", policy,
+                "--estimator", estimator, "--seed", str(self.router_seed + index)]
+        if controller:
+            args += ["--controller", controller]
+        return args, [listen, table]
 
     def start_controller(self, host: Host, distances: Path, paths: Path) -> NodeProcess:
         control = self.scenario.control
@@ -451,6 +598,9 @@ class Nodes:
         routers = {endpoint(h, ROUTER_PORT): h for h in self.scenario.hosts_with("router")}
         computers = {e: computer_lambdas(h) for h in self.scenario.hosts_with("computer")
                      for e in computer_endpoints(h)}
+        outside = external_endpoints(self.scenario)
+        computers.update({ep: computer_lambdas(self.scenario.external_computer(name).computer)
+                          for ep, name in outside.items()})
         start = time.monotonic()
         polls = 0
         while True:
@@ -490,15 +640,10 @@ class Nodes:
             time.sleep(interval)
 
     def start_routers(self, controller: str | None) -> list[NodeProcess]:
-        policy, estimator = router_flags(self.scenario)
         started = []
         for i, h in enumerate(self.scenario.hosts_with("router")):
-            listen, table = endpoint(h, ROUTER_PORT), endpoint(h, TABLE_PORT)
-            args = ["router", "--listen", listen, "--table-listen", table, "--policy", policy,
-                    "--estimator", estimator, "--seed", str(self.router_seed + i)]
-            if controller:
-                args += ["--controller", controller]
-            started.append(self.spawn(h.name, "router", args, f"router-{h.name}.log", [listen, table]))
+            args, listens = self.router_args(h, i, controller)
+            started.append(self.spawn(h.name, "router", args, f"router-{h.name}.log", listens))
         self.wait_all_listening(started)
         return started
 
@@ -512,17 +657,21 @@ class Nodes:
             raise RuntimeError(f"`{' '.join(command)}` on {router.name} failed: {err.decode().strip()}")
         return out.decode()
 
-    def install_flat_tables(self) -> int:
+    def install_flat_tables(self, routers: list[Host] | None = None, computers: list[Host] | None = None) -> int:
         """The flat installer, by the table tool: every (lambda, computer) on every router,
-        final, weight 1.0. Returns the number of entries installed."""
+        final, weight 1.0 (only ``routers``/``computers`` when given: after a restart). Returns
+        the number of entries installed."""
         n = 0
-        computers = self.scenario.hosts_with("computer")
-        for r in self.scenario.hosts_with("router"):
-            for c in computers:
-                for destination in computer_endpoints(c):
-                    for lam in computer_lambdas(c):
-                        self.table(r, "change", "--lambda", lam, "--destination", destination, "--final")
-                        n += 1
+        hosts = self.scenario.hosts_with("computer") if computers is None else computers
+        destinations = [(e, computer_lambdas(c)) for c in hosts for e in computer_endpoints(c)]
+        if computers is None:
+            destinations += [(ep, computer_lambdas(self.scenario.external_computer(name).computer))
+                             for ep, name in external_endpoints(self.scenario).items()]
+        for r in self.scenario.hosts_with("router") if routers is None else routers:
+            for ep, lambdas in destinations:
+                for lam in lambdas:
+                    self.table(r, "change", "--lambda", lam, "--destination", ep, "--final")
+                    n += 1
         return n
 
     def dump_tables(self, out: Path) -> None:
@@ -537,9 +686,10 @@ class Nodes:
 
 
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
-                   schedule: Path | None = None) -> list[str]:
-    """``lambdaroute client`` arguments for a workload (after the binary); an ``aot`` workload
-    sends the calls of its ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
+                   base: Path | None = None, schedule: Path | None = None) -> list[str]:
+    """``lambdaroute client`` arguments for a workload (after the binary); image paths relative
+    to ``base`` (default: the current directory); an ``aot`` workload sends the calls of its
+    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
     args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
             "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output)]
     lo, hi = workload.size
@@ -563,4 +713,12 @@ def client_command(workload: Workload, router: Host, output: Path, duration: flo
         args += ["--pattern", "aot", "--schedule", str(schedule)]
     else:
         raise ValueError(f"workload of {workload.client}: unknown pattern `{workload.pattern}`")
+    if workload.images:
+        paths = [Path(i) if Path(i).is_absolute() else (base or Path.cwd()) / i for i in workload.images]
+        missing = [str(i) for i in paths if not i.is_file()]
+        if missing:
+            raise FileNotFoundError(f"workload of {workload.client}: no image file {', '.join(missing)}")
+        args += ["--image", ",".join(str(i.resolve()) for i in paths)]
+        if workload.eyes:
+            args += ["--eyes", workload.eyes]
     return args

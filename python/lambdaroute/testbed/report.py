@@ -1,6 +1,6 @@
 """Results of a run as a reader wants them: a summary table and a plot of latency over time.
 
-:func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status``,
+:func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status,objects``,
 then ``scheduled,node``; one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
 percentiles and the split by responder; :func:`format_summary` prints that as a table;
 :func:`plot_latency` draws latency over time, one colour per responder, with congested links
@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["Call", "read_calls", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
            "ClientSummary", "RunFigures", "run_figures", "format_figures", "format_comparison",
-           "read_schedule_times", "site_counts", "lag", "plot_sites"]
+           "objects_found", "format_objects", "read_schedule_times", "site_counts", "lag", "plot_sites"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Call:
     status: str
     #: The router the client called (its workload's), when known.
     router: str = ""
+    #: Objects a detector found (faces, eyes) in the answer; None when it lists none.
+    objects: int | None = None
     #: When the call was due (open-loop patterns), in the same time as ``time``; None in a closed loop.
     scheduled: float | None = None
     #: The Array of Things node whose readings it carries (``pattern: aot``); empty otherwise.
@@ -61,6 +63,7 @@ def read_calls(path: Path, client: str) -> list[Call]:
                 hops=int(row.get("hops") or 0),
                 ok=status == "OK",
                 status=status,
+                objects=int(row["objects"]) if row.get("objects") else None,
                 scheduled=float(row["scheduled"]) if row.get("scheduled") else None,
                 node=row.get("node") or "",
             ))
@@ -108,7 +111,7 @@ def summarize(calls: list[Call], policy: str, names: dict[str, str] | None = Non
         lat = [c.latency * 1000 for c in ok]
         by: dict[str, list[float]] = defaultdict(list)
         for c in ok:
-            by[names.get(c.responder, c.responder)].append(c.latency * 1000)
+            by[(names.get(c.responder, c.responder) or "(no responder)")].append(c.latency * 1000)
         out.append(ClientSummary(
             client=client, policy=policy, calls=len(cs), errors=len(cs) - len(ok),
             p50=percentile(lat, 50), p95=percentile(lat, 95), p99=percentile(lat, 99),
@@ -142,10 +145,39 @@ def format_summary(summaries: list[ClientSummary], brief: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def objects_found(calls: list[Call], names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per lambda whose answers list objects (``facerec0``, ``eyerec0``): answers, objects found,
+    and per computer its answers, objects and median latency (ms)."""
+    names = names or {}
+    out: dict[str, dict[str, Any]] = {}
+    for c in calls:
+        if not c.ok or c.objects is None:
+            continue
+        d = out.setdefault(c.lambda_, {"answers": 0, "objects": 0, "computers": defaultdict(list)})
+        d["answers"] += 1
+        d["objects"] += c.objects
+        d["computers"][(names.get(c.responder, c.responder) or "(no responder)")].append((c.objects, c.latency * 1000))
+    for d in out.values():
+        d["computers"] = {r: {"answers": len(v), "objects": sum(o for o, _ in v),
+                              "p50": percentile([lat for _, lat in v], 50)} for r, v in sorted(d["computers"].items())}
+    return out
+
+
+def format_objects(found: dict[str, dict[str, Any]]) -> str:
+    """Lines like ``facerec0: 40 objects in 40 answers (face 40 answers, 40 objects, p50 180.2 ms)``;
+    empty when no answer listed objects."""
+    lines = []
+    for lam, d in sorted(found.items()):
+        per = ", ".join(f"{r}: {int(v['answers'])} answers, {int(v['objects'])} objects, p50 {v['p50']:.1f} ms"
+                        for r, v in d["computers"].items())
+        lines.append(f"{lam}: {d['objects']} objects found in {d['answers']} answers ({per})")
+    return "".join(line + "\n" for line in lines)
+
+
 def utilization(calls: list[Call], names: dict[str, str] | None = None) -> list[tuple[float, str, float]]:
     """``(time, computer, load1)`` from every successful call, in time order."""
     names = names or {}
-    return sorted((c.time, names.get(c.responder, c.responder), c.load1) for c in calls if c.ok)
+    return sorted((c.time, (names.get(c.responder, c.responder) or "(no responder)"), c.load1) for c in calls if c.ok)
 
 
 def plot_latency(
@@ -167,7 +199,7 @@ def plot_latency(
     by: dict[str, list[Call]] = defaultdict(list)
     for c in calls:
         if c.ok:
-            by[names.get(c.responder, c.responder)].append(c)
+            by[(names.get(c.responder, c.responder) or "(no responder)")].append(c)
     for responder, cs in sorted(by.items()):
         ax.scatter([c.time for c in cs], [c.latency * 1000 for c in cs], s=4, alpha=0.5, label=responder)
     errors = [c for c in calls if not c.ok]

@@ -4,12 +4,14 @@
 all undone on exit); :func:`run` is the whole experiment:
 
 1. results folder ``results/<experiment>/<timestamp>/`` with the scenario and experiment copies;
+   the offered load against the computers' capacity printed (a warning above 100 %);
 2. the network (:mod:`.network`), delay (:mod:`.delay`), NAT gateway (:mod:`.nat`);
 3. the controller (when the scenario has one and the binary has the subcommand;
    otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
 4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
-   its workload's start, with a progress line until the last client ends;
+   its workload's start, and the scenario's timed events, each at its time (:mod:`.events`), with
+   a progress line until the last client ends;
 5. final tables and the controller's view; clients, computers, routers, the controller stopped in
    that order (computers leave the controller); the traffic; summary, plot, ``metadata.json``
    (:mod:`.report`);
@@ -19,6 +21,7 @@ all undone on exit); :func:`run` is the whole experiment:
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import shutil
@@ -36,6 +39,7 @@ from lambdaroute.scenario import Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
 from lambdaroute.testbed.monitor import Monitor, Reporter, Transition, controller_reporter
@@ -52,6 +56,7 @@ from lambdaroute.testbed.nodes import (
     computer_endpoints,
     endpoint,
     parse_view,
+    external_endpoints,
     write_controller_files,
 )
 from lambdaroute.testbed.traffic import Background, schedules
@@ -96,6 +101,8 @@ class Bed:
     binary: str
     workdir: Path
     delay_plan: delay_mod.DelayPlan | None = None
+    #: Host -> the delay element serving its queues (nfqueue).
+    delay_procs: dict[str, Any] = field(default_factory=dict)
     gateway: Gateway | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -142,8 +149,9 @@ def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary
             if mechanism == "nfqueue":
                 t = time.monotonic()
                 bed.delay_plan = delay_mod.plan(scenario)
-                delay_mod.start_elements(network, bed.delay_plan, binary, workdir / "logs",
-                                         scenario.seed if seed is None else seed, cleanup, state)
+                bed.delay_procs = delay_mod.start_elements(
+                    network, bed.delay_plan, binary, workdir / "logs",
+                    scenario.seed if seed is None else seed, cleanup, state)
                 bed.timings["delay"] = round(time.monotonic() - t, 3)
             t = time.monotonic()
             bed.gateway = start_gateway(network, scenario, tag, cleanup, state)
@@ -253,6 +261,23 @@ def _versions(binary: str) -> dict[str, str]:
     }
 
 
+def outside_addresses(scenario: Scenario, gateway: Gateway, controller: bool) -> dict[str, Any]:
+    """How programs on this machine reach the run (docs/real-computers.md): the routers' and the
+    controller's outside addresses, and the flags of a computer that attaches itself."""
+    nat = scenario.hosts_with("nat")[0]
+    routers = {h.name: f"{gateway.outside[h.name]}:6473" for h in scenario.hosts_with("router")}
+    ctl = scenario.hosts_with("controller")
+    out: dict[str, Any] = {"routers": routers, "machine_address": gateway.machine_address, "gateway": nat.ip}
+    lines = [f"routers {', '.join(f'{n} {a}' for n, a in routers.items())}"]
+    if controller and ctl:
+        out["controller"] = f"{gateway.outside[ctl[0].name]}:{CONTROLLER_PORT}"
+        lines.append(f"attach a computer with `lambdaroute computer --listen {gateway.machine_address}:PORT "
+                     f"--util-listen {gateway.machine_address}:PORT2 --advertise {nat.ip}:PORT "
+                     f"--controller {out['controller']} ...`")
+    out["lines"] = lines
+    return out
+
+
 def _congestion_intervals(transitions: list[Transition], end: float) -> list[tuple[float, float, str]]:
     open_at: dict[str, float] = {}
     out = []
@@ -290,6 +315,21 @@ def _figures(scenario: Scenario, calls: list[report.Call], metadata: dict[str, A
 
     return report.run_figures(calls, float(metadata.get("duration_s") or scenario.duration),
                               metadata["tables_ready"]["entries"], len(names), links, homes)
+
+
+def offered_load(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's peak offered load against its computers' capacity (computed by the Rust
+    scenario crate, :meth:`Scenario.offered_load`), with ``utilization_pct``; infinite numbers
+    (no computer runs a lambda) become None so that ``metadata.json`` stays valid JSON."""
+    load = scenario.offered_load()
+
+    def finite(x: Any) -> Any:
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    out = {k: finite(v) for k, v in load.items() if k != "lambdas"}
+    out["lambdas"] = [{k: finite(v) for k, v in lam.items()} for lam in load["lambdas"]]
+    out["utilization_pct"] = finite(round(load["utilization"] * 100, 1)) if math.isfinite(load["utilization"]) else None
+    return out
 
 
 def _aot_results(scenario: Scenario, files: dict[int, Path],
@@ -347,6 +387,13 @@ def run(
         "control": scenario.control,
     }
     stream.write(f"lambdaroute-testbed: {experiment.name} ({scenario.name}, {scenario.duration:g} s) -> {out}\n")
+    load = offered_load(scenario)
+    metadata["offered_load"] = load
+    stream.write(f"  {load['text']}\n")
+    if load["saturated"]:
+        stream.write("  WARNING: the workloads offer more than the computers can serve: latencies will grow "
+                     "without bound; lower the rates or add computers\n")
+    events: EventRunner | None = None
     t_start = time.monotonic()
     calls: list[report.Call] = []
     transitions: list[Transition] = []
@@ -357,6 +404,7 @@ def run(
     clients: list[tuple[NodeProcess, float, str, str, Path]] = []
     # Responders by host: a host serving several computers is one row of the summary.
     names = {e: h.name for h in scenario.hosts_with("computer") for e in computer_endpoints(h)}
+    names.update(external_endpoints(scenario))
     aot_schedules: dict[int, Path] = {}
     base = experiment.source.parent if experiment.source else experiment.base
     try:
@@ -396,6 +444,12 @@ def run(
             # Routers first: a two-tier controller then places each computer once, among every router.
             nodes.start_routers(controller)
             nodes.start_computers(controller)
+            if scenario.external:
+                if bed.gateway is None:
+                    raise RuntimeError("external computers need the NAT gateway: add a host whose role is `nat`")
+                outside_controller = (f"{bed.gateway.outside[ctl_hosts[0].name]}:{CONTROLLER_PORT}"
+                                      if use_controller else None)
+                nodes.start_external(bed.gateway.machine_address, outside_controller)
             if not use_controller:
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")
@@ -414,6 +468,9 @@ def run(
             stream.write(f"  nodes ready in {bed.timings['nodes']:.1f} s; tables by {metadata['tables']}, "
                          f"complete after {ready['tables_ready_s']:.2f} s more (entries {entries})\n")
             stream.write(f"  setup: {format_timings(bed.timings)}\n")
+            if bed.gateway is not None:
+                metadata["outside"] = outside_addresses(scenario, bed.gateway, use_controller)
+                stream.write("  from outside: " + "; ".join(metadata["outside"]["lines"]) + "\n")
 
             if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)
@@ -442,18 +499,24 @@ def run(
                 nodes.wait_listening(NodeProcess(sink, "iperf3 server", [], out / "logs", server, [address]))
             # Cleanup stops the nodes (clients, computers, routers, controller) before the traffic.
             bed.cleanup.push("stop the nodes", nodes.stop_all)
+            events = EventRunner(bed, nodes, scenario, controller, scenario.seed)
 
             # The run: clients at their start times, background segments, a progress line.
             pending = sorted(enumerate(scenario.workloads), key=lambda iw: iw[1].start)
             bar = Progress(scenario.duration, stream, progress)
             while True:
                 now = time.monotonic() - origin
+                for applied in events.tick(now, origin):
+                    stream.write(f"  event at {applied.at:g} s: {applied.kind} {applied.target}: "
+                                 f"{applied.error or applied.detail} (applied at {applied.applied:.2f} s, "
+                                 f"took {applied.took:.2f} s)\n")
+                    now = time.monotonic() - origin
                 while pending and pending[0][1].start <= now:
                     i, w = pending.pop(0)
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i, aot_schedules.get(i))
+                                          scenario.seed * 1000 + i, base, aot_schedules.get(i))
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
@@ -508,6 +571,9 @@ def run(
         metadata["error"] = f"{type(e).__name__}: {e}"
         raise
     finally:
+        if events is not None:
+            events.write_csv(out / "events.csv")
+            metadata["events"] = events.as_dicts()
         metadata.update(bed_meta)
         metadata["wall_time_s"] = round(time.monotonic() - t_start, 3)
         if state_data:
@@ -517,7 +583,10 @@ def run(
                 stream.write(f"  WARNING: left behind: {', '.join(left)}\n")
         policy = scenario.control.get("policy", "")
         summaries = report.summarize(calls, policy, names)
-        summary_text = report.format_summary(summaries)
+        found = report.objects_found(calls, names)
+        summary_text = report.format_summary(summaries) + report.format_objects(found)
+        if found:
+            metadata["objects_found"] = found
         if "tables_ready" in metadata:
             figures = _figures(scenario, calls, metadata, names)
             metadata["figures"] = figures.as_dict()

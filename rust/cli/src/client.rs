@@ -76,9 +76,18 @@ pub struct ClientArgs {
     /// Ask for estimates only (dry run).
     #[arg(long)]
     dry: bool,
-    /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status,scheduled,node.
+    /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status,objects,
+    /// scheduled,node.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Send images (JPEG or PNG) in turn, one per call, in `datain` (e.g. --lambda facerec0);
+    /// --sizes is then unused.
+    #[arg(long, value_name = "FILE[,FILE]", value_delimiter = ',')]
+    image: Vec<PathBuf>,
+    /// With --image: after each call, call this lambda once per face found, with the face
+    /// cropped out (as serverlessonedge's `facerecclient --eyes`).
+    #[arg(long, value_name = "LAMBDA", num_args = 0..=1, default_missing_value = "eyerec0", requires = "image")]
+    eyes: Option<String>,
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -109,6 +118,11 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 .context("--pattern aot needs --schedule FILE")?,
         ),
     };
+    let images = if args.image.is_empty() {
+        None
+    } else {
+        Some(client::ImageCalls::read(&args.image, args.eyes.clone())?)
+    };
     let duration = args.duration;
     let options = ClientOptions {
         pattern,
@@ -118,6 +132,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         seed: args.seed,
         timeout: args.timeout,
         dry: args.dry,
+        images,
         ..ClientOptions::new(args.router, args.lambda)
     };
     let report = client::run_until(options, crate::shutdown_signal()).await?;
@@ -126,6 +141,9 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         eprintln!("wrote {} calls to {}", report.calls.len(), path.display());
     }
     print!("{}", report.summary());
+    for (lambda, (answers, objects)) in report.objects() {
+        println!("objects found by {lambda}: {objects} in {answers} answers");
+    }
     anyhow::ensure!(
         report.problems.is_empty(),
         "the run stopped early: {}",

@@ -1,4 +1,5 @@
-//! `lambdaroute computer`: a simulated e-computer, from a YAML configuration or a preset.
+//! `lambdaroute computer`: a simulated e-computer, from a YAML configuration or a preset, or a
+//! real one (`--executor http|face`, see `crate::executor`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use lambdaroute_node::computer::{self, ComputerOptions, DEFAULT_MAX_REQUEST_BYTE
 use lambdaroute_node::membership::{Announcer, Member};
 use tracing::info;
 
-/// Run a simulated e-computer (processor-sharing model) serving RunLambda and StreamUtil.
+/// Run an e-computer serving RunLambda and StreamUtil: simulated (processor-sharing model), or
+/// real (--executor http: HTTP functions; --executor face: face and eye detection).
 #[derive(clap::Args, Debug)]
 pub struct ComputerArgs {
     /// Address of the lambda service (EdgeServer.RunLambda).
@@ -21,18 +23,14 @@ pub struct ComputerArgs {
     #[arg(long, default_value = "0.0.0.0:6476")]
     pub util_listen: SocketAddr,
     /// YAML file with processors, containers and lambdas (see experiments/computers/).
-    #[arg(
-        long,
-        value_name = "FILE.yaml",
-        required_unless_present = "preset",
-        conflicts_with = "preset"
-    )]
+    #[arg(long, value_name = "FILE.yaml", conflicts_with = "preset")]
     pub config: Option<PathBuf>,
     /// A ready-made computer: raspberry or intel-server.
     #[arg(long, value_parser = parse_preset)]
     pub preset: Option<Preset>,
-    /// Endpoint to answer as `responder` (HOST:PORT); default: the --listen address.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Endpoint to answer as `responder` and to announce, i.e. the address routers must use
+    /// (HOST:PORT; e.g. the NAT gateway's from outside Mininet); default: the --listen address.
+    #[arg(long, visible_alias = "advertise", value_name = "HOST:PORT")]
     pub endpoint: Option<String>,
     /// Serve this many computers from one process, on consecutive ports from --listen (and
     /// --util-listen, --endpoint): each has its own processors and is announced as its own
@@ -52,6 +50,9 @@ pub struct ComputerArgs {
     /// Time between presence checks with the controller (`1s`, `500ms`, or seconds).
     #[arg(long, default_value = "1s", value_parser = crate::duration::parse)]
     pub check_interval: Duration,
+    /// Real execution instead of the model.
+    #[command(flatten)]
+    pub executor: crate::executor::ExecutorArgs,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -61,10 +62,25 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 
 /// Loads the configuration, then serves until Ctrl-C or SIGTERM.
 pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
-    let (mut config, source) = match (&args.config, args.preset) {
-        (Some(path), _) => (computer::load_config(path)?, path.display().to_string()),
-        (None, Some(preset)) => (preset.config(), format!("preset {preset}")),
-        (None, None) => anyhow::bail!("expected --config FILE.yaml or --preset NAME"),
+    let executor = args.executor.http_executor()?;
+    let (mut config, source) = match (&args.config, args.preset, &executor) {
+        (None, None, Some(_)) if args.speed_factor != 1.0 => {
+            anyhow::bail!("--speed-factor scales a simulated computer: drop it, or drop --executor")
+        }
+        (None, None, Some(executor)) => (
+            executor.config().computer_config(),
+            format!("{:?} executor", args.executor.executor).to_lowercase(),
+        ),
+        (_, _, Some(_)) => {
+            anyhow::bail!(
+                "--config and --preset describe a simulated computer: drop them, or drop --executor"
+            )
+        }
+        (Some(path), _, None) => (computer::load_config(path)?, path.display().to_string()),
+        (None, Some(preset), None) => (preset.config(), format!("preset {preset}")),
+        (None, None, None) => anyhow::bail!(
+            "expected --config FILE.yaml or --preset NAME (a simulated computer), or --executor http|face"
+        ),
     };
     config
         .scale_speed(args.speed_factor)
@@ -76,7 +92,8 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
             "listening on an unspecified address: set --endpoint to the address peers should use"
         );
     }
-    let endpoints = endpoint_options(&args, &config)?;
+    let executor = executor.map(std::sync::Arc::new);
+    let endpoints = endpoint_options(&args, &config, executor.as_ref())?;
     anyhow::ensure!(
         args.controller.is_none() || !args.check_interval.is_zero(),
         "--check-interval must be longer than 0"
@@ -133,6 +150,7 @@ const MAX_ENDPOINTS: u16 = 4096;
 fn endpoint_options(
     args: &ComputerArgs,
     config: &lambdaroute_core::computer_model::ComputerConfig,
+    executor: Option<&std::sync::Arc<lambdaroute_node::executor::HttpExecutor>>,
 ) -> anyhow::Result<Vec<ComputerOptions>> {
     let n = args.endpoints;
     let advertised = match (&args.endpoint, n) {
@@ -187,6 +205,7 @@ fn endpoint_options(
             }),
             config: config.clone(),
             max_request_bytes: args.max_request_bytes,
+            executor: executor.cloned(),
         })
         .collect())
 }

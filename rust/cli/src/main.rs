@@ -6,6 +6,7 @@ mod client;
 mod computer;
 mod controller;
 mod duration;
+mod executor;
 mod netem;
 mod router;
 mod table;

@@ -143,6 +143,7 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
             "lambda",
             "hops",
             "status",
+            "objects",
             "scheduled",
             "node"
         ]
@@ -151,7 +152,7 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
     assert_eq!(rows.len(), 60);
     assert!(
         rows.iter()
-            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0")
+            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0" && r[7].is_empty())
     );
 
     let dump = stdout(&run(&["table", "--router", &table.to_string(), "dump"]));
@@ -547,7 +548,7 @@ fn an_aot_digest_is_generated_read_scheduled_and_replayed() {
     assert_eq!(rows.len(), calls);
     assert!(
         rows.iter()
-            .all(|r| !r[7].is_empty() && r[8].starts_with("001e06"))
+            .all(|r| !r[8].is_empty() && r[9].starts_with("001e06"))
     );
 }
 
@@ -738,4 +739,50 @@ fn several_endpoints_on_ports_that_do_not_fit_get_a_clear_error() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn executor_flags_that_do_not_fit_are_refused_with_the_fix() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["computer", "--executor", "http"],
+            "--executor http needs where the functions are: --openfaas URL, --openwhisk URL or --function-url NAME=URL",
+        ),
+        (
+            &["computer", "--executor", "face", "--preset", "raspberry"],
+            "--config and --preset describe a simulated computer",
+        ),
+        (
+            &[
+                "computer",
+                "--preset",
+                "raspberry",
+                "--openfaas",
+                "http://x",
+            ],
+            "need --executor http",
+        ),
+        (
+            &[
+                "computer",
+                "--executor",
+                "http",
+                "--openfaas",
+                "ftp://x",
+                "--lambdas",
+                "f",
+            ],
+            "the gateway: `ftp://x` is not a usable URL: expected an http:// or https:// URL",
+        ),
+        (
+            &["computer", "--executor", "http", "--function-url", "nourl"],
+            "expected NAME=URL",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 }

@@ -32,7 +32,8 @@
 //! - [`estimator`]: how measured latencies become weights ([`estimator::EstimatorKind`]).
 //! - [`computer_model`]: the simulated e-computer, processors shared by containers
 //!   ([`computer_model::ComputerModel`], configured by a [`computer_model::ComputerConfig`] or a
-//!   [`computer_model::Preset`]).
+//!   [`computer_model::Preset`]); [`busy`]: the load of a computer that runs real code (HTTP
+//!   functions, face detection), from its calls in flight.
 //! - [`controller`]: the controller's decisions: which entries each router should hold (flat
 //!   or two-tier installer), the difference from what it holds, congestion marks, and the
 //!   distance and path files they come from.
@@ -89,6 +90,7 @@
 //! # Ok::<(), lambdaroute_core::TableError>(())
 //! ```
 
+pub mod busy;
 pub mod clock;
 pub mod computer_model;
 pub mod controller;

@@ -1,5 +1,9 @@
 //! The client: sends lambda calls to a router with a given arrival pattern and records one row
-//! per call (time, latency, load1, responder, lambda, hops, status).
+//! per call (time, latency, load1, responder, lambda, hops, status, objects).
+//!
+//! With [`ImageCalls`] each call sends an image instead of a text payload (in `datain`, as
+//! serverlessonedge's face detection clients do), and, with `eyes`, one more call per face the
+//! answer lists, with that face cropped out of the image (PNG): `facerecclient --eyes`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +14,9 @@ use anyhow::Context;
 use lambdaroute_core::stats::CallSummary;
 use lambdaroute_core::workload::{Arrivals, Sizes, TraceRow};
 use lambdaroute_proto::RETCODE_OK;
-use lambdaroute_trace::schedule::{ScheduleReader, ScheduledCall};
-
-use lambdaroute_proto::uiiit::LambdaRequest;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
+use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse};
+use lambdaroute_trace::schedule::{ScheduleReader, ScheduledCall};
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -70,6 +73,95 @@ pub struct ClientOptions {
     pub dry: bool,
     /// Largest message sent or received on a call, bytes.
     pub max_request_bytes: usize,
+    /// Send images (face detection) instead of text payloads; `None`: text of `sizes` bytes.
+    pub images: Option<ImageCalls>,
+}
+
+/// Images to send, one per call in turn, in `datain` (the lambda's input is empty).
+#[derive(Clone, Debug)]
+pub struct ImageCalls {
+    /// The images, in the order they are sent.
+    pub images: Vec<ClientImage>,
+    /// After each call, call this lambda once per object of its answer
+    /// (`{"objects":[{"x":..,"y":..,"w":..,"h":..}]}`) with that region of the image.
+    pub eyes: Option<String>,
+}
+
+/// An image the client sends.
+#[derive(Clone, Debug)]
+pub struct ClientImage {
+    /// Its file, for messages.
+    pub name: String,
+    /// The encoded file (JPEG or PNG), sent as it is.
+    pub bytes: Arc<Vec<u8>>,
+    /// The decoded image, to crop faces from.
+    pub decoded: Arc<image::DynamicImage>,
+}
+
+impl ImageCalls {
+    /// Reads the image files; an unreadable or undecodable file is an error naming it.
+    pub fn read(paths: &[std::path::PathBuf], eyes: Option<String>) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !paths.is_empty(),
+            "--image: expected at least one image file"
+        );
+        let mut images = Vec::new();
+        for path in paths {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read image {}", path.display()))?;
+            let decoded = image::load_from_memory(&bytes).with_context(|| {
+                format!(
+                    "{}: not a JPEG or PNG image this client can read",
+                    path.display()
+                )
+            })?;
+            images.push(ClientImage {
+                name: path.display().to_string(),
+                bytes: Arc::new(bytes),
+                decoded: Arc::new(decoded),
+            });
+        }
+        Ok(ImageCalls { images, eyes })
+    }
+}
+
+/// A region of an image, in pixels, as a face detector answers it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+pub struct Region {
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct Objects {
+    objects: Vec<Region>,
+}
+
+/// The objects of a detector's answer `{"objects":[...]}`; `None` if the output is not one.
+pub fn parse_objects(output: &str) -> Option<Vec<Region>> {
+    serde_json::from_str::<Objects>(output)
+        .ok()
+        .map(|o| o.objects)
+}
+
+/// `region` cut out of `img` and encoded as PNG; `None` when the region lies outside it.
+pub fn crop_png(img: &image::DynamicImage, region: Region) -> Option<Vec<u8>> {
+    let (x, y) = (region.x.max(0.0) as u32, region.y.max(0.0) as u32);
+    if x >= img.width() || y >= img.height() || region.w < 1.0 || region.h < 1.0 {
+        return None;
+    }
+    let w = (region.w as u32).min(img.width() - x);
+    let h = (region.h as u32).min(img.height() - y);
+    let crop = img.crop_imm(x, y, w, h);
+    let mut out = std::io::Cursor::new(Vec::new());
+    crop.write_to(&mut out, image::ImageFormat::Png).ok()?;
+    Some(out.into_inner())
 }
 
 impl ClientOptions {
@@ -87,12 +179,13 @@ impl ClientOptions {
             timeout: Duration::from_secs(60),
             dry: false,
             max_request_bytes: crate::router::DEFAULT_MAX_REQUEST_BYTES,
+            images: None,
         }
     }
 }
 
 /// The columns of the calls CSV: the fields of [`CallRecord`], in order.
-pub const CSV_HEADER: [&str; 9] = [
+pub const CSV_HEADER: [&str; 10] = [
     "time",
     "latency",
     "load1",
@@ -100,6 +193,7 @@ pub const CSV_HEADER: [&str; 9] = [
     "lambda",
     "hops",
     "status",
+    "objects",
     "scheduled",
     "node",
 ];
@@ -121,6 +215,9 @@ pub struct CallRecord {
     pub hops: u32,
     /// "OK" or the error.
     pub status: String,
+    /// Objects a detector found (faces, eyes): the length of the answer's `objects`; empty
+    /// when the answer has none.
+    pub objects: Option<u32>,
     /// When the call was due, in seconds since the start of the run (its arrival time in an
     /// open-loop pattern); None in a closed loop, where a call starts when the last one ends.
     pub scheduled: Option<f64>,
@@ -154,6 +251,20 @@ impl Report {
         )
     }
 
+    /// Per lambda whose answers listed objects (a detector's): the answers that did and the
+    /// objects found in them, e.g. `facerec0 -> (10, 10)`, `eyerec0 -> (10, 20)`.
+    pub fn objects(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        let mut out = std::collections::BTreeMap::new();
+        for call in &self.calls {
+            if let Some(n) = call.objects.filter(|_| call.ok()) {
+                let entry = out.entry(call.lambda.clone()).or_insert((0, 0));
+                entry.0 += 1;
+                entry.1 += u64::from(n);
+            }
+        }
+        out
+    }
+
     /// Write the calls as CSV with a header (also when there are none).
     pub fn write_csv(&self, writer: impl Write) -> anyhow::Result<()> {
         let mut csv = csv::WriterBuilder::new()
@@ -183,6 +294,8 @@ struct Run {
     records: mpsc::UnboundedSender<CallRecord>,
     /// Calls started so far, to honour `max_calls`.
     started: std::sync::atomic::AtomicU64,
+    /// Images sent so far: the next call sends the next image.
+    images_sent: std::sync::atomic::AtomicU64,
     /// Turns true when the run is asked to stop early: no new call starts.
     stopping: tokio::sync::watch::Receiver<bool>,
     channels: Mutex<std::collections::HashMap<String, Channel>>,
@@ -225,6 +338,12 @@ impl<'a> CallSpec<'a> {
     }
 }
 
+/// What a call's records say beyond the answer: when it was due, and its node.
+struct Mark {
+    scheduled: Option<f64>,
+    node: String,
+}
+
 impl Run {
     /// Whether another call may start now.
     fn may_start(&self) -> bool {
@@ -264,21 +383,68 @@ impl Run {
         Ok(channel)
     }
 
-    /// Make one call and record it.
+    /// Make one call (with images: one image, then its eye calls) and record it.
     async fn call(&self, spec: CallSpec<'_>) {
-        let time = self.start.elapsed().as_secs_f64();
-        let lambda = spec.lambda;
+        let (router, lambda) = (spec.router, spec.lambda);
+        let mark = Mark {
+            scheduled: spec.scheduled.map(|d| d.as_secs_f64()),
+            node: spec.node,
+        };
+        let Some(images) = &self.options.images else {
+            let request = LambdaRequest {
+                name: lambda.to_owned(),
+                input: match spec.input {
+                    Input::Filler(size) => "A".repeat(size),
+                    Input::Text(text) => text,
+                },
+                dry: self.options.dry,
+                ..Default::default()
+            };
+            self.send(router, request, &mark).await;
+            return;
+        };
+        let turn = self
+            .images_sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let image = &images.images[turn as usize % images.images.len()];
         let request = LambdaRequest {
             name: lambda.to_owned(),
-            input: match spec.input {
-                Input::Filler(size) => "A".repeat(size),
-                Input::Text(text) => text,
-            },
+            datain: image.bytes.to_vec(),
             dry: self.options.dry,
             ..Default::default()
         };
+        let Some(response) = self.send(router, request, &mark).await else {
+            return;
+        };
+        let Some(eyes) = &images.eyes else { return };
+        for face in parse_objects(&response.output).unwrap_or_default() {
+            if *self.stopping.borrow() {
+                return;
+            }
+            let Some(crop) = crop_png(&image.decoded, face) else {
+                continue;
+            };
+            let request = LambdaRequest {
+                name: eyes.clone(),
+                datain: crop,
+                dry: self.options.dry,
+                ..Default::default()
+            };
+            self.send(router, request, &mark).await;
+        }
+    }
+
+    /// Send one request and record it; the answer if it succeeded.
+    async fn send(
+        &self,
+        router: &str,
+        request: LambdaRequest,
+        mark: &Mark,
+    ) -> Option<LambdaResponse> {
+        let time = self.start.elapsed().as_secs_f64();
+        let lambda = request.name.clone();
         let sent = Instant::now();
-        let outcome = match self.channel(spec.router) {
+        let outcome = match self.channel(router) {
             Ok(channel) => {
                 let mut client = EdgeServerClient::new(channel)
                     .max_decoding_message_size(self.options.max_request_bytes)
@@ -295,32 +461,40 @@ impl Run {
             Err(error) => Err(error),
         };
         let latency = sent.elapsed().as_secs_f64();
-        let scheduled = spec.scheduled.map(|d| d.as_secs_f64());
-        let record = match outcome {
-            Ok(response) => CallRecord {
-                time,
-                latency,
-                load1: response.load1,
-                responder: response.responder,
-                lambda: lambda.to_owned(),
-                hops: response.hops,
-                status: response.retcode,
-                scheduled,
-                node: spec.node,
-            },
-            Err(status) => CallRecord {
-                time,
-                latency,
-                load1: 0,
-                responder: String::new(),
-                lambda: lambda.to_owned(),
-                hops: 0,
-                status,
-                scheduled,
-                node: spec.node,
-            },
+        let (record, answer) = match outcome {
+            Ok(response) => (
+                CallRecord {
+                    time,
+                    latency,
+                    load1: response.load1,
+                    responder: response.responder.clone(),
+                    lambda,
+                    hops: response.hops,
+                    status: response.retcode.clone(),
+                    objects: parse_objects(&response.output).map(|o| o.len() as u32),
+                    scheduled: mark.scheduled,
+                    node: mark.node.clone(),
+                },
+                (response.retcode == RETCODE_OK).then_some(response),
+            ),
+            Err(status) => (
+                CallRecord {
+                    time,
+                    latency,
+                    load1: 0,
+                    responder: String::new(),
+                    lambda,
+                    hops: 0,
+                    status,
+                    objects: None,
+                    scheduled: mark.scheduled,
+                    node: mark.node.clone(),
+                },
+                None,
+            ),
         };
         let _ = self.records.send(record);
+        answer
     }
 }
 
@@ -422,6 +596,7 @@ pub async fn run_until(
         start: Instant::now(),
         records: tx,
         started: 0.into(),
+        images_sent: 0.into(),
         stopping: stop_rx,
         channels: Mutex::new(Default::default()),
         problems: Mutex::new(Vec::new()),

@@ -12,6 +12,10 @@
 //! larger than `max_request_bytes`, which is not even decoded, is refused by tonic with the
 //! gRPC status `OUT_OF_RANGE` ("decoded message length too large ... the limit is: N bytes"). The input size of a call is `len(input) + len(datain)`; the output
 //! echoes both, or is the lambda's fixed text.
+//!
+//! With an [`HttpExecutor`] ([`ComputerOptions::executor`]) the computer runs real code
+//! instead: each call goes to an HTTP function (docs/real-computers.md), and the load is that of
+//! its workers; `config` then only says what is announced (see [`HttpConfig::computer_config`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,6 +44,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, trace, warn};
 
+#[cfg(doc)]
+use crate::executor::HttpConfig;
+use crate::executor::HttpExecutor;
+
 /// Default port of `RunLambda`.
 pub const DEFAULT_PORT: u16 = 10000;
 /// Default port of `StreamUtil`.
@@ -63,6 +71,8 @@ pub struct ComputerOptions {
     pub config: ComputerConfig,
     /// Requests larger than this, in bytes, are refused (gRPC `OUT_OF_RANGE`, from tonic).
     pub max_request_bytes: usize,
+    /// Real execution: every call goes to this executor's HTTP functions; `None` simulates.
+    pub executor: Option<Arc<HttpExecutor>>,
 }
 
 impl ComputerOptions {
@@ -75,6 +85,17 @@ impl ComputerOptions {
             endpoint: None,
             config,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            executor: None,
+        }
+    }
+
+    /// Options for the HTTP `executor` on `listen`: the announced configuration is the
+    /// executor's ([`HttpConfig::computer_config`]).
+    pub fn http(listen: SocketAddr, executor: HttpExecutor) -> Self {
+        let config = executor.config().computer_config();
+        ComputerOptions {
+            executor: Some(Arc::new(executor)),
+            ..ComputerOptions::new(listen, config)
         }
     }
 }
@@ -256,6 +277,7 @@ struct Bound {
     endpoint: String,
     model: ComputerModel,
     max_request_bytes: usize,
+    executor: Option<Arc<HttpExecutor>>,
 }
 
 impl Bound {
@@ -287,6 +309,7 @@ impl Bound {
             endpoint,
             model,
             max_request_bytes: opts.max_request_bytes,
+            executor: opts.executor,
         })
     }
 
@@ -307,6 +330,7 @@ impl Bound {
             util_listen = %self.util_addr,
             endpoint = %self.endpoint,
             lambdas = %lambdas.join(","),
+            executor = if self.executor.is_some() { "http" } else { "simulated" },
             "computer started"
         );
 
@@ -316,19 +340,29 @@ impl Bound {
         };
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (util_tx, util_rx) = watch::channel(Utilization::default());
-        let driver = Driver {
-            model: self.model,
-            start: Instant::now(),
-            commands: cmd_rx,
-            pending: HashMap::new(),
-            util: Some(util_tx),
+        let driver = match &self.executor {
+            None => {
+                let driver = Driver {
+                    model: self.model,
+                    start: Instant::now(),
+                    commands: cmd_rx,
+                    pending: HashMap::new(),
+                    util: Some(util_tx),
+                };
+                tokio::spawn(driver.run(stop_on(stop_rx.clone())))
+            }
+            Some(executor) => tokio::spawn(sample_executor(
+                Arc::clone(executor),
+                util_tx,
+                stop_on(stop_rx.clone()),
+            )),
         };
-        let driver = tokio::spawn(driver.run(stop_on(stop_rx.clone())));
 
         let server = EdgeServerServer::new(LambdaService {
             commands: cmd_tx,
             outputs: Arc::new(outputs),
             endpoint: Arc::from(self.endpoint.as_str()),
+            executor: self.executor.clone(),
         })
         .max_decoding_message_size(self.max_request_bytes);
         let util = EdgeComputerServer::new(UtilService { util: util_rx });
@@ -522,6 +556,25 @@ impl Driver {
     }
 }
 
+/// The utilization of an HTTP executor's workers, once a second until `stop`.
+async fn sample_executor(
+    executor: Arc<HttpExecutor>,
+    util: watch::Sender<Utilization>,
+    stop: impl Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval_at(Instant::now() + UTIL_PERIOD, UTIL_PERIOD);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                util.send_replace(Utilization { values: executor.sample() });
+            }
+        }
+    }
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -536,6 +589,7 @@ struct LambdaService {
     commands: mpsc::Sender<Command>,
     outputs: Arc<HashMap<String, LambdaOutput>>,
     endpoint: Arc<str>,
+    executor: Option<Arc<HttpExecutor>>,
 }
 
 #[tonic::async_trait]
@@ -551,6 +605,20 @@ impl EdgeServer for LambdaService {
             hops: req.hops.saturating_add(1),
             ..Default::default()
         };
+        if let Some(executor) = &self.executor {
+            let answer = executor
+                .call(&req.name, &req.input, &req.datain, req.dry)
+                .await;
+            resp.retcode = answer.retcode;
+            resp.output = answer.output;
+            resp.dataout = answer.dataout;
+            resp.ptime = millis(answer.ptime);
+            resp.load1 = answer.load.load1;
+            resp.load10 = answer.load.load10;
+            resp.load30 = answer.load.load30;
+            debug!(lambda = %req.name, input_len, dry = req.dry, ptime_ms = resp.ptime, retcode = %resp.retcode, "call answered");
+            return Ok(Response::new(resp));
+        }
         let (reply, answer) = oneshot::channel();
         let cmd = if req.dry {
             Command::Estimate {

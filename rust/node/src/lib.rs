@@ -33,7 +33,9 @@
 //!   listener.
 //! - [`computer`]: the simulated e-computer: a `ComputerModel` run in real time behind
 //!   `EdgeServer.RunLambda` and `EdgeComputer.StreamUtil`. [`computer::ComputerOptions`],
-//!   [`computer::spawn`] → [`computer::ComputerHandle`].
+//!   [`computer::spawn`] → [`computer::ComputerHandle`]; with an [`executor::HttpExecutor`] it
+//!   runs real code instead: HTTP functions (OpenFaaS, OpenWhisk, plain URLs) and the face and
+//!   eye detection function.
 //! - [`controller`]: the e-controller: announcements, installers, failures, congestion.
 //! - [`membership`]: how routers and computers started with a controller announce themselves
 //!   and stay known ([`membership::Announcer`]).
@@ -103,6 +105,7 @@ pub mod client;
 pub mod computer;
 pub mod controller;
 mod destinations;
+pub mod executor;
 pub mod membership;
 pub mod router;
 pub mod table_tool;

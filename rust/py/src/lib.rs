@@ -40,9 +40,9 @@ use lambdaroute_scenario::network::{self, Match, Peer};
 use lambdaroute_scenario::replay;
 use lambdaroute_scenario::yaml::{Node, Pos, Value};
 use lambdaroute_scenario::{
-    AotPayload, AotReplay, Background, EstimatorKind, Installer, LinkParams, Network, Pattern,
-    PolicyKind, Preset, Role, Scenario, ScenarioError as Error, Size, Stat, TimeSpec, Traffic,
-    mac_to_string,
+    Action, AotPayload, AotReplay, Background, Computer, EstimatorKind, Installer, LinkParams,
+    Network, Pattern, PolicyKind, Preset, Role, Scenario, ScenarioError as Error, Size, Speed,
+    Stat, TimeSpec, Traffic, mac_to_string,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -180,6 +180,19 @@ impl PyScenario {
             .host_index(name)
             .ok_or_else(|| ScenarioError::new_err(format!("unknown host `{name}`")))
     }
+}
+
+/// A computer as Python sees it: `executor`, `preset`, `lambdas`, `speed`, `cores`, `memory`.
+fn computer_dict<'py>(py: Python<'py>, c: &Computer) -> PyResult<Bound<'py, PyDict>> {
+    let cd = PyDict::new(py);
+    cd.set_item("executor", c.executor.as_str())?;
+    cd.set_item("preset", c.preset.as_str())?;
+    cd.set_item("lambdas", c.lambdas)?;
+    cd.set_item("speed", c.speed)?;
+    cd.set_item("cores", c.cores)?;
+    cd.set_item("memory", c.memory)?;
+    cd.set_item("endpoints", c.endpoints)?;
+    Ok(cd)
 }
 
 fn link_dict<'py>(py: Python<'py>, p: &LinkParams) -> PyResult<Bound<'py, PyDict>> {
@@ -320,17 +333,23 @@ impl PyScenario {
             d.set_item("port", self.net.host_ports[i])?;
             d.set_item("link", link_dict(py, &h.link)?)?;
             if let Role::Computer(c) = &h.role {
-                let cd = PyDict::new(py);
-                cd.set_item("preset", c.preset.as_str())?;
-                cd.set_item("lambdas", c.lambdas)?;
-                cd.set_item("speed", c.speed)?;
-                cd.set_item("cores", c.cores)?;
-                cd.set_item("memory", c.memory)?;
-                cd.set_item("endpoints", c.endpoints)?;
-                d.set_item("computer", cd)?;
+                d.set_item("computer", computer_dict(py, c)?)?;
             } else {
                 d.set_item("computer", py.None())?;
             }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// The computers the testbed runs outside the emulated network: `name`, `computer`, `port`.
+    fn external<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in &self.sc.external {
+            let d = PyDict::new(py);
+            d.set_item("name", &e.name)?;
+            d.set_item("computer", computer_dict(py, &e.computer)?)?;
+            d.set_item("port", e.port)?;
             out.append(d)?;
         }
         Ok(out)
@@ -374,6 +393,8 @@ impl PyScenario {
                 Size::Uniform { min, max } => d.set_item("size", (min, max))?,
             }
             start_stop(&d, w.start, w.stop)?;
+            d.set_item("images", w.images.clone())?;
+            d.set_item("eyes", w.eyes.clone())?;
             out.append(d)?;
         }
         Ok(out)
@@ -403,6 +424,72 @@ impl PyScenario {
             out.append(d)?;
         }
         Ok(out)
+    }
+
+    /// The timed events, in time order: dicts with `at`, `kind` and the kind's fields (`host`,
+    /// `link`, `factor` or `speed`, `bw` and/or `delay`).
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in &self.sc.events {
+            let d = PyDict::new(py);
+            d.set_item("at", e.at)?;
+            d.set_item("kind", e.action.kind())?;
+            match &e.action {
+                Action::ComputerSpeed { host, speed } => {
+                    d.set_item("host", host)?;
+                    match speed {
+                        Speed::Factor(f) => d.set_item("factor", f)?,
+                        Speed::OpsPerSec(x) => d.set_item("speed", x)?,
+                    }
+                }
+                Action::ComputerStop { host }
+                | Action::ComputerStart { host }
+                | Action::RouterRestart { host } => d.set_item("host", host)?,
+                Action::LinkDown { link } | Action::LinkUp { link } => d.set_item("link", link)?,
+                Action::LinkSet { link, bw, delay } => {
+                    d.set_item("link", link)?;
+                    if let Some(bw) = bw {
+                        d.set_item("bw", bw)?;
+                    }
+                    if let Some(delay) = delay {
+                        d.set_item("delay", delay)?;
+                    }
+                }
+            }
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// The workloads' peak offered load against the computers' capacity: a dict with `text`
+    /// (the one-line summary), `calls_per_s`, `work_s`, `capacity_per_s`, `computers`,
+    /// `utilization`, `saturated`, `peak_at`, `uncounted` and `lambdas` (per lambda:
+    /// `lambda`, `calls_per_s`, `ops`, `work_s`, `capacity_per_s`, `computers`).
+    fn offered_load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let load = self.sc.offered_load();
+        let d = PyDict::new(py);
+        d.set_item("text", load.to_string())?;
+        d.set_item("calls_per_s", load.calls_per_s)?;
+        d.set_item("work_s", load.work_s)?;
+        d.set_item("capacity_per_s", load.capacity_per_s)?;
+        d.set_item("computers", load.computers)?;
+        d.set_item("utilization", load.utilization)?;
+        d.set_item("saturated", load.saturated())?;
+        d.set_item("peak_at", load.peak_at)?;
+        d.set_item("uncounted", &load.uncounted)?;
+        let lambdas = PyList::empty(py);
+        for l in &load.lambdas {
+            let ld = PyDict::new(py);
+            ld.set_item("lambda", &l.lambda)?;
+            ld.set_item("calls_per_s", l.calls_per_s)?;
+            ld.set_item("ops", l.ops)?;
+            ld.set_item("work_s", l.work_s)?;
+            ld.set_item("capacity_per_s", l.capacity_per_s)?;
+            ld.set_item("computers", l.computers)?;
+            lambdas.append(ld)?;
+        }
+        d.set_item("lambdas", lambdas)?;
+        Ok(d)
     }
 
     /// Static flow entries of a switch: `(kind, destination ip, out port, host, ofctl text)`.

@@ -151,6 +151,8 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
                 size: Size::Fixed(1000),
                 start: 0.0,
                 stop: None,
+                images: Vec::new(),
+                eyes: None,
             });
         }
     }
@@ -345,10 +347,12 @@ pub fn ring_tree(
             computers: inner.iter().map(|&s| (s, Preset::Raspberry)).collect(),
             controller: 0,
             client_switch,
+            // 1 call/s in ON, half the time: 0.5 calls/s per client on average, 8 calls/s
+            // from the 16 leaves of ring-tree(4, 2, 2) against the 4 raspberries' ~16.
             pattern: Pattern::OnOff {
                 on: 5.0,
                 off: 5.0,
-                rate: 10.0,
+                rate: 1.0,
             },
         },
         p,
@@ -419,7 +423,9 @@ pub fn grid(n: usize, m: usize, link_params: &LinkParams, p: &Placement) -> Resu
             computers: core.iter().map(|&s| (s, Preset::Raspberry)).collect(),
             controller,
             client_switch: HashMap::new(),
-            pattern: Pattern::Poisson { rate: 10.0 },
+            // 2 calls/s per client: 8 calls/s from the 4 corners of grid(4, 4) against the 4
+            // raspberries in its core, ~16 calls/s of 1,000-byte calls (50 %).
+            pattern: Pattern::Poisson { rate: 2.0 },
         },
         p,
     )?;

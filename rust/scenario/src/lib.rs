@@ -22,6 +22,7 @@
 //!
 //! - [`Scenario::from_yaml`] / [`Scenario::load`] read and validate a scenario file (errors name
 //!   file, line, column and field); [`Scenario::to_yaml`] writes it back.
+//! - [`Scenario::offered_load`] compares the workloads' calls with the computers' capacity.
 //! - [`Network`] derives addresses, switch ports, shortest paths, static flow entries, the hop
 //!   distance matrix and the (router, computer) paths.
 //! - [`generators`] builds the papers' topologies: line, pods, ring-tree, grid, Array of Things
@@ -35,6 +36,7 @@
 
 pub mod error;
 pub mod generators;
+pub mod load;
 pub mod model;
 pub mod network;
 mod parse;
@@ -43,6 +45,7 @@ mod write;
 pub mod yaml;
 
 pub use error::{Result, ScenarioError};
+pub use load::{LambdaLoad, OfferedLoad};
 pub use model::*;
 pub use network::{DistanceMatrix, FlowEntry, Match, Network, Peer, Port};
 pub use parse::MAX_NAME_LEN;
@@ -74,6 +77,11 @@ impl Scenario {
     /// The scenario as YAML, in the format [`Scenario::from_yaml`] reads.
     pub fn to_yaml(&self) -> String {
         write::to_yaml(self)
+    }
+
+    /// The workloads' peak offered load against the computers' capacity ([`load`]).
+    pub fn offered_load(&self) -> OfferedLoad {
+        load::offered_load(self)
     }
 
     /// Addresses, ports, paths and flows of this scenario's network.

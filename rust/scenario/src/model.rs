@@ -36,6 +36,11 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     /// The traffic from traffic sources to traffic sinks that competes with the calls.
     pub background: Vec<Background>,
+    /// Computers the testbed runs outside the emulated network, on its own machine, reached
+    /// through the NAT gateway (which the scenario must have).
+    pub external: Vec<External>,
+    /// Changes during the run (a link down, a computer slower, ...), in time order.
+    pub events: Vec<Event>,
 }
 
 /// The controller's and routers' choices. Policies, estimators and presets are core's types:
@@ -250,9 +255,23 @@ impl Role {
     }
 }
 
-/// A simulated e-computer: a preset, with optional overrides of its main processor.
+keyword_enum!(
+    /// How a computer runs its calls.
+    Executor {
+        /// The processor-sharing model of its preset.
+        Simulated = "simulated",
+        /// Real face and eye detection (`facerec0`, `eyerec0`; `clambda0` at once): the face
+        /// function beside the computer.
+        Face = "face",
+    }
+);
+
+/// An e-computer: a simulated one (a preset, with optional overrides of its main processor),
+/// or a real one ([`Executor::Face`]), for which the preset and overrides do not apply.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Computer {
+    /// How it runs its calls; simulated by default.
+    pub executor: Executor,
     /// The device it simulates; `raspberry` by default.
     pub preset: Preset,
     /// Lambdas of each kind the preset makes (`clambda0..`, `glambda0..`).
@@ -275,6 +294,7 @@ impl Computer {
     /// A computer with the preset's processor and one lambda of each kind.
     pub fn preset(preset: Preset) -> Self {
         Computer {
+            executor: Executor::Simulated,
             preset,
             lambdas: 1,
             speed: None,
@@ -283,6 +303,19 @@ impl Computer {
             endpoints: 1,
         }
     }
+}
+
+/// A computer outside the emulated network: the testbed runs it on its own machine, listening
+/// on the NAT gateway's machine address, and the routers reach it at the gateway's address and
+/// `port`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct External {
+    /// Unique among switches, hosts and external computers.
+    pub name: String,
+    /// What it runs.
+    pub computer: Computer,
+    /// Its lambda port; its utilization stream listens on `port + 1`.
+    pub port: u16,
 }
 
 /// Shaping of a link. `bw: None` is unlimited; zero delay, loss and `queue: None` are ideal.
@@ -461,6 +494,11 @@ pub struct Workload {
     pub start: f64,
     /// When the client stops sending, s since the start of the run; None: at the end of the run.
     pub stop: Option<f64>,
+    /// Images (JPEG or PNG files) sent in turn, one per call, instead of `size` bytes of text.
+    pub images: Vec<String>,
+    /// With images: after each call, call this lambda once per object found (the eyes of each
+    /// face), with the object cropped out.
+    pub eyes: Option<String>,
 }
 
 /// Traffic that competes with the calls on the links.
@@ -495,6 +533,117 @@ pub enum Traffic {
     },
 }
 
+/// A change during the run, applied by the testbed at `at` s from the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When it happens, s since the start of the run; 0 <= at < duration.
+    pub at: f64,
+    /// What happens.
+    pub action: Action,
+}
+
+/// The new speed of a computer (`computer-speed`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Every processor's speed, as the scenario gives it, times this factor (> 0).
+    Factor(f64),
+    /// The main processor's speed, ops/s per core (> 0).
+    OpsPerSec(f64),
+}
+
+/// What an [`Event`] does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// A computer's speed changes.
+    ComputerSpeed {
+        /// The computer host.
+        host: String,
+        /// Its new speed.
+        speed: Speed,
+    },
+    /// A computer crashes: its process stops.
+    ComputerStop {
+        /// The computer host.
+        host: String,
+    },
+    /// A stopped computer starts again.
+    ComputerStart {
+        /// The computer host.
+        host: String,
+    },
+    /// A switch-to-switch link goes down (both ends).
+    LinkDown {
+        /// The link's name, `a-b` as in [`Link::name`].
+        link: String,
+    },
+    /// A link that went down comes up again.
+    LinkUp {
+        /// The link's name, `a-b`.
+        link: String,
+    },
+    /// A link's bandwidth and/or delay change.
+    LinkSet {
+        /// The link's name, `a-b`.
+        link: String,
+        /// New bandwidth, Mbit/s; None: unchanged.
+        bw: Option<f64>,
+        /// New one-way delay, ms; None: unchanged.
+        delay: Option<f64>,
+    },
+    /// A router's process stops and starts again (its tables are installed anew).
+    RouterRestart {
+        /// The router host.
+        host: String,
+    },
+}
+
+impl Action {
+    /// Every event kind's keyword, in the order of the documentation.
+    pub const KINDS: [&'static str; 7] = [
+        "computer-speed",
+        "computer-stop",
+        "computer-start",
+        "link-down",
+        "link-up",
+        "link-set",
+        "router-restart",
+    ];
+
+    /// The event kind's keyword.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Action::ComputerSpeed { .. } => "computer-speed",
+            Action::ComputerStop { .. } => "computer-stop",
+            Action::ComputerStart { .. } => "computer-start",
+            Action::LinkDown { .. } => "link-down",
+            Action::LinkUp { .. } => "link-up",
+            Action::LinkSet { .. } => "link-set",
+            Action::RouterRestart { .. } => "router-restart",
+        }
+    }
+
+    /// The host it acts on, for the kinds that act on a host.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Action::ComputerSpeed { host, .. }
+            | Action::ComputerStop { host }
+            | Action::ComputerStart { host }
+            | Action::RouterRestart { host } => Some(host),
+            _ => None,
+        }
+    }
+
+    /// The link it acts on, for the kinds that act on a link.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Action::LinkDown { link } | Action::LinkUp { link } | Action::LinkSet { link, .. } => {
+                Some(link)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Scenario {
     /// An empty scenario with default control choices.
     pub fn new(name: impl Into<String>) -> Self {
@@ -510,6 +659,8 @@ impl Scenario {
             links: Vec::new(),
             workloads: Vec::new(),
             background: Vec::new(),
+            external: Vec::new(),
+            events: Vec::new(),
         }
     }
 

@@ -30,6 +30,8 @@ const TOP_KEYS: &[&str] = &[
     "links",
     "workloads",
     "background",
+    "external",
+    "events",
 ];
 const CONTROL_KEYS: &[&str] = &[
     "policy",
@@ -45,12 +47,26 @@ const CONTROL_KEYS: &[&str] = &[
 ];
 const SWITCH_KEYS: &[&str] = &["name", "position"];
 const HOST_KEYS: &[&str] = &["name", "switch", "role", "computer", "ip", "mac", "link"];
-const COMPUTER_KEYS: &[&str] = &["preset", "lambdas", "speed", "cores", "memory", "endpoints"];
+const COMPUTER_KEYS: &[&str] = &[
+    "executor",
+    "preset",
+    "lambdas",
+    "speed",
+    "cores",
+    "memory",
+    "endpoints",
+];
+const EXTERNAL_KEYS: &[&str] = &["name", "computer", "port"];
+/// The first lambda port of external computers without a `port`: the i-th gets this + 2i.
+pub const EXTERNAL_FIRST_PORT: u16 = 10100;
 const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
 const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
     "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "window",
-    "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop",
+    "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop", "images", "eyes",
+];
+const EVENT_KEYS: &[&str] = &[
+    "at", "kind", "host", "link", "factor", "speed", "bw", "delay",
 ];
 /// The keys of the `aot` pattern only.
 const AOT_KEYS: &[&str] = &[
@@ -527,6 +543,59 @@ impl Reader<'_> {
             });
         }
 
+        let external_nodes = self.seq(top.get("external"), "external", "external computers")?;
+        let mut ports: HashMap<u16, String> = HashMap::new();
+        for (i, node) in external_nodes.iter().enumerate() {
+            let path = format!("external[{i}]");
+            let obj = self.obj(
+                node,
+                &path,
+                "an external computer (`{name: face, computer: {executor: face}, port: 10100}`)",
+                EXTERNAL_KEYS,
+            )?;
+            if sc.hosts_with(RoleKind::Nat).next().is_none() {
+                return Err(self.err(
+                    node.pos,
+                    &path,
+                    "an external computer is reached through the NAT gateway: add a host whose role is `nat`",
+                ));
+            }
+            let name_node = self.require(&obj, "name", "the external computer's name")?;
+            let name = self.name(name_node, &obj.field("name"))?;
+            claim(&name, false, name_node.pos, &obj.field("name"))?;
+            let computer = match obj.get("computer") {
+                Some(c) => self.computer(c, &obj.field("computer"))?,
+                None => Computer::preset(Preset::Raspberry),
+            };
+            let what = "a TCP port from 1024 to 65534 (its utilization stream takes the next one)";
+            let port = match obj.get("port") {
+                Some(n) => {
+                    let p = self.uint(n, &obj.field("port"), what, 1024)?;
+                    if p > 65534 {
+                        return Err(self.expected(n, &obj.field("port"), what));
+                    }
+                    p as u16
+                }
+                None => EXTERNAL_FIRST_PORT + 2 * i as u16,
+            };
+            for p in [port, port + 1] {
+                if let Some(other) = ports.insert(p, name.clone()) {
+                    return Err(self.err(
+                        obj.key_pos("port"),
+                        &obj.field("port"),
+                        format!(
+                            "port {p} is already taken by `{other}` (each external computer takes its port and the next)"
+                        ),
+                    ));
+                }
+            }
+            sc.external.push(External {
+                name,
+                computer,
+                port,
+            });
+        }
+
         let link_nodes = self.seq(top.get("links"), "links", "links")?;
         let mut pairs: HashMap<(String, String), usize> = HashMap::new();
         for (i, node) in link_nodes.iter().enumerate() {
@@ -596,7 +665,224 @@ impl Reader<'_> {
             let b = self.background(node, &path, &sc)?;
             sc.background.push(b);
         }
+        let event_nodes = self.seq(top.get("events"), "events", "events")?;
+        let mut events = Vec::new();
+        for (i, node) in event_nodes.iter().enumerate() {
+            let path = format!("events[{i}]");
+            let e = self.event(node, &path, &sc)?;
+            events.push((e, node, path));
+        }
+        // In time order (file order among events at the same time): the order they apply in.
+        events.sort_by(|a, b| a.0.at.total_cmp(&b.0.at));
+        self.check_event_order(&events)?;
+        sc.events = events.into_iter().map(|(e, _, _)| e).collect();
         Ok(sc)
+    }
+
+    fn event(&self, node: &Node, path: &str, sc: &Scenario) -> Result<Event> {
+        let kinds = Action::KINDS;
+        let obj = self.obj(
+            node,
+            path,
+            "an event (`{at: 10, kind: link-down, link: s1-s2}`)",
+            EVENT_KEYS,
+        )?;
+        let at_node = self.require(&obj, "at", "a time in s from the start of the run")?;
+        let at = self.number_where(
+            at_node,
+            &obj.field("at"),
+            "a time in s from the start of the run, 0 or more",
+            |x| x >= 0.0,
+        )?;
+        if at >= sc.duration {
+            return Err(self.err(
+                at_node.pos,
+                &obj.field("at"),
+                format!(
+                    "at {at} s is not before the end of the run (duration {} s); expected 0 <= at < {}",
+                    sc.duration, sc.duration
+                ),
+            ));
+        }
+        let kn = self.require(&obj, "kind", &format!("one of {}", describe_list(&kinds)))?;
+        let kind = match &kn.value {
+            Value::Str(s) if kinds.contains(&s.as_str()) => s.clone(),
+            _ => {
+                let what = format!("one of {}", describe_list(&kinds));
+                return Err(self.expected(kn, &obj.field("kind"), &what));
+            }
+        };
+        let only = |keys: &[&str]| -> Result<()> {
+            for key in ["host", "link", "factor", "speed", "bw", "delay"] {
+                if !keys.contains(&key) {
+                    self.not_here(&obj, key, &format!("to a `{kind}` event"))?;
+                }
+            }
+            Ok(())
+        };
+        let action = match kind.as_str() {
+            "computer-speed" => {
+                only(&["host", "factor", "speed"])?;
+                let host = self.host_with_role(&obj, "host", RoleKind::Computer, sc)?;
+                let factor = self.opt_number_where(
+                    &obj,
+                    "factor",
+                    "a factor of the computer's speed, greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let speed = self.opt_number_where(
+                    &obj,
+                    "speed",
+                    "a speed in ops/s per core, greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let speed = match (factor, speed) {
+                    (Some(f), None) => Speed::Factor(f),
+                    (None, Some(s)) => Speed::OpsPerSec(s),
+                    (Some(_), Some(_)) => {
+                        return Err(self.err(
+                            obj.key_pos("speed"),
+                            &obj.field("speed"),
+                            "give either `factor` (times the scenario's speed) or `speed` (ops/s per core), not both",
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(self.err(
+                            node.pos,
+                            &obj.field("factor"),
+                            "missing; a `computer-speed` event needs `factor` (times the scenario's speed) or `speed` (ops/s per core)",
+                        ));
+                    }
+                };
+                Action::ComputerSpeed { host, speed }
+            }
+            "computer-stop" | "computer-start" => {
+                only(&["host"])?;
+                let host = self.host_with_role(&obj, "host", RoleKind::Computer, sc)?;
+                if kind == "computer-stop" {
+                    Action::ComputerStop { host }
+                } else {
+                    Action::ComputerStart { host }
+                }
+            }
+            "router-restart" => {
+                only(&["host"])?;
+                Action::RouterRestart {
+                    host: self.host_with_role(&obj, "host", RoleKind::Router, sc)?,
+                }
+            }
+            "link-down" | "link-up" => {
+                only(&["link"])?;
+                let link = self.link_ref(&obj, sc)?;
+                if kind == "link-down" {
+                    Action::LinkDown { link }
+                } else {
+                    Action::LinkUp { link }
+                }
+            }
+            _ => {
+                only(&["link", "bw", "delay"])?;
+                let link = self.link_ref(&obj, sc)?;
+                let bw = self.opt_number_where(
+                    &obj,
+                    "bw",
+                    "a bandwidth in Mbit/s greater than 0",
+                    |x| x > 0.0,
+                )?;
+                let delay =
+                    self.opt_number_where(&obj, "delay", "a delay in ms, 0 or more", |x| x >= 0.0)?;
+                if bw.is_none() && delay.is_none() {
+                    return Err(self.err(
+                        node.pos,
+                        &obj.field("bw"),
+                        "missing; a `link-set` event needs `bw` (Mbit/s), `delay` (ms) or both",
+                    ));
+                }
+                Action::LinkSet { link, bw, delay }
+            }
+        };
+        Ok(Event { at, action })
+    }
+
+    /// The `link` of an event: a switch-to-switch link named `a-b` (or `b-a`); its canonical name.
+    fn link_ref(&self, obj: &Obj<'_>, sc: &Scenario) -> Result<String> {
+        let what = "the name of a link between two switches, `a-b` (e.g. `s1-s2`)";
+        let n = self.require(obj, "link", what)?;
+        let name = self.string(n, &obj.field("link"), what)?;
+        for l in &sc.links {
+            if name == l.name() || name == format!("{}-{}", l.b, l.a) {
+                return Ok(l.name());
+            }
+        }
+        let msg = if sc.host(&name).is_some() {
+            format!("`{name}` is a host; events act on links between switches, named `a-b`")
+        } else {
+            format!(
+                "unknown link `{name}`; {}",
+                name_list(
+                    sc.links
+                        .iter()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                )
+            )
+        };
+        Err(self.err(n.pos, &obj.field("link"), msg))
+    }
+
+    /// Events must make sense in time order: a link goes down only when up, a computer stops
+    /// only when running and starts only when stopped, a stopped computer changes no speed.
+    fn check_event_order(&self, events: &[(Event, &Node, String)]) -> Result<()> {
+        // Name -> (time, kind) of the event that made it down/stopped.
+        let mut down: HashMap<&str, (f64, &str)> = HashMap::new();
+        for (e, node, path) in events {
+            let field = format!("{path}.kind");
+            let at = e.at;
+            let bad = |msg: String| Err(self.err(node.pos, &field, msg));
+            match &e.action {
+                Action::LinkDown { link } => {
+                    if let Some((t, _)) = down.get(link.as_str()) {
+                        return bad(format!(
+                            "link `{link}` is already down at {at} s (link-down at {t} s); expected a `link-up` before"
+                        ));
+                    }
+                    down.insert(link, (at, "link-down"));
+                }
+                Action::LinkUp { link } => {
+                    if down.remove(link.as_str()).is_none() {
+                        return bad(format!(
+                            "link `{link}` is up at {at} s; expected a `link-down` before it"
+                        ));
+                    }
+                }
+                Action::ComputerStop { host } => {
+                    if let Some((t, _)) = down.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is already stopped at {at} s (computer-stop at {t} s); expected a `computer-start` before"
+                        ));
+                    }
+                    down.insert(host, (at, "computer-stop"));
+                }
+                Action::ComputerStart { host } => {
+                    if down.remove(host.as_str()).is_none() {
+                        return bad(format!(
+                            "computer `{host}` is running at {at} s; expected a `computer-stop` before it"
+                        ));
+                    }
+                }
+                Action::ComputerSpeed { host, .. } => {
+                    if let Some((t, k)) = down.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is stopped at {at} s ({k} at {t} s); expected a `computer-start` before changing its speed"
+                        ));
+                    }
+                }
+                Action::LinkSet { .. } | Action::RouterRestart { .. } => {}
+            }
+        }
+        Ok(())
     }
 
     fn position(&self, node: &Node, field: &str) -> Result<[f64; 2]> {
@@ -788,6 +1074,23 @@ impl Reader<'_> {
             None => Preset::Raspberry,
         };
         let mut c = Computer::preset(preset);
+        if let Some(n) = obj.get("executor") {
+            c.executor = self.keyword(
+                n,
+                &obj.field("executor"),
+                &keywords(Executor::ALL, Executor::as_str),
+            )?;
+        }
+        if c.executor == Executor::Face {
+            for key in ["preset", "lambdas", "speed", "cores", "memory", "endpoints"] {
+                self.not_here(
+                    &obj,
+                    key,
+                    "to a face computer (`executor: face` runs facerec0, eyerec0 and clambda0)",
+                )?;
+            }
+            return Ok(c);
+        }
         if let Some(n) = obj.get("lambdas") {
             c.lambdas = self.uint(
                 n,
@@ -1032,6 +1335,31 @@ impl Reader<'_> {
             Some(n) => self.size(n, &obj.field("size"))?,
         };
         let (start, stop) = self.start_stop(&obj, sc)?;
+        let mut images = Vec::new();
+        let what = "a list of image files (JPEG or PNG), e.g. `[../data/images/astronaut.jpg]`";
+        if let Some(n) = obj.get("images") {
+            let items = self.seq(Some(n), &obj.field("images"), "image files")?;
+            if items.is_empty() {
+                return Err(self.expected(n, &obj.field("images"), what));
+            }
+            for (k, item) in items.iter().enumerate() {
+                images.push(self.string(item, &format!("{}[{k}]", obj.field("images")), what)?);
+            }
+            self.not_here(&obj, "size", "to a workload that sends images")?;
+        }
+        let eyes = match obj.get("eyes") {
+            None => None,
+            Some(n) => {
+                if images.is_empty() {
+                    self.not_here(&obj, "eyes", "to a workload without `images`")?;
+                }
+                Some(self.string(
+                    n,
+                    &obj.field("eyes"),
+                    "the lambda called once per face found, e.g. `eyerec0`",
+                )?)
+            }
+        };
         Ok(Workload {
             client,
             router,
@@ -1040,6 +1368,8 @@ impl Reader<'_> {
             size,
             start,
             stop,
+            images,
+            eyes,
         })
     }
 

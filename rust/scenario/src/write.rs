@@ -65,7 +65,51 @@ pub fn to_yaml(sc: &Scenario) -> String {
             Out::Seq(sc.background.iter().map(background).collect()),
         ));
     }
+    if !sc.external.is_empty() {
+        top.push((
+            "external".into(),
+            Out::Seq(sc.external.iter().map(external).collect()),
+        ));
+    }
+    if !sc.events.is_empty() {
+        top.push((
+            "events".into(),
+            Out::Seq(sc.events.iter().map(event).collect()),
+        ));
+    }
     emit(&Out::Map(top))
+}
+
+fn event(e: &Event) -> Out {
+    let mut m: Vec<(String, Out)> = vec![
+        ("at".into(), e.at.into()),
+        ("kind".into(), e.action.kind().into()),
+    ];
+    match &e.action {
+        Action::ComputerSpeed { host, speed } => {
+            m.push(("host".into(), host.as_str().into()));
+            match speed {
+                Speed::Factor(f) => m.push(("factor".into(), (*f).into())),
+                Speed::OpsPerSec(s) => m.push(("speed".into(), (*s).into())),
+            }
+        }
+        Action::ComputerStop { host }
+        | Action::ComputerStart { host }
+        | Action::RouterRestart { host } => m.push(("host".into(), host.as_str().into())),
+        Action::LinkDown { link } | Action::LinkUp { link } => {
+            m.push(("link".into(), link.as_str().into()));
+        }
+        Action::LinkSet { link, bw, delay } => {
+            m.push(("link".into(), link.as_str().into()));
+            if let Some(bw) = bw {
+                m.push(("bw".into(), (*bw).into()));
+            }
+            if let Some(d) = delay {
+                m.push(("delay".into(), (*d).into()));
+            }
+        }
+    }
+    Out::Map(m)
 }
 
 fn control(c: &Control) -> Out {
@@ -116,23 +160,7 @@ fn host(h: &Host) -> Out {
         ("role".into(), h.role.kind().as_str().into()),
     ];
     if let Role::Computer(c) = &h.role {
-        let mut cm: Vec<(String, Out)> = vec![("preset".into(), c.preset.as_str().into())];
-        if c.lambdas != 1 {
-            cm.push(("lambdas".into(), c.lambdas.into()));
-        }
-        if let Some(s) = c.speed {
-            cm.push(("speed".into(), s.into()));
-        }
-        if let Some(x) = c.cores {
-            cm.push(("cores".into(), x.into()));
-        }
-        if let Some(x) = c.memory {
-            cm.push(("memory".into(), x.into()));
-        }
-        if c.endpoints != 1 {
-            cm.push(("endpoints".into(), c.endpoints.into()));
-        }
-        m.push(("computer".into(), Out::Map(cm)));
+        m.push(("computer".into(), computer(c)));
     }
     if let Some(ip) = h.ip {
         m.push(("ip".into(), ip.to_string().into()));
@@ -145,6 +173,37 @@ fn host(h: &Host) -> Out {
         m.push(("link".into(), Out::Map(link)));
     }
     Out::Map(m)
+}
+
+fn computer(c: &Computer) -> Out {
+    if c.executor == Executor::Face {
+        return Out::Map(vec![("executor".into(), c.executor.as_str().into())]);
+    }
+    let mut cm: Vec<(String, Out)> = vec![("preset".into(), c.preset.as_str().into())];
+    if c.lambdas != 1 {
+        cm.push(("lambdas".into(), c.lambdas.into()));
+    }
+    if let Some(s) = c.speed {
+        cm.push(("speed".into(), s.into()));
+    }
+    if let Some(x) = c.cores {
+        cm.push(("cores".into(), x.into()));
+    }
+    if let Some(x) = c.memory {
+        cm.push(("memory".into(), x.into()));
+    }
+    if c.endpoints != 1 {
+        cm.push(("endpoints".into(), c.endpoints.into()));
+    }
+    Out::Map(cm)
+}
+
+fn external(e: &External) -> Out {
+    Out::Map(vec![
+        ("name".into(), e.name.as_str().into()),
+        ("computer".into(), computer(&e.computer)),
+        ("port".into(), u32::from(e.port).into()),
+    ])
 }
 
 fn start_stop(m: &mut Vec<(String, Out)>, start: f64, stop: Option<f64>) {
@@ -178,7 +237,15 @@ fn workload(w: &Workload) -> Out {
         Pattern::Aot(aot) => aot.payload == AotPayload::Size,
         _ => true,
     };
-    if sized {
+    if !w.images.is_empty() {
+        m.push((
+            "images".into(),
+            Out::Seq(w.images.iter().map(|i| i.as_str().into()).collect()),
+        ));
+        if let Some(eyes) = &w.eyes {
+            m.push(("eyes".into(), eyes.as_str().into()));
+        }
+    } else if sized {
         m.push((
             "size".into(),
             match w.size {

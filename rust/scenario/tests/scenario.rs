@@ -302,6 +302,16 @@ fn addresses_are_unique_and_fixed_ones_are_kept() {
 }
 
 #[test]
+fn events_apply_in_time_order() {
+    let text = "duration: 30\nswitches: [{name: s1}, {name: s2}]\nlinks: [{a: s1, b: s2}]\n\
+                events:\n  - {at: 9, kind: link-up, link: s1-s2}\n  - {at: 3, kind: link-down, link: s2-s1}\n";
+    let sc = Scenario::from_yaml(text, "order.yaml").unwrap();
+    let kinds: Vec<(f64, &str)> = sc.events.iter().map(|e| (e.at, e.action.kind())).collect();
+    assert_eq!(kinds, vec![(3.0, "link-down"), (9.0, "link-up")]);
+    assert_eq!(sc.events[0].action.link(), Some("s1-s2"));
+}
+
+#[test]
 fn yaml_round_trip_is_stable() {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
@@ -348,6 +358,32 @@ fn the_full_example_reads_every_section() {
         }
     );
     assert_eq!(sc.hosts[1].link, LinkParams::shaped(100.0, 1.0));
+    assert_eq!(sc.events.len(), 7);
+    assert_eq!(
+        sc.events[0],
+        Event {
+            at: 10.0,
+            action: Action::LinkSet {
+                link: "s1-s2".into(),
+                bw: Some(5.0),
+                delay: Some(20.0)
+            }
+        }
+    );
+    // `s3-s2` names the link `s2-s3`.
+    assert_eq!(
+        sc.events[2].action,
+        Action::LinkUp {
+            link: "s2-s3".into()
+        }
+    );
+    assert_eq!(
+        sc.events[3].action,
+        Action::ComputerSpeed {
+            host: "c1".into(),
+            speed: Speed::Factor(0.5)
+        }
+    );
     let flows = sc.network().flows(&sc, 0);
     assert_eq!(flows.len(), 2 * sc.hosts.len());
     assert!(
@@ -495,4 +531,33 @@ fn nested_aliases_are_rejected_quickly() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("limits of a scenario file"), "{err}");
+}
+
+#[test]
+fn real_computers_read_and_write_back() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/external.yaml"),
+    )
+    .unwrap();
+    let sc = Scenario::from_yaml(&text, "external.yaml").unwrap();
+    let Role::Computer(face) = &sc.host("f1").unwrap().role else {
+        panic!("f1 is a computer")
+    };
+    assert_eq!(face.executor, Executor::Face);
+    assert_eq!(sc.external.len(), 2);
+    assert_eq!(
+        (sc.external[0].name.as_str(), sc.external[0].port),
+        ("face", 10100)
+    );
+    assert_eq!(sc.external[0].computer.executor, Executor::Face);
+    assert_eq!(sc.external[1].port, 12000);
+    assert_eq!(sc.external[1].computer.preset, Preset::IntelServer);
+    assert_eq!(sc.workloads[0].images, ["../data/images/astronaut.jpg"]);
+    assert_eq!(sc.workloads[0].eyes.as_deref(), Some("eyerec0"));
+    assert!(sc.workloads[1].images.is_empty());
+    let first = sc.to_yaml();
+    let back =
+        Scenario::from_yaml(&first, "written.yaml").unwrap_or_else(|e| panic!("{e}\n{first}"));
+    assert_eq!(back, sc);
+    assert_eq!(back.to_yaml(), first);
 }
