@@ -116,10 +116,7 @@ impl NodeList {
         let lon = required(file, cols[3], "lon", NODES_HEADER)?;
         let mut list = NodeList::default();
         for row in reader.records() {
-            let row = row.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                TraceError::row(file, line, "row", e.to_string())
-            })?;
+            let row = row.map_err(|e| unreadable_row(file, &e))?;
             let line = row.position().map_or(0, |p| p.line());
             let text_of = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").trim();
             let coordinate = |c: usize, name: &str| -> Result<f64> {
@@ -275,10 +272,7 @@ pub fn parse_sensors(text: &str, file: &str) -> Result<Vec<Sensor>> {
     let par = required(file, cols[2], "parameter", SENSORS_HEADER)?;
     let mut out = Vec::new();
     for row in reader.records() {
-        let row = row.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            TraceError::row(file, line, "row", e.to_string())
-        })?;
+        let row = row.map_err(|e| unreadable_row(file, &e))?;
         let line = row.position().map_or(0, |p| p.line());
         let text_of = |c: Option<usize>| c.and_then(|c| row.get(c)).unwrap_or("").trim();
         let bound = |c: Option<usize>, name: &str| -> Result<Option<f64>> {
@@ -308,6 +302,18 @@ pub fn parse_sensors(text: &str, file: &str) -> Result<Vec<Sensor>> {
         out.push(sensor);
     }
     Ok(out)
+}
+
+/// A row the CSV reader cannot take (bad quoting, invalid UTF-8, a wrong field count), with its
+/// line and what to do.
+fn unreadable_row(file: &str, e: &csv::Error) -> TraceError {
+    let line = e.position().map_or(0, |p| p.line());
+    TraceError::row(
+        file,
+        line,
+        "row",
+        format!("{e}; fix or remove the row (the file should be the published CSV, unchanged)"),
+    )
 }
 
 #[cfg(test)]
