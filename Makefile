@@ -1,6 +1,7 @@
 # lambdaroute: build, test, lint, bench and run experiments.
 #
 #   make experiment   install what is missing, build, run the default experiment
+#   make experiments  the papers' experiments and their report (QUICK=1: minutes, not an hour)
 #   make test         everything CI runs (lint, Rust tests, Python tests)
 #
 # Every install step is idempotent: it checks before it installs.

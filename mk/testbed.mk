@@ -4,6 +4,8 @@
 #   make testbed-deps    apt packages the testbed needs (only the missing ones); Open vSwitch started
 #   make test-testbed    the real Mininet tests (pytest -m mininet), as root
 #   make experiment      deps, release build, Python package, then the default experiment
+#   make experiments     the papers' experiments (experiments/paper/), every policy over seeds, then
+#                        the report (results/report/<time>/report.md); QUICK=1: the short versions
 #
 # Open vSwitch is started without --delete-bridges: that would delete every bridge on the
 # machine, other people's too. Bridges that killed runs of ours left behind are removed, and
@@ -14,7 +16,10 @@ OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 EXPERIMENT ?= experiments/grid.yaml
 RESULTS ?= $(CURDIR)/results
 
-.PHONY: testbed-deps ovs-start test-testbed run-experiment
+PAPER_EXPERIMENTS ?= $(sort $(wildcard experiments/paper/*.yaml))
+QUICK ?=
+
+.PHONY: testbed-deps ovs-start test-testbed run-experiment experiments
 
 testbed-deps:
 	@test "$$(id -u)" = 0 || { echo "the testbed needs root (Mininet, Open vSwitch, iptables); run make as root"; exit 1; }
@@ -44,3 +49,9 @@ endif
 
 run-experiment: testbed-deps release python
 	@CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV)/bin/lambdaroute-testbed run $(EXPERIMENT) --results $(RESULTS)
+
+# Every file is checked before the first run; a failed run is recorded and the others go on;
+# the report is written in any case (exit 1 after it when a run failed).
+experiments: testbed-deps release python
+	@CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV)/bin/lambdaroute-testbed run $(PAPER_EXPERIMENTS) \
+	  $(if $(filter 1 yes true,$(QUICK)),--quick) --no-progress --report --results $(RESULTS)

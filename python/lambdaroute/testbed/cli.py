@@ -1,6 +1,8 @@
 """``lambdaroute-testbed``: run experiments in Mininet.
 
     lambdaroute-testbed run experiments/grid.yaml [--results DIR] [--delay auto|netem|nfqueue|none]
+    lambdaroute-testbed run experiments/paper/*.yaml [--quick] [--policies rr,li] [--seeds 1,2]
+                        [--variants a,b] [--report]   sweeps: variants x policies x seeds, then the report
     lambdaroute-testbed compare RESULTS...  runs' figures side by side (Markdown)
     lambdaroute-testbed clean        remove what runs killed without cleanup left behind (only theirs)
     lambdaroute-testbed features     show what this kernel offers the testbed
@@ -15,15 +17,32 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(t) for t in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}`: expected seeds as integers, comma-separated (1,2,3)") from None
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lambdaroute-testbed", description="Run lambdaroute experiments in Mininet.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run an experiment file")
-    r.add_argument("experiment", help="experiment YAML (docs/experiment.md)")
+    r.add_argument("experiment", nargs="+", help="experiment YAML (docs/experiment.md); several run one after the other")
+    r.add_argument("--quick", action="store_true", help="the short version of each sweep (its `quick` section)")
+    r.add_argument("--policies", type=_names, help="only these policies, comma-separated (rp,li,rr,p2c); makes a sweep")
+    r.add_argument("--seeds", type=_seeds, help="only these seeds, comma-separated; makes a sweep")
+    r.add_argument("--variants", type=_names, help="only these variants of the sweep, comma-separated")
+    r.add_argument("--report", action="store_true", help="then `report` over the sweeps run")
     r.add_argument("--results", help="results root (default: the experiment's `results`, else ./results)")
     r.add_argument("--delay", choices=["auto", "netem", "nfqueue", "none"], help="override the delay mechanism")
     r.add_argument("--duration", type=float, help="override the scenario's duration, s")
@@ -55,22 +74,71 @@ def main(argv: Sequence[str] | None = None) -> int:
             removed = cleanup.clean_stale()
             print("\n".join(removed) if removed else "nothing to clean")
             return 0
-        from lambdaroute.testbed.run import run
-
-        path = Path(ns.experiment)
-        exp = load(path)
-        if ns.duration is not None:
-            exp = load(path, {**exp.raw, "duration": ns.duration})
-        if ns.delay:
-            exp.delay = ns.delay
-        run(exp, progress=not ns.no_progress, results=Path(ns.results) if ns.results else None)
-        return 0
+        return _run(ns)
     except KeyboardInterrupt:
         print("\ninterrupted; cleaned up", file=sys.stderr)
         return 130
     except (ExperimentError, ScenarioError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"lambdaroute-testbed: {e}", file=sys.stderr)
         return 2
+
+
+def _run(ns: argparse.Namespace) -> int:
+    """``run``: single experiments as they are; sweeps (a ``sweep`` section, or any of
+    ``--quick``, ``--policies``, ``--seeds``, ``--variants``) run by run. Every file is checked
+    before the first run starts. Exit 1 when a sweep's run failed (after the report)."""
+    import yaml
+
+    from lambdaroute.testbed.experiment import load, read_yaml
+    from lambdaroute.testbed.run import run
+    from lambdaroute.testbed.sweep import plan, run_sweep
+
+    results = Path(ns.results) if ns.results else None
+    restricted = ns.quick or ns.policies or ns.seeds or ns.variants
+    jobs: list[Any] = []
+    for file in ns.experiment:
+        path = Path(file)
+        try:
+            is_sweep = "sweep" in (read_yaml(path.read_text(encoding="utf-8")) or {})
+        except (yaml.YAMLError, AttributeError, TypeError):
+            is_sweep = False  # load() says what is wrong with it
+        if is_sweep or restricted:
+            sweep = plan(path, ns.quick, ns.policies, ns.seeds, ns.variants, ns.duration)
+            for r in sweep.runs:
+                r.experiment.delay = ns.delay or r.experiment.delay
+            jobs.append(sweep)
+        else:
+            jobs.append(_adjust(load(path), ns, path))
+    folders: list[str] = []
+    failed = 0
+    from lambdaroute.testbed.sweep import Sweep
+
+    for job in jobs:
+        if isinstance(job, Sweep):
+            top, records = run_sweep(job, results, progress=not ns.no_progress)
+            folders.append(str(top))
+            failed += sum(1 for r in records if not r["ok"])
+        else:
+            folders.append(str(run(job, progress=not ns.no_progress, results=results).out))
+    if ns.report:
+        code = main(["report", *folders] + (["--out", str(results / "report")] if results else []))
+        if code:
+            return code
+    if failed:
+        print(f"lambdaroute-testbed: {failed} run(s) failed: see sweep.json in {', '.join(folders)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _adjust(exp: Any, ns: argparse.Namespace, path: Path) -> Any:
+    """``--duration`` and ``--delay`` applied to a single experiment."""
+    from lambdaroute.testbed.experiment import load
+
+    if ns.duration is not None:
+        exp = load(path, {**exp.raw, "duration": ns.duration})
+    if ns.delay:
+        exp.delay = ns.delay
+    return exp
 
 
 def compare(folders: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,34 @@ import yaml
 from lambdaroute import topologies
 from lambdaroute.scenario import Scenario
 
-__all__ = ["Experiment", "ExperimentError", "load", "for_scenario", "apply_overrides", "find_binary"]
+__all__ = ["Experiment", "ExperimentError", "read_yaml", "load", "for_scenario", "apply_overrides", "find_binary"]
 
 #: How the testbed runs a scenario, whatever the scenario's source.
 SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace"}
-KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed"}
-MONITOR_KEYS = {"interval", "hysteresis", "samples"}
+KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
+#: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
+MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
 #: Control keys that are parameters of another key's choice (docs/scenario.md, `control`).
 CONTROL_PARAMETERS = {"installer": {"objective"}, "estimator": {"alpha", "period", "stat", "decay"}}
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true/false. YAML 1.1 also reads
+    ``on``, ``off``, ``yes``, ``no`` as booleans, which turns ON/OFF workloads' ``on:`` key
+    into ``True``; the scenario crate reads YAML 1.2."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def read_yaml(text: str) -> Any:
+    """YAML text as Python data, booleans as YAML 1.2 has them (see :class:`_Loader`)."""
+    return yaml.load(text, Loader=_Loader)
 
 
 class ExperimentError(ValueError):
@@ -49,6 +70,11 @@ class Experiment:
     results: Path = Path("results")
     binary: str | None = None
     grace: float = 10.0
+    #: Whether congested links are reported (the congestion hook); ``monitor.report`` in the file.
+    report_congestion: bool = True
+    #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
+    #: into ``metadata.json`` as ``sweep``; empty for a single run.
+    labels: dict[str, Any] = field(default_factory=dict)
 
 
 def _by_name(items: list[dict[str, Any]], key: Any) -> dict[str, dict[str, Any]]:
@@ -148,15 +174,18 @@ def find_binary(explicit: str | None = None) -> str:
     )
 
 
-def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None = None) -> Experiment:
-    """Reads an experiment file (or a ready dict, with ``path`` only for relative paths)."""
+def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None = None,
+         layers: list[tuple[str, dict[str, Any]]] | None = None) -> Experiment:
+    """Reads an experiment file (or a ready dict, with ``path`` only for relative paths).
+    ``layers`` are more overrides, ``(where, overrides)``, applied in order after the file's
+    (a sweep's variant, policy, seed)."""
     where = os.fspath(path) if path is not None else "<experiment>"
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     if data is None:
         if path is None:
             raise ValueError("load: give a path or data")
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = read_yaml(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise ExperimentError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -184,9 +213,11 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
     for key in ("duration", "seed"):
         if key in data:
             overrides[key] = data[key]
-    if overrides:
-        doc = yaml.safe_load(scenario.to_yaml())
-        doc = apply_overrides(doc, overrides, where)
+    layers = [(where, overrides)] + list(layers or [])
+    if any(change for _, change in layers):
+        doc = read_yaml(scenario.to_yaml())
+        for at, change in layers:
+            doc = apply_overrides(doc, change, at)
         scenario = Scenario.from_yaml(yaml.safe_dump(doc, sort_keys=False), f"{where} (scenario with overrides)")
     name = str(data.get("name") or (Path(path).stem if path else scenario.name))
     return _with_settings(data, where, base, name, scenario, source)
@@ -209,11 +240,17 @@ def for_scenario(scenario: Scenario, **settings: Any) -> Experiment:
 def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scenario: Scenario,
                    source: Path | None) -> Experiment:
     """The experiment running ``scenario`` with the settings in ``data``, checked."""
-    monitor = {"interval": 1.0, "hysteresis": 0.2, "samples": 2}
+    monitor: dict[str, float] = {"interval": 1.0, "hysteresis": 0.2, "samples": 2}
+    report_congestion = True
     for k, v in (data.get("monitor") or {}).items():
         if k not in MONITOR_KEYS:
             raise ExperimentError(f"{where}: monitor.{k}: unknown; expected {', '.join(sorted(MONITOR_KEYS))}")
-        monitor[k] = float(v) if k != "samples" else int(v)
+        if k == "report":
+            if not isinstance(v, bool):
+                raise ExperimentError(f"{where}: monitor.report: `{v}`: expected true or false")
+            report_congestion = v
+        else:
+            monitor[k] = float(v) if k != "samples" else int(v)
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
@@ -234,4 +271,5 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         results=results,
         binary=binary,
         grace=float(data.get("grace", 10.0)),
+        report_congestion=report_congestion,
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Call", "read_calls", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
+__all__ = ["Call", "read_calls", "write_calls", "CALLS_HEADER", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
            "ClientSummary", "RunFigures", "run_figures", "format_figures", "format_comparison",
            "objects_found", "format_objects", "read_schedule_times", "site_counts", "lag", "plot_sites"]
 
@@ -68,6 +68,23 @@ def read_calls(path: Path, client: str) -> list[Call]:
                 node=row.get("node") or "",
             ))
     return calls
+
+
+#: Columns of a run's ``calls.csv``: every client's calls in run time, responders by host.
+CALLS_HEADER = ["client", "router", "time", "latency", "responder", "lambda", "hops", "status"]
+
+
+def write_calls(calls: list[Call], path: Path, names: dict[str, str] | None = None) -> None:
+    """Every client's calls in one CSV (:data:`CALLS_HEADER`), sorted by the time they were
+    sent (s since the run's start), the responder named by its host (``names``: endpoint ->
+    host), latency in seconds (empty without an answer): what the report reads across runs."""
+    names = names or {}
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CALLS_HEADER)
+        for c in sorted(calls, key=lambda c: c.time):
+            w.writerow([c.client, c.router, f"{c.time:.4f}", "" if math.isnan(c.latency) else f"{c.latency:.6f}",
+                        names.get(c.responder, c.responder), c.lambda_, c.hops, c.status])
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -359,17 +359,22 @@ def run(
     stream: TextIO = sys.stderr,
     progress: bool = True,
     results: Path | None = None,
+    folder: Path | None = None,
 ) -> RunResult:
-    """Runs ``experiment``; returns its results (also on disk). ``reporter`` replaces the
-    controller reporter of the monitor (tests capture reports with it)."""
+    """Runs ``experiment``; returns its results (also on disk), in ``folder`` when given (a
+    sweep's run: it must not exist yet), else in ``<results>/<name>/<timestamp>``. ``reporter``
+    replaces the controller reporter of the monitor (tests capture reports with it)."""
     scenario = experiment.scenario
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = results or experiment.results
-    out = root / experiment.name / stamp
-    n = 1
-    while out.exists():
-        n += 1
-        out = root / experiment.name / f"{stamp}-{n}"
+    if folder is not None:
+        out = folder
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        root = results or experiment.results
+        out = root / experiment.name / stamp
+        n = 1
+        while out.exists():
+            n += 1
+            out = root / experiment.name / f"{stamp}-{n}"
     out.mkdir(parents=True)
     scenario.save(out / "scenario.yaml")
     (out / "experiment.yaml").write_text(
@@ -386,6 +391,8 @@ def run(
         "started": datetime.now().isoformat(timespec="seconds"),
         "control": scenario.control,
     }
+    if experiment.labels:
+        metadata["sweep"] = experiment.labels
     stream.write(f"lambdaroute-testbed: {experiment.name} ({scenario.name}, {scenario.duration:g} s) -> {out}\n")
     load = offered_load(scenario)
     metadata["offered_load"] = load
@@ -405,6 +412,7 @@ def run(
     # Responders by host: a host serving several computers is one row of the summary.
     names = {e: h.name for h in scenario.hosts_with("computer") for e in computer_endpoints(h)}
     names.update(external_endpoints(scenario))
+    metadata["computers"] = names
     aot_schedules: dict[int, Path] = {}
     base = experiment.source.parent if experiment.source else experiment.base
     try:
@@ -472,7 +480,10 @@ def run(
                 metadata["outside"] = outside_addresses(scenario, bed.gateway, use_controller)
                 stream.write("  from outside: " + "; ".join(metadata["outside"]["lines"]) + "\n")
 
-            if reporter is None and use_controller and binary_has(bed.binary, "congestion"):
+            if not experiment.report_congestion:
+                reporter = None
+                metadata["congestion_reports"] = "off (monitor.report: false): congested links recorded only"
+            elif reporter is None and use_controller and binary_has(bed.binary, "congestion"):
                 ctl_node = bed.network.node(ctl_hosts[0].name)
 
                 def run_in_controller_host(args: list[str]) -> tuple[int, str]:
@@ -592,6 +603,7 @@ def run(
             metadata["figures"] = figures.as_dict()
             summary_text += "\n" + report.format_figures(figures)
         (out / "summary.txt").write_text(summary_text, encoding="utf-8")
+        report.write_calls(calls, out / "calls.csv", names)
         metadata["summary"] = report.as_dict(summaries)
         with open(out / "utilization.csv", "w", encoding="utf-8") as f:
             f.write("time,computer,load1\n")

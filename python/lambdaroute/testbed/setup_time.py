@@ -17,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from lambdaroute.scenario import Scenario
 from lambdaroute.testbed.nodes import (
     CONTROLLER_PORT,
@@ -28,6 +26,7 @@ from lambdaroute.testbed.nodes import (
     endpoint,
     write_controller_files,
 )
+from lambdaroute.testbed.experiment import read_yaml
 from lambdaroute.testbed.run import TABLES_TIMEOUT, format_timings, start_testbed
 
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, help="logs go here (default: a temporary folder)")
     a = p.parse_args(argv)
     if a.installer:
-        data = yaml.safe_load(a.scenario.read_text(encoding="utf-8"))
+        data = read_yaml(a.scenario.read_text(encoding="utf-8"))
         data.setdefault("control", {})["installer"] = a.installer
         if a.installer != "two-tier":
             data["control"].pop("objective", None)  # two-tier's only
