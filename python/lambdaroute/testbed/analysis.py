@@ -126,6 +126,10 @@ def read_run(folder: Path, entry: dict[str, Any] | None = None, experiment: str 
     run = Run(folder, experiment or str(entry.get("experiment") or folder.parent.name),
               str(entry.get("variant") or "-"), entry.get("role"), str(entry.get("policy") or "?"),
               int(entry.get("seed") or 0), quick=bool(entry.get("quick", False)))
+    if entry.get("ok") is False or entry.get("error"):
+        # The sweep's word on a failed run comes first: its folder may hold nothing readable.
+        run.error = str(entry.get("error") or "the sweep marks it failed")
+        return run
     try:
         meta = _json(folder / "metadata.json")
         sweep = meta.get("sweep") or {}
@@ -139,9 +143,6 @@ def read_run(folder: Path, entry: dict[str, Any] | None = None, experiment: str 
         run.figures = meta.get("figures")
         run.events = [e for e in meta.get("events") or [] if isinstance(e, dict)]
         run.tables_s = (meta.get("timings_s") or {}).get("tables")
-        if entry.get("ok") is False or entry.get("error"):
-            run.error = str(entry.get("error") or meta.get("error") or "the sweep marks it failed")
-            return run
         if meta.get("error"):
             run.error = str(meta["error"])
             return run
