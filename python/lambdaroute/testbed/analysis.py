@@ -516,7 +516,8 @@ def f3(runs: Sequence[Run]) -> list[Finding]:
                                         else "no congestion reported"))
             out.append(Finding("F3", "holds" if holds else "does not hold", text, notes))
     return out or [Finding("F3", "not measured", _missing("congestion-baseline, congestion-hook-on and "
-                                                          "congestion-hook-off paired by policy and seed", runs))]
+                                                          "congestion-hook-off paired by policy and seed, the "
+                                                          "hook-on run with background traffic", runs))]
 
 
 def _fig(group: Sequence[Run], key: str) -> list[float]:
@@ -536,6 +537,10 @@ def f4(runs: Sequence[Run]) -> list[Finding]:
         mx = {n: max(_fig(g, "entries_max"), default=math.nan) for n, g in (("two", two), ("flat", flat))}
         tables = {n: mean_ci(r.tables_s for r in g if r.tables_s is not None)[0] for n, g in (("two", two), ("flat", flat))}
         e, p = m["entries_mean"], m["p50"]
+        if not all(math.isfinite(x) for x in (*e.values(), *p.values())):
+            out.append(Finding("F4", "not measured", f"tables-two-tier and tables-flat runs of {exp} ({policy}) "
+                                                     "lack figures (entries, p50): their tables were not complete"))
+            continue
         entries_ratio = e["flat"] / e["two"] if e["two"] else math.nan
         p50_ratio = p["two"] / p["flat"] if p["flat"] else math.nan
         holds = e["two"] < e["flat"] and p50_ratio <= 1.1

@@ -119,6 +119,7 @@ def plot_latency_bars(exp: str, groups: dict[tuple[str, str], list[Run]], path: 
         ax.set_xticks([i + width * (len(policies) - 1) / 2 for i in range(len(variants))], variants,
                       rotation=20, fontsize=8)
         ax.set_title(f"{q} latency (ms)", fontsize=10)
+        ax.set_ylim(bottom=0)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].legend(fontsize=8, title="policy")
     fig.suptitle(f"{exp}: latency by variant and policy (mean over seeds, 95% CI)", fontsize=10)
