@@ -94,7 +94,8 @@ def test_did_not_adapt_and_no_change_to_measure():
 
 
 def test_speed_halvings_takes_applied_factor_half_events_only():
-    events = [{"kind": "computer-speed", "applied": 10.2, "target": "c1", "detail": "restarted with --speed-factor 0.5"},
+    events = [{"kind": "computer-speed", "applied": 10.2, "target": "c1",
+               "detail": "restarted with --speed-factor 0.5"},
               {"kind": "computer-speed", "applied": 12.0, "target": "c2", "detail": "restarted with --speed-factor 2"},
               {"kind": "computer-speed", "target": "c3", "error": "not applied: the run ended"},
               {"kind": "link-down", "applied": 3.0, "target": "s1-s2", "detail": "down"}]
@@ -119,7 +120,25 @@ def test_f3_pairs_by_policy_and_seed_and_takes_p95_inside_the_episode():
     assert pairs[0].episode == [(10.0, 20.0)]  # the union of the background's intervals
     assert (pairs[0].ratio_on, pairs[0].ratio_off) == (pytest.approx(1.1), pytest.approx(3.0))
     [finding] = a.f3(runs)
-    assert finding.status == "holds" and "1.10 (1 seed, no interval)x" in finding.text
+    assert finding.status == "holds" and "hook on / baseline 1.10x (1 seed, no interval)" in finding.text
+    assert not finding.notes
+
+
+def test_f3_when_missed_lists_what_the_data_shows():
+    def lat(inside: float):
+        return calls(lambda t: 0.5, latency=lambda r, t: inside if 10 <= t < 20 else 1.0)
+    runs = [run("congestion-baseline", "rr", s, lat(10.0)) for s in (1, 2, 3)] + \
+           [run("congestion-hook-on", "rr", s, lat(v)) for s, v in ((1, 14.0), (2, 15.0), (3, 16.0))] + \
+           [run("congestion-hook-off", "rr", s, lat(15.0)) for s in (1, 2, 3)]
+    runs[3].congestion = [(12.5, "s1-s2", "congested"), (18.0, "s1-s2", "cleared")]
+    [finding] = a.f3(runs)
+    half = 4.303 * 0.1 / math.sqrt(3)  # ratios 1.4, 1.5, 1.6: s = 0.1, df = 2
+    assert finding.status == "does not hold"
+    assert f"hook on / baseline 1.50x ± {half:.2f}x (95% CI, 3 seeds)" in finding.text
+    assert "hook off / baseline 1.50x ± 0.00x" in finding.text
+    assert len(finding.notes) == 9
+    assert "seed 1, on (hook-on): p95 14.0 ms over 500 calls (0 errors) in the episode; shares c1 50%, c2 50%; " \
+           "first reported congested at 12.5 s on s1-s2" == finding.notes[1]
 
 
 def test_findings_without_runs_say_not_measured():

@@ -479,7 +479,7 @@ def f2(runs: Sequence[Run]) -> list[Finding]:
         failed = len(done) - len(times)
         mean = sum(times) / len(times) if times else math.nan
         text = (f"adapted in {mean:.2f} s mean, {max(times):.2f} s worst" if times else "did not adapt") + \
-               f" ({len(times)} of {len(done)} halvings adapted{f', {failed} did not adapt' if failed and times else ''}) {where}"
+            f" ({len(times)} of {len(done)} halvings adapted) {where}"
         if policy == "rp":
             out.append(Finding("F2", "reported", text + "; no target for rp", notes))
         else:
@@ -500,8 +500,8 @@ def f3(runs: Sequence[Run]) -> list[Finding]:
             on, off = mean_ci(p.ratio_on for p in pairs), mean_ci(p.ratio_off for p in pairs)
             episode = ", ".join(f"{a:g}-{b:g} s" for a, b in pairs[0].episode)
             holds = on[0] <= 1.2 and off[0] >= 2.0
-            text = (f"p95 in the episode ({episode}) hook on / baseline {ci_text(*on)}x, hook off / baseline "
-                    f"{ci_text(*off)}x ({policy}, {exp}; targets on <= 1.2x, off >= 2x)")
+            text = (f"p95 in the episode ({episode}) hook on / baseline {ci_text(*on, fmt='{:.2f}x')}, hook off / "
+                    f"baseline {ci_text(*off, fmt='{:.2f}x')} ({policy}, {exp}; targets on <= 1.2x, off >= 2x)")
             notes = []
             if not holds:
                 for p in pairs:
@@ -535,7 +535,8 @@ def f4(runs: Sequence[Run]) -> list[Finding]:
         m = {k: {n: mean_ci(_fig(g, k))[0] for n, g in (("two", two), ("flat", flat))}
              for k in ("entries_mean", "p50", "p99", "routers_per_call")}
         mx = {n: max(_fig(g, "entries_max"), default=math.nan) for n, g in (("two", two), ("flat", flat))}
-        tables = {n: mean_ci(r.tables_s for r in g if r.tables_s is not None)[0] for n, g in (("two", two), ("flat", flat))}
+        tables = {n: mean_ci(r.tables_s for r in g if r.tables_s is not None)[0]
+                  for n, g in (("two", two), ("flat", flat))}
         e, p = m["entries_mean"], m["p50"]
         if not all(math.isfinite(x) for x in (*e.values(), *p.values())):
             out.append(Finding("F4", "not measured", f"tables-two-tier and tables-flat runs of {exp} ({policy}) "

@@ -228,8 +228,9 @@ def write_report(paths: Sequence[Path], out: Path | None = None) -> tuple[Path, 
             j = jain.get((exp, variant, policy))
             e_mean = [float(f["entries_mean"]) for f in fig if f.get("entries_mean") is not None]
             e_max = [int(f["entries_max"]) for f in fig if f.get("entries_max") is not None]
-            rows.append([variant, g[0].role or "-", policy, ", ".join(str(r.seed) for r in sorted(g, key=lambda r: r.seed)),
-                         f"{sum(x['calls'] for x in lat) / len(lat):.0f}", f"{sum(x['errors'] for x in lat) / len(lat):.1f}",
+            seeds = ", ".join(str(r.seed) for r in sorted(g, key=lambda r: r.seed))
+            rows.append([variant, g[0].role or "-", policy, seeds, f"{sum(x['calls'] for x in lat) / len(lat):.0f}",
+                         f"{sum(x['errors'] for x in lat) / len(lat):.1f}",
                          *(_cell([x[q] for x in lat]) for q in ("p50", "p95", "p99")),
                          _cell([x["calls_per_s"] for x in lat], "{:.1f}"),
                          f"{sum(e_mean) / len(e_mean):.1f} / {max(e_max)}" if e_mean and e_max else "-",
