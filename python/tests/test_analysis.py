@@ -199,7 +199,7 @@ def test_report_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
         f.write("w1,r1,not-a-time,0.01,c1,f,2,OK\n")
     out = tmp_path / "report"
 
-    assert main(["report", str(sweep), str(broken), "--out", str(out)]) == 0
+    assert main(["report", str(sweep), str(broken), str(sweep / "limited/rr-s1"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1] == str(out / "report.md")
     md = (out / "report.md").read_text()

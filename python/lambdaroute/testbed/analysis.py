@@ -186,7 +186,11 @@ def read_results(paths: Sequence[Path]) -> list[Run]:
             raise ValueError(f"{p}: neither a sweep folder (no sweep.json) nor a run folder (no metadata.json): "
                              f"give results/<experiment>/<timestamp> folders written by a sweep or by "
                              f"`lambdaroute-testbed run`")
-    return runs
+    # A run given both in its sweep and on its own counts once.
+    unique: dict[Path, Run] = {}
+    for r in runs:
+        unique.setdefault(r.folder.resolve(), r)
+    return list(unique.values())
 
 
 # ----- F1: fairness -----
