@@ -4,6 +4,7 @@
     lambdaroute-testbed run experiments/paper/*.yaml [--quick] [--policies rr,li] [--seeds 1,2]
                         [--variants a,b] [--report]   sweeps: variants x policies x seeds, then the report
     lambdaroute-testbed compare RESULTS...  runs' figures side by side (Markdown)
+    lambdaroute-testbed report RESULTS... [--out DIR]  the findings, tables and plots of sweeps and runs
     lambdaroute-testbed clean        remove what runs killed without cleanup left behind (only theirs)
     lambdaroute-testbed features     show what this kernel offers the testbed
 
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-v", "--verbose", action="store_true", help="log what the testbed does")
     c = sub.add_parser("compare", help="set runs' figures side by side, as a Markdown table")
     c.add_argument("results", nargs="+", help="result folders (results/<experiment>/<time>)")
+    rep = sub.add_parser("report", help="report.md/.html and plots of sweep or run folders, with the findings")
+    rep.add_argument("results", nargs="+", help="sweep folders (with sweep.json) or run folders (metadata.json)")
+    rep.add_argument("--out", help="output folder (default: results/report/<timestamp>)")
     sub.add_parser("clean", help="remove leftovers of runs that died without cleaning up")
     sub.add_parser("features", help="show the kernel features the testbed would use")
     return p
@@ -69,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if ns.command == "compare":
             print(compare(ns.results), end="")
+            return 0
+        if ns.command == "report":
+            from lambdaroute.testbed.document import write_report
+
+            path, found = write_report([Path(p) for p in ns.results], Path(ns.out) if ns.out else None)
+            print("".join(f.line + "\n" for f in found) + str(path))
             return 0
         if ns.command == "clean":
             removed = cleanup.clean_stale()
