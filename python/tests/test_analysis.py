@@ -67,6 +67,15 @@ def test_f1_skips_sparse_windows_and_counts_a_computer_gone_silent():
     assert len(silent) == 1
 
 
+def test_f1_leaves_out_computers_outside_round_robins_active_set():
+    # c3 answers a probe per window at 45 ms, above 2 x 10 ms: round robin owes it no share, so
+    # the fair 2/3-1/3 split of c1 and c2 stays at 1.0; with c3 counted it would not.
+    probed = sorted(calls(lambda t: 2 / 3) + [a.Call(k + 0.5, 45.0, "c3", True) for k in range(30)],
+                    key=lambda c: c.time)
+    assert min(a.fairness_windows(probed, 30.0)) == pytest.approx(1.0, abs=0.02)
+    assert max(a.fairness_windows(probed, 30.0, active_factor=10.0)) < 0.95
+
+
 # ----- F2 -----
 
 def ramp(t: float, at: float = 10.0, old: float = 0.6, new: float = 0.4, over: float = 3.0) -> float:

@@ -628,3 +628,45 @@ def test_computer_and_router_events_take_effect_in_a_run(tmp_path):
     assert "--speed-factor" in (result.out / "logs" / "computer-c2-2.log").read_text().splitlines()[0]
     assert meta["leftovers"] == []
     assert root_iptables() == before
+
+
+def test_the_papers_experiments_run_quick_and_the_report_states_each_finding(tmp_path, capsys):
+    """`make experiments QUICK=1` with round robin only: the five sweeps of experiments/paper/,
+    then the report. Every run succeeds; F1 is measured on every sweep, F2 on the grid's speed
+    halving, F3 on the line's three congestion variants, each with its numbers; F4's 1,065-computer
+    runs are left out of the quick version and the report says so."""
+    require_mininet()
+    from lambdaroute.testbed.cli import main
+
+    files = sorted(str(p) for p in (REPO / "experiments" / "paper").glob("*.yaml"))
+    assert [Path(f).stem for f in files] == ["aot", "grid", "line", "pods", "ring-tree"]
+    code = main(["run", *files, "--quick", "--policies", "rr", "--no-progress", "--report", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    sweeps = {p.parent.parent.name: json.loads(p.read_text()) for p in tmp_path.glob("paper-*/*/sweep.json")}
+    assert sorted(sweeps) == ["paper-aot", "paper-grid", "paper-line", "paper-pods", "paper-ring-tree"]
+    for name, sweep in sweeps.items():
+        assert sweep["quick"] and sweep["runs"], name
+        assert all(r["ok"] and r["policy"] == "rr" for r in sweep["runs"]), (name, sweep["runs"])
+    assert sorted(r["variant"] for r in sweeps["paper-line"]["runs"]) == ["congested", "congested-no-hook", "ideal", "limited"]
+    # Each run folder has its calls in run time and its place in the sweep.
+    line = next(tmp_path.glob("paper-line/*"))
+    meta = json.loads((line / "congested-no-hook" / "rr-s1" / "metadata.json").read_text())
+    assert meta["sweep"]["role"] == "congestion-hook-off" and meta["congestion_reports"].startswith("off")
+    with open(line / "limited" / "rr-s1" / "calls.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["responder"] for r in rows if r["status"] == "OK"} <= {"c1", "c2", "c3", "c4", "c5"}
+    assert 0 <= float(rows[0]["time"]) <= float(rows[-1]["time"]) <= 16 + 10
+    report_md = Path(out.strip().splitlines()[-1])
+    assert report_md.name == "report.md" and report_md.with_name("report.html").exists(), out
+    text = report_md.read_text()
+    assert list(report_md.parent.glob("*.png")), "no plots"
+    # Every finding is stated with numbers, holding or not.
+    import re
+
+    for finding, pattern in [("F1", r"F1 (holds|does not hold): Jain mean [0-9.]+, min [0-9.]+ over \d+ windows"),
+                             ("F2", r"F2 (holds|does not hold|reported): .*[0-9.]+ s"),
+                             ("F3", r"F3 (holds|does not hold): p95 in the episode .* hook on / baseline [0-9.]+x"),
+                             ("F4", r"F4 not measured")]:
+        assert re.search(pattern, text), (finding, text[:3000])
+    assert "paper-aot" in text and "paper-ring-tree" in text and "paper-pods" in text

@@ -205,13 +205,21 @@ def _window(calls: Sequence[Call], times: list[float], start: float, end: float)
     return calls[bisect.bisect_left(times, start):bisect.bisect_left(times, end)]
 
 
+#: Round robin's active set: destinations whose weight is at most this times the smallest.
+ACTIVE_FACTOR = 2.0
+
+
 def fairness_windows(calls: Sequence[Call], duration: float, warmup: float = WARMUP_S,
-                     min_computers: int = 2, min_calls: int = 10) -> list[float]:
+                     min_computers: int = 2, min_calls: int = 10,
+                     active_factor: float = ACTIVE_FACTOR) -> list[float]:
     """Jain's index of x_i / e_i per 1-s window [k, k+1) from ``warmup`` to ``duration``: x_i the
     computer's share of the window's answered calls, e_i its share of Σ 1/L_j (L its mean latency
-    in the window). Computers that answered in the previous window but not this one count with
-    x_i = 0 and their previous latency. Windows with fewer than ``min_computers`` answering or
-    fewer than ``min_calls`` answered calls are skipped. ``calls`` sorted by time."""
+    in the window), over the computers in round robin's active set: those with L at most
+    ``active_factor`` times the window's smallest (the others only get a probe now and then, by
+    design, and are not owed a share). Computers that answered in the previous window but not
+    this one count with x_i = 0 and their previous latency. Windows with fewer than
+    ``min_computers`` active or fewer than ``min_calls`` answered calls to them are skipped.
+    ``calls`` sorted by time."""
     times = [c.time for c in calls]
     out = []
     previous: dict[str, float] = {}
@@ -222,9 +230,12 @@ def fairness_windows(calls: Sequence[Call], duration: float, warmup: float = WAR
             if c.ok and c.responder:
                 by[c.responder].append(c.latency)
         latency = {r: sum(v) / len(v) for r, v in by.items()}
-        answered = sum(len(v) for v in by.values())
-        if len(by) >= min_computers and answered >= min_calls:
-            considered = {**previous, **latency}
+        considered = {**previous, **latency}
+        if considered:
+            fastest = min(considered.values())
+            considered = {r: lat for r, lat in considered.items() if lat <= active_factor * fastest}
+        answered = sum(len(by.get(r, [])) for r in considered)
+        if sum(1 for r in considered if r in by) >= min_computers and answered >= min_calls:
             inv = {r: 1 / max(lat, 1e-9) for r, lat in considered.items()}
             total = sum(inv.values())
             out.append(jain([(len(by.get(r, [])) / answered) / (inv[r] / total) for r in considered]))
