@@ -146,13 +146,13 @@ def test_f3_when_missed_lists_what_the_data_shows():
     assert f"hook on / baseline 1.50x ± {half:.2f}x (95% CI, 3 seeds)" in finding.text
     assert "hook off / baseline 1.50x ± 0.00x" in finding.text
     assert len(finding.notes) == 9
-    assert "seed 1, on (hook-on): p95 14.0 ms over 500 calls (0 errors) in the episode; shares c1 50%, c2 50%; " \
+    assert "exp, rr, seed 1, on (hook-on): p95 14.0 ms over 500 calls (0 errors) in the episode; shares c1 50%, c2 50%; " \
            "first reported congested at 12.5 s on s1-s2" == finding.notes[1]
 
 
 def test_findings_without_runs_say_not_measured():
     for f in a.findings([]):
-        assert f.status == "not measured" and "no runs with role" in f.text
+        assert f.status == "not measured" and "no runs with" in f.text
 
 
 # ----- the report, end to end -----
@@ -218,7 +218,7 @@ def test_report_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     # F1: seed 1 fair (~1.0), seed 2 split equally (0.9): mean 0.950, worst 0.900, 56 windows.
     assert "F1 does not hold: Jain mean 0.950, min 0.900 over 56 windows (rr, 2 seeds, paper-line/limited" in md
     assert "F2 holds: adapted in 2." in md and "(li, 1 seed, paper-line/slow)" in md
-    assert "F3 not measured: no runs with role congestion-baseline" in md
+    assert "F3 not measured: no runs with roles congestion-baseline" in md
     assert "F4 holds: entries per router two-tier 10.0 mean (max 12) vs flat 40.0 (max 40), flat / two-tier " \
            "4.00x; p50 two-tier / flat 1.05x" in md
     assert "RuntimeError: router r1 died" in md and "line 1503: unreadable row" in md

@@ -433,9 +433,9 @@ def _groups(runs: Iterable[Run], *keys: str) -> dict[tuple[Any, ...], list[Run]]
     return dict(sorted(out.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
 
 
-def _missing(roles: str, runs: Sequence[Run]) -> str:
+def _missing(what: str, runs: Sequence[Run]) -> str:
     quick = " (the sweeps read ran in quick mode, which may omit these variants)" if any(r.quick for r in runs) else ""
-    return f"no runs with role {roles}{quick}"
+    return f"no runs {what}{quick}"
 
 
 def fairness(runs: Iterable[Run]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -456,7 +456,7 @@ def f1(runs: Sequence[Run]) -> list[Finding]:
     """Round robin shares calls in proportion to 1/latency: Jain mean >= 0.99, min >= 0.95."""
     rr = [r for r in runs if r.ok and r.policy == "rr"]
     if not rr:
-        return [Finding("F1", "not measured", _missing("any with policy rr", runs))]
+        return [Finding("F1", "not measured", _missing("with policy rr", runs))]
     table = fairness(rr)
     out = []
     for (exp, variant, policy), d in table.items():
@@ -480,7 +480,7 @@ def f2(runs: Sequence[Run]) -> list[Finding]:
         results = [a for _, a in pairs]
         where = f"({policy}, {len(group)} seed{'s' * (len(group) != 1)}, {exp}/{variant})"
         done = [a for a in results if a.status in ("adapted", "did not adapt")]
-        notes = [f"seed {seed}: {a.target} halved at {a.applied:.1f} s; share "
+        notes = [f"{exp}/{variant}, {policy}, seed {seed}: {a.target} halved at {a.applied:.1f} s; share "
                  f"{'-' if a.old is None else f'{a.old:.3f}'} -> {'-' if a.new is None else f'{a.new:.3f}'}; "
                  f"{a.status}{'' if a.seconds is None else f' in {a.seconds:.2f} s'}" for seed, a in pairs]
         if not done:
@@ -525,12 +525,12 @@ def f3(runs: Sequence[Run]) -> list[Finding]:
                         p95, n, errors = p95_in(run.calls, p.episode)
                         first = first_congested(run)
                         shares = ", ".join(f"{c} {s:.0%}" for c, s in shares_in(run.calls, p.episode).items())
-                        notes.append(f"seed {p.seed}, {name} ({run.variant}): p95 {p95:.1f} ms over {n} calls "
+                        notes.append(f"{exp}, {policy}, seed {p.seed}, {name} ({run.variant}): p95 {p95:.1f} ms over {n} calls "
                                      f"({errors} errors) in the episode; shares {shares or '-'}; "
                                      + (f"first reported congested at {first[0]:.1f} s on {first[1]}" if first
                                         else "no congestion reported"))
             out.append(Finding("F3", "holds" if holds else "does not hold", text, notes))
-    return out or [Finding("F3", "not measured", _missing("congestion-baseline, congestion-hook-on and "
+    return out or [Finding("F3", "not measured", _missing("with roles congestion-baseline, congestion-hook-on and "
                                                           "congestion-hook-off paired by policy and seed, the "
                                                           "hook-on run with background traffic", runs))]
 
@@ -568,7 +568,7 @@ def f4(runs: Sequence[Run]) -> list[Finding]:
                            f"{tables['two']:.1f} vs {tables['flat']:.1f} s; routers per call "
                            f"{m['routers_per_call']['two']:.2f} vs {m['routers_per_call']['flat']:.2f} "
                            f"({policy}, {len(two)}+{len(flat)} runs, {exp}; target fewer entries, p50 <= 1.1x)"))
-    return out or [Finding("F4", "not measured", _missing("tables-two-tier and tables-flat in one experiment", runs))]
+    return out or [Finding("F4", "not measured", _missing("with roles tables-two-tier and tables-flat in one experiment", runs))]
 
 
 def findings(runs: Sequence[Run]) -> list[Finding]:

@@ -81,7 +81,8 @@ def _cell(values: list[float], fmt: str = "{:.2f}") -> str:
     m, half, n = mean_ci(values)
     if n == 0:
         return "-"
-    return f"{fmt.format(m)} ± {fmt.format(half)}" if half is not None else f"{fmt.format(m)} (1 seed, no interval)"
+    # One seed has no interval: the bare value (the table's caption says so).
+    return f"{fmt.format(m)} ± {fmt.format(half)}" if half is not None else fmt.format(m)
 
 
 def _latencies(run: Run) -> dict[str, float]:
@@ -238,7 +239,7 @@ def write_report(paths: Sequence[Path], out: Path | None = None) -> tuple[Path, 
             if e_mean and e_max:
                 entries.append((f"{exp}/{variant}/{policy}", sum(e_mean) / len(e_mean), max(e_max)))
         blocks += [("p", "Per variant and policy: calls and errors per run (mean over seeds), latency "
-                         "percentiles and calls/s as mean ± 95% CI over seeds, table entries per router "
+                         "percentiles and calls/s as mean ± 95% CI over seeds (the bare value with one seed), table entries per router "
                          "(mean / max), and F1's Jain index (mean / worst window; a target for rr only)."),
                    ("table", (["variant", "role", "policy", "seeds", "calls", "errors", "p50 ms", "p95 ms",
                                "p99 ms", "calls/s", "entries mean / max", "Jain mean / min"], rows))]

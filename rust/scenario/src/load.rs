@@ -89,8 +89,17 @@ impl std::fmt::Display for OfferedLoad {
             "offered load: {:.1} calls/s, {:.2} s of work each; capacity {capacity} across {} computers: {pct}",
             self.calls_per_s, self.work_s, self.computers
         )?;
-        if !self.uncounted.is_empty() {
-            write!(f, " (not counted: {})", self.uncounted.join(", "))?;
+        // A line, not a page: an Array of Things replay has a workload per site.
+        const SHOWN: usize = 3;
+        match self.uncounted.len() {
+            0 => {}
+            n if n <= SHOWN => write!(f, " (not counted: {})", self.uncounted.join(", "))?,
+            n => write!(
+                f,
+                " (not counted: {} and {} more)",
+                self.uncounted[..SHOWN - 1].join(", "),
+                n - (SHOWN - 1)
+            )?,
         }
         Ok(())
     }

@@ -164,3 +164,25 @@ fn calls_to_real_computers_are_listed_not_counted() {
     assert!(close(load.utilization, 2.0 / (4.0 / 1.004)), "{load}");
     assert!(!load.utilization.is_infinite());
 }
+
+#[test]
+fn many_uncounted_workloads_print_as_one_line() {
+    let replays: String = (0..5)
+        .map(|_| "  - {client: u1, router: r1, lambda: clambda0, pattern: trace, trace: t.csv}\n")
+        .collect();
+    let sc = scenario(
+        "",
+        &format!(
+            "  - {{client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 1}}\n{replays}"
+        ),
+    );
+    let load = sc.offered_load();
+    assert_eq!(load.uncounted.len(), 5);
+    let text = load.to_string();
+    assert!(
+        text.ends_with(
+            "(not counted: workloads[1] (u1): trace replay, workloads[2] (u1): trace replay and 3 more)"
+        ),
+        "{text}"
+    );
+}
