@@ -76,6 +76,17 @@ def test_f1_leaves_out_computers_outside_round_robins_active_set():
     assert max(a.fairness_windows(probed, 30.0, active_factor=10.0)) < 0.95
 
 
+def test_f1_judges_each_router_on_its_own_calls():
+    # Router r1 sends everything to c1 (10 ms), r2 everything to c2 (20 ms): each is alone in its
+    # router's windows (skipped), while the mix would look unfair (1/2-1/2 against 2/3-1/3).
+    mixed = [a.Call(c.time, c.latency, c.responder, c.ok, "r1" if c.responder == "c1" else "r2")
+             for c in calls(lambda t: 0.5)]
+    assert a.fairness_windows(mixed, 30.0) == pytest.approx([0.9] * 28)
+    assert a.router_windows(mixed, 30.0) == []
+    fair = [a.Call(c.time, c.latency, c.responder, c.ok, "r1") for c in calls(lambda t: 2 / 3)]
+    assert a.router_windows(fair + [], 30.0) == pytest.approx([1.0] * 28, abs=1e-3)
+
+
 # ----- F2 -----
 
 def ramp(t: float, at: float = 10.0, old: float = 0.6, new: float = 0.4, over: float = 3.0) -> float:

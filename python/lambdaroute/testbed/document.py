@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +140,10 @@ def _congested(run: Run) -> list[tuple[float, float, str]]:
     return out + [(t, run.duration_s, link) for link, t in open_.items()]
 
 
+#: Computers drawn one by one in a share plot; the others are one band.
+MAX_COMPUTERS_SHOWN = 9
+
+
 def plot_shares(exp: str, variant: str, runs: dict[str, Run], path: Path) -> None:
     """Each computer's share of answered calls per 1-s window, one panel per policy (its lowest
     seed); applied events as vertical lines, monitor-reported congestion and background shaded."""
@@ -148,12 +152,17 @@ def plot_shares(exp: str, variant: str, runs: dict[str, Run], path: Path) -> Non
                              layout="constrained")
     for ax, (policy, run) in zip(axes[:, 0], sorted(runs.items())):
         end = int(math.floor(run.duration_s))
-        computers = sorted({c.responder for c in run.calls if c.ok})
+        served = Counter(c.responder for c in run.calls if c.ok)
+        # A legend of 71 computers hides the plot: the busiest ones, then the rest together.
+        shown = sorted(r for r, _ in served.most_common(MAX_COMPUTERS_SHOWN)) if len(served) > MAX_COMPUTERS_SHOWN + 1 \
+            else sorted(served)
+        rest = f"{len(served) - len(shown)} other computers"
+        computers = shown + ([rest] if len(shown) < len(served) else [])
         counts = {c: [0] * end for c in computers}
         totals = [0] * end
         for c in run.calls:
             if c.ok and 0 <= c.time < end:
-                counts[c.responder][int(c.time)] += 1
+                counts[c.responder if c.responder in shown else rest][int(c.time)] += 1
                 totals[int(c.time)] += 1
         xs = [i + 0.5 for i in range(end)]
         ax.stackplot(xs, *[[n / t if t else math.nan for n, t in zip(counts[c], totals)] for c in computers],
@@ -235,7 +244,7 @@ def write_report(paths: Sequence[Path], out: Path | None = None) -> tuple[Path, 
                          *(_cell([x[q] for x in lat]) for q in ("p50", "p95", "p99")),
                          _cell([x["calls_per_s"] for x in lat], "{:.1f}"),
                          f"{sum(e_mean) / len(e_mean):.1f} / {max(e_max)}" if e_mean and e_max else "-",
-                         f"{j['mean']:.3f} / {j['min']:.3f}" if j else "-"])
+                         f"{j['mean']:.3f} / {j['min']:.3f}" if j and j["windows"] else "-"])
             if e_mean and e_max:
                 entries.append((f"{exp}/{variant}/{policy}", sum(e_mean) / len(e_mean), max(e_max)))
         blocks += [("p", "Per variant and policy: calls and errors per run (mean over seeds), latency "
