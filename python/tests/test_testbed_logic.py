@@ -434,8 +434,94 @@ def test_changing_the_installer_by_override_drops_the_old_installers_objective()
 
 
 def test_every_shipped_experiment_loads():
+    from lambdaroute.testbed.sweep import plan
+
     for path in sorted((REPO / "experiments").glob("*.yaml")):
         assert load(path).scenario.hosts, path
+    for path in sorted((REPO / "experiments" / "paper").glob("*.yaml")):
+        assert plan(path).runs and plan(path, quick=True).runs, path
+
+
+# ----- sweeps -----
+
+def test_the_papers_sweeps_plan_every_variant_policy_and_seed_and_their_quick_versions():
+    from lambdaroute.testbed.sweep import plan
+
+    line = plan(REPO / "experiments" / "paper" / "line.yaml")
+    assert len(line.runs) == 4 * 4 * 3
+    assert {(r.variant, r.role) for r in line.runs} == {
+        ("ideal", None), ("limited", "congestion-baseline"), ("congested", "congestion-hook-on"),
+        ("congested-no-hook", "congestion-hook-off")}
+    by = {(r.variant, r.policy, r.seed): r.experiment for r in line.runs}
+    exp = by[("congested-no-hook", "p2c", 3)]
+    assert exp.scenario.seed == 3 and exp.scenario.control["policy"] in ("p2c", "power-of-two")
+    assert exp.report_congestion is False and by[("congested", "p2c", 3)].report_congestion is True
+    assert exp.labels == {"experiment": "paper-line", "variant": "congested-no-hook", "role": "congestion-hook-off",
+                          "policy": "p2c", "seed": 3, "quick": False}
+    assert [b["rate"] for b in yaml.safe_load(exp.scenario.to_yaml())["background"]] == [10.0]
+    assert not yaml.safe_load(by[("limited", "rr", 1)].scenario.to_yaml()).get("background")
+    ideal = yaml.safe_load(by[("ideal", "rr", 1)].scenario.to_yaml())["links"]
+    assert all("bw" not in link for link in ideal), ideal
+    quick = plan(REPO / "experiments" / "paper" / "line.yaml", quick=True)
+    assert sorted((r.variant, r.policy, r.seed) for r in quick.runs) == sorted(
+        (v, p, 1) for v in ("ideal", "limited", "congested", "congested-no-hook") for p in ("li", "rr"))
+    assert {r.experiment.scenario.duration for r in quick.runs} == {16.0}
+    # F4's 1,065-computer runs: round robin, one seed, and not in the quick version.
+    aot = plan(REPO / "experiments" / "paper" / "aot.yaml")
+    thousand = [r for r in aot.runs if r.variant.endswith("1k")]
+    assert sorted((r.variant, r.policy, r.seed) for r in thousand) == [("flat-1k", "rr", 1), ("two-tier-1k", "rr", 1)]
+    assert all(len(r.experiment.scenario.hosts_with("computer")) == 71 for r in thousand)
+    assert {r.variant for r in plan(REPO / "experiments" / "paper" / "aot.yaml", quick=True).runs} == {"two-tier"}
+    narrowed = plan(REPO / "experiments" / "paper" / "grid.yaml", policies=["round-robin"], seeds=[2])
+    assert [(r.policy, r.seed) for r in narrowed.runs] == [("rr", 2)]
+
+
+def test_on_off_workloads_survive_overrides():
+    # PyYAML reads `on:` as True (YAML 1.1); the ring-tree's ON/OFF clients must keep their key.
+    from lambdaroute.testbed.sweep import plan
+
+    runs = plan(REPO / "experiments" / "paper" / "ring-tree.yaml").runs
+    workloads = yaml.safe_load(runs[0].experiment.scenario.to_yaml().replace("on:", "'on':"))["workloads"]
+    assert {w["pattern"] for w in workloads} == {"on-off"} and all(w["on"] == 5.0 for w in workloads)
+
+
+@pytest.mark.parametrize("sweep,error", [
+    ("sweep: {policies: [rr, fastest]}", "sweep.policies: policy `fastest`: expected one of rp, li, rr, p2c"),
+    ("sweep: {seeds: [1, two]}", "sweep.seeds: expected a non-empty list of ints"),
+    ("sweep: {variants: {a: {role: judge}}}", "sweep.variants.a.role: `judge`: expected one of"),
+    ("sweep: {variants: {a: {colour: red}}}", "sweep.variants.a: unknown key(s) colour"),
+    ("sweep: {variants: {a: {overrides: {workloads: {u9: {rate: 1}}}}}}", "overrides.workloads.u9: no workload of client"),
+    ("sweep: {policies: [rr]}\nquick: {length: 3}", "quick: unknown key(s) length"),
+    ("sweep: {variants: {a: {monitor: {report: maybe}}}}", "monitor.report: `maybe`: expected true or false"),
+])
+def test_sweep_mistakes_are_named_before_any_run(tmp_path, sweep, error):
+    from lambdaroute.testbed.sweep import plan
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"generator: line\nargs: [3]\n{sweep}\n", encoding="utf-8")
+    with pytest.raises(ExperimentError) as e:
+        plan(path)
+    assert error in str(e.value) and str(path) in str(e.value)
+
+
+def test_variant_options_need_a_generator(tmp_path):
+    from lambdaroute.testbed.sweep import plan
+
+    (tmp_path / "s.yaml").write_text((REPO / "topologies" / "line.yaml").read_text(), encoding="utf-8")
+    path = tmp_path / "bad.yaml"
+    path.write_text("scenario: s.yaml\nsweep: {variants: {a: {options: {bw: 5}}}}\n", encoding="utf-8")
+    with pytest.raises(ExperimentError, match="generator options need `generator:`"):
+        plan(path)
+
+
+def test_run_calls_csv_puts_every_client_in_run_time_with_host_names(tmp_path):
+    calls = [report.Call("u2", 2.5, 0.02, 0.0, "10.0.0.5:10000", "clambda0", 1, True, "OK", "r1"),
+             report.Call("u1", 1.0, float("nan"), 0.0, "", "clambda0", 0, False, "UNAVAILABLE: gone", "r1")]
+    report.write_calls(calls, tmp_path / "calls.csv", {"10.0.0.5:10000": "c1"})
+    assert (tmp_path / "calls.csv").read_text().splitlines() == [
+        "client,router,time,latency,responder,lambda,hops,status",
+        "u1,r1,1.0000,,,clambda0,0,UNAVAILABLE: gone",
+        "u2,r1,2.5000,0.020000,c1,clambda0,1,OK"]
 
 
 # ----- the figures of a run -----
