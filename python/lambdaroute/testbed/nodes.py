@@ -500,14 +500,11 @@ class Nodes:
             np.proc.send_signal(sig)
         return group
 
-    def computer_args(self, h: Host, controller: str | None, speed_factor: float | None = None,
-                      speed: float | None = None, config_name: str | None = None) -> tuple[list[str], list[str]]:
+    def computer_args(self, h: Host, controller: str | None) -> tuple[list[str], list[str]]:
         """``lambdaroute computer`` arguments for computer host ``h`` and the addresses it listens
-        on. ``speed_factor`` multiplies every processor's speed (``--speed-factor``); ``speed``
-        (ops/s per core) replaces the main processor's in its configuration, written to
-        ``computers/<config_name or host>.yaml``. A simulated computer also gets
-        ``--conditions conditions/<host>.yaml``, (re)written here with the scenario's conditions
-        (speed factor 1, no background load): every start is at the scenario's speed."""
+        on. A simulated computer gets ``--conditions conditions/<host>.yaml``, (re)written here
+        with the scenario's conditions (speed factor 1, no background load): every start is at
+        the scenario's speed; ``computer-speed`` and ``computer-load`` change the file live."""
         listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
         args = ["computer", "--listen", listen, "--util-listen", util]
         n = len(computer_endpoints(h))
@@ -515,19 +512,7 @@ class Nodes:
             # The process binds its ports in order: the last ones listening means all do.
             args += ["--endpoints", str(n)]
         spec = h.computer or {}
-        if speed is not None and spec.get("executor") != "face":
-            overrides = {k: spec[k] for k in ("cores", "memory") if spec.get(k) is not None}
-            config = _native.computer_config(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1),
-                                              speed=speed, **overrides)
-            configs = self.out / "computers"
-            configs.mkdir(exist_ok=True)
-            path = configs / f"{config_name or h.name}.yaml"
-            path.write_text(config, encoding="utf-8")
-            args += ["--config", str(path)]
-        else:
-            args += self._computer_args(config_name or h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
-        if speed_factor is not None:
-            args += ["--speed-factor", f"{speed_factor:g}"]
+        args += self._computer_args(h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
         if spec.get("executor") != "face":
             args += ["--conditions", str(self.write_conditions(h.name))]
         if controller:
