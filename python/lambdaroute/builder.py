@@ -267,16 +267,19 @@ class ScenarioBuilder:
         link: str | None = None,
         factor: float | None = None,
         speed: float | None = None,
+        load: float | None = None,
         bw: float | None = None,
         delay: float | None = None,
     ) -> None:
         """A change at ``at`` s into the run (section ``events``): ``kind`` computer-speed
-        (``host``, ``factor`` or ``speed``), computer-stop/computer-start (``host``),
+        (``host``, ``factor`` or ``speed``), computer-load (``host``, ``load``: the fraction of
+        its cores other work takes, 0 <= load < 1), computer-stop/computer-start (``host``),
         link-down/link-up (``link`` ``a-b``), link-set (``link``, ``bw`` and/or ``delay``),
         router-restart (``host``)."""
         event = {"at": at, "kind": kind,
-                 **_omit_none(host=host, link=link, factor=factor, speed=speed, bw=bw, delay=delay)}
-        keywords = {"host": host, "link": link, "factor": factor, "speed": speed, "bw": bw, "delay": delay}
+                 **_omit_none(host=host, link=link, factor=factor, speed=speed, load=load, bw=bw, delay=delay)}
+        keywords = {"host": host, "link": link, "factor": factor, "speed": speed, "load": load, "bw": bw,
+                    "delay": delay}
         self._add("events", event, _Call(_call_text("add_event", [at, kind], keywords)))
 
     def control(

@@ -116,11 +116,12 @@ class External:
 
 @dataclass(frozen=True)
 class Event:
-    """A change during the run at ``at`` s: ``kind`` is one of computer-speed, computer-stop,
-    computer-start, link-down, link-up, link-set, router-restart; ``host`` (a computer or a
-    router) or ``link`` (``a-b``) says what it acts on; ``factor`` or ``speed`` (ops/s per core)
-    the new speed of a computer-speed; ``bw`` (Mbit/s) and/or ``delay`` (ms) the new shaping of
-    a link-set."""
+    """A change during the run at ``at`` s: ``kind`` is one of computer-speed, computer-load,
+    computer-stop, computer-start, link-down, link-up, link-set, router-restart; ``host`` (a
+    computer or a router) or ``link`` (``a-b``) says what it acts on; ``factor`` or ``speed``
+    (ops/s per core) the new speed of a computer-speed; ``load`` (0 <= load < 1, the fraction of
+    its cores other work takes) the background load of a computer-load; ``bw`` (Mbit/s) and/or
+    ``delay`` (ms) the new shaping of a link-set."""
 
     at: float
     kind: str
@@ -128,6 +129,7 @@ class Event:
     link: str | None = None
     factor: float | None = None
     speed: float | None = None
+    load: float | None = None
     bw: float | None = None
     delay: float | None = None
 

@@ -120,6 +120,13 @@ def test_speed_halvings_takes_applied_factor_half_events_only():
               {"kind": "computer-speed", "target": "c3", "error": "not applied: the run ended"},
               {"kind": "link-down", "applied": 3.0, "target": "s1-s2", "detail": "down"}]
     assert a.speed_halvings(events) == [(10.2, "c1")]
+    # The testbed now changes the speed live; the number follows `speed factor`.
+    live = [{"kind": "computer-speed", "applied": 8.5, "target": "c4", "detail": "speed factor 0.5 (live, no restart)"},
+            {"kind": "computer-speed", "applied": 9.0, "target": "c5",
+             "detail": "speed factor 0.5 (5e+08 ops/s per core; live, no restart)"},
+            {"kind": "computer-speed", "applied": 9.5, "target": "c6", "detail": "speed factor 0.25 (live, no restart)"},
+            {"kind": "computer-load", "applied": 9.7, "target": "c4", "detail": "background load 0.5 (live)"}]
+    assert a.speed_halvings(live + events) == [(8.5, "c4"), (9.0, "c5"), (10.2, "c1")]
 
 
 # ----- F3 -----

@@ -44,6 +44,7 @@ def full_example() -> ScenarioBuilder:
     b.add_event(20, "link-down", link="s2-s3")
     b.add_event(30, "link-up", link="s3-s2")
     b.add_event(40, "computer-speed", host="c1", factor=0.5)
+    b.add_event(45, "computer-load", host="c1", load=0.3)
     b.add_event(50, "computer-stop", host="c2")
     b.add_event(60, "computer-start", host="c2")
     b.add_event(70, "router-restart", host="r1")

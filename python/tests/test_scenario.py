@@ -163,11 +163,12 @@ def test_shipped_topologies_load() -> None:
 def test_events_read_in_time_order_and_write_back() -> None:
     s = Scenario.load(FULL)
     assert [(e.at, e.kind) for e in s.events] == [
-        (10, "link-set"), (20, "link-down"), (30, "link-up"), (40, "computer-speed"),
+        (10, "link-set"), (20, "link-down"), (30, "link-up"), (40, "computer-speed"), (45, "computer-load"),
         (50, "computer-stop"), (60, "computer-start"), (70, "router-restart")]
     assert s.events[0] == lambdaroute.Event(at=10, kind="link-set", link="s1-s2", bw=5, delay=20)
     assert s.events[2].link == "s2-s3"  # written `s3-s2` in the file
-    assert s.events[3].factor == 0.5 and s.events[3].speed is None
+    assert s.events[3].factor == 0.5 and s.events[3].speed is None and s.events[3].load is None
+    assert s.events[4] == lambdaroute.Event(at=45, kind="computer-load", host="c1", load=0.3)
     assert Scenario.from_yaml(s.to_yaml()) == s
 
 
@@ -187,6 +188,19 @@ def test_builder_events_are_checked_and_errors_name_the_call() -> None:
         b.build()
     assert str(info.value).startswith("add_event(40, 'link-up', link='s1-s2'): at: at 40 s is not before "
                                       "the end of the run (duration 30 s)"), str(info.value)
+
+
+def test_builder_computer_load_events_are_checked_and_errors_name_the_call() -> None:
+    b = lambdaroute.ScenarioBuilder("load", duration=30)
+    b.add_switch("s1")
+    b.add_host("c1", "s1", role="computer")
+    b.add_event(3, "computer-load", host="c1", load=0.25)
+    assert b.build().events == [lambdaroute.Event(at=3, kind="computer-load", host="c1", load=0.25)]
+    b.add_event(4, "computer-load", host="c1", load=1.0)
+    with pytest.raises(ScenarioError) as info:
+        b.build()
+    assert str(info.value).startswith("add_event(4, 'computer-load', host='c1', load=1.0): load: expected the "
+                                      "fraction of the computer's cores other work takes"), str(info.value)
 
 
 def test_offered_load_against_capacity_has_the_models_answer() -> None:

@@ -671,3 +671,110 @@ def test_events_apply_when_due_in_order_and_failures_are_recorded(tmp_path, monk
     assert rows[0] == "at,applied,took,kind,target,detail,error"
     assert rows[1].startswith("2,6.0") and rows[-1] == "20,,,link-up,s1-s2,,not applied: the run ended"
     assert [d["kind"] for d in runner.as_dicts()] == ["link-down", "computer-stop", "link-set", "link-up"]
+
+
+# ----- live computer conditions -----
+
+CONDITIONS = """
+duration: 30
+switches: [{name: s1}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: c1, switch: s1, role: computer, computer: {preset: raspberry}}
+  - {name: f1, switch: s1, role: computer, computer: {executor: face}}
+events:
+  - {at: 1, kind: computer-speed, host: c1, factor: 0.5}
+  - {at: 2, kind: computer-load, host: c1, load: 0.3}
+  - {at: 3, kind: computer-speed, host: c1, speed: SPEED}
+"""
+
+#: A stand-in for `lambdaroute computer --conditions FILE`: on SIGHUP it logs what the file
+#: holds as the real one does ("conditions changed ..."), so the testbed's wait sees it.
+FAKE_COMPUTER = """
+import pathlib, signal, sys, time
+path = pathlib.Path(sys.argv[1])
+def hup(*_):
+    print("INFO conditions changed " + " ".join(path.read_text().split()), flush=True)
+signal.signal(signal.SIGHUP, hup)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _nodes(scenario: Scenario, out: Path):
+    from types import SimpleNamespace
+
+    from lambdaroute.testbed.nodes import Nodes
+
+    return Nodes(SimpleNamespace(), scenario, "lambdaroute", out, SimpleNamespace(push=lambda what, action: None))
+
+
+def test_simulated_computers_start_with_a_conditions_file_at_the_scenarios_speed(tmp_path):
+    scenario = Scenario.from_yaml(CONDITIONS.replace("SPEED", "1.0e9"))
+    nodes = _nodes(scenario, tmp_path)
+    path = tmp_path / "conditions" / "c1.yaml"
+    path.parent.mkdir()
+    path.write_text("speed-factor: 0.5\nbackground: 0.3\n")  # left by an earlier event: reset
+    args, _ = nodes.computer_args(scenario.host("c1"), None)
+    assert args[args.index("--conditions") + 1] == str(path)
+    assert yaml.safe_load(path.read_text()) == {"speed-factor": 1.0, "background": 0.0}
+    face, _ = nodes.computer_args(scenario.host("f1"), None)
+    assert "--conditions" not in face and not (tmp_path / "conditions" / "f1.yaml").exists()
+
+
+def test_computer_speed_and_load_events_rewrite_the_conditions_and_hup_the_computer_live(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from lambdaroute.testbed import analysis
+    from lambdaroute.testbed import events as events_mod
+    from lambdaroute.testbed.nodes import NodeProcess, scenario_speed
+
+    raspberry = scenario_speed({"preset": "raspberry"})
+    assert raspberry == yaml.safe_load(_native.computer_config("raspberry"))["processors"][0]["speed"]
+    scenario = Scenario.from_yaml(CONDITIONS.replace("SPEED", repr(raspberry / 4)))
+    nodes = _nodes(scenario, tmp_path)
+    path = nodes.write_conditions("c1")
+    log = tmp_path / "logs" / "computer-c1.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-c", FAKE_COMPUTER, str(path)], stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while "ready" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.02)
+        nodes.running.append(NodeProcess("c1", "computer", ["lambdaroute", "computer"], log, proc))
+        runner = events_mod.EventRunner(None, nodes, scenario, None, 1)
+        origin = time.monotonic()
+        done = runner.tick(1.0, origin)
+        assert [(a.detail, a.error) for a in done] == [("speed factor 0.5 (live, no restart)", "")]
+        assert yaml.safe_load(path.read_text()) == {"speed-factor": 0.5, "background": 0.0}
+        done = runner.tick(2.0, origin)
+        assert [(a.detail, a.error) for a in done] == [("background load 0.3 (live)", "")]
+        # The load keeps the speed factor; the speed factor keeps the load.
+        assert yaml.safe_load(path.read_text()) == {"speed-factor": 0.5, "background": 0.3}
+        done = runner.tick(3.0, origin)
+        assert done[0].detail == f"speed factor 0.25 ({raspberry / 4:g} ops/s per core; live, no restart)"
+        assert yaml.safe_load(path.read_text()) == {"speed-factor": 0.25, "background": 0.3}
+        # One process all along, told three times; the computer was never stopped.
+        assert proc.poll() is None and nodes.running[0].proc is proc
+        assert log.read_text().count("conditions changed") == 3
+        assert "conditions changed speed-factor: 0.5 background: 0.3" in log.read_text()
+        # F2 finds the halving in the new detail text.
+        assert analysis.speed_halvings(runner.as_dicts()) == [(runner.applied[0].applied, "c1")]
+        # A face computer runs at its own speed: a clear error (the scenario refuses such
+        # events; this is the run-time guard).
+        from lambdaroute.scenario import Event
+
+        with pytest.raises(RuntimeError, match=r"computer f1 runs `executor: face`"):
+            runner.apply(Event(at=4.0, kind="computer-load", host="f1", load=0.5))
+        proc.kill()
+        proc.wait()
+        with pytest.raises(RuntimeError, match="computer c1 is not running"):
+            runner.apply(Event(at=5.0, kind="computer-speed", host="c1", factor=2.0))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

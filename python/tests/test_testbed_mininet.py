@@ -571,7 +571,7 @@ def test_link_events_take_effect_on_the_links(tmp_path):
 
 PROCESS_EVENTS = """
 name: process-events
-duration: 16
+duration: 20
 control: {policy: rr}
 switches: [{name: s1}, {name: s2}, {name: s3}]
 hosts:
@@ -587,15 +587,18 @@ events:
   - {at: 3, kind: computer-stop, host: c1}
   - {at: 5, kind: computer-speed, host: c2, factor: 0.25}
   - {at: 8, kind: computer-start, host: c1}
-  - {at: 11, kind: router-restart, host: r1}
-  - {at: 13, kind: link-set, link: s1-s2, bw: 50}
+  - {at: 11, kind: computer-load, host: c2, load: 0.5}
+  - {at: 15, kind: router-restart, host: r1}
+  - {at: 17, kind: link-set, link: s1-s2, bw: 50}
 """
 
 
 def test_computer_and_router_events_take_effect_in_a_run(tmp_path):
-    """c1 stopped: no call answered by it until it starts again; c2 at a quarter of its speed:
-    its calls take about 4x longer; r1 restarted: calls succeed through it again; every event
-    in events.csv and metadata.json without error; nothing left behind."""
+    """c1 stopped: no call answered by it until it starts again; c2 at a quarter of its speed,
+    live: its calls take about 4x longer, none of them fails and it never leaves the tables;
+    then half of c2's cores taken by other work: its calls take about 2x longer again; r1
+    restarted: calls succeed through it again; every event in events.csv and metadata.json
+    without error; nothing left behind."""
     require_mininet()
     before = root_iptables()
     result = run(for_scenario(Scenario.from_yaml(PROCESS_EVENTS)), results=tmp_path, progress=False)
@@ -603,29 +606,58 @@ def test_computer_and_router_events_take_effect_in_a_run(tmp_path):
     applied = {e["kind"]: e for e in meta["events"]}
     print(result.summary_text)
     print((result.out / "events.csv").read_text())
-    assert [e["error"] for e in meta["events"]] == [""] * 5, meta["events"]
-    assert len((result.out / "events.csv").read_text().splitlines()) == 6
+    assert [e["error"] for e in meta["events"]] == [""] * 6, meta["events"]
+    assert len((result.out / "events.csv").read_text().splitlines()) == 7
     assert meta["offered_load"]["utilization"] < 1.0 and "offered load" in meta["offered_load"]["text"]
 
     def calls(start: float, stop: float, responder: str | None = None) -> list[Any]:
         return [c for c in result.calls if c.ok and start <= c.time < stop
                 and (responder is None or meta_names.get(c.responder) == responder)]
 
-    meta_names = {endpoint(h, COMPUTER_PORT): h.name for h in Scenario.from_yaml(PROCESS_EVENTS).hosts_with("computer")}
+    scenario = Scenario.from_yaml(PROCESS_EVENTS)
+    meta_names = {endpoint(h, COMPUTER_PORT): h.name for h in scenario.hosts_with("computer")}
+    c2_endpoint = endpoint(scenario.host("c2"), COMPUTER_PORT)
     stop_done = applied["computer-stop"]["applied"] + applied["computer-stop"]["took"]
     start_at = applied["computer-start"]["applied"]
-    speed_done = applied["computer-speed"]["applied"] + applied["computer-speed"]["took"]
+    start_done = start_at + applied["computer-start"]["took"]
+    speed_at = applied["computer-speed"]["applied"]
+    speed_done = speed_at + applied["computer-speed"]["took"]
+    load_at = applied["computer-load"]["applied"]
+    load_done = load_at + applied["computer-load"]["took"]
+    restart_at = applied["router-restart"]["applied"]
+    assert applied["computer-speed"]["detail"] == "speed factor 0.25 (live, no restart)"
+    assert applied["computer-load"]["detail"] == "background load 0.5 (live)"
     assert calls(0, 3, "c1"), "c1 served before it stopped"
     assert calls(stop_done + 0.5, start_at, "c1") == [], "c1 answered while stopped"
-    fast = [c.latency for c in calls(stop_done + 0.5, applied["computer-speed"]["applied"], "c2")]
+    fast = [c.latency for c in calls(stop_done + 0.5, speed_at, "c2")]
     slow = [c.latency for c in calls(speed_done + 0.5, start_at, "c2")]
     print(f"c2 p50 {statistics.median(fast) * 1000:.1f} ms at its speed, {statistics.median(slow) * 1000:.1f} ms at 0.25")
     assert statistics.median(slow) > 2.5 * statistics.median(fast), (fast, slow)
+    # Live: the calls around the change (in flight at it included) all succeed, and c2 is
+    # never removed from the tables nor announced again: one process, one log.
+    around = [c for c in result.calls if speed_at - 1.0 <= c.time < speed_done + 1.0]
+    assert around and all(c.ok for c in around), [c for c in around if not c.ok]
+    assert not (result.out / "logs" / "computer-c2-2.log").exists()
+    c2_log = (result.out / "logs" / "computer-c2.log").read_text()
+    assert "--conditions" in c2_log.splitlines()[0] and "--speed-factor" not in c2_log.splitlines()[0]
+    assert c2_log.count("conditions changed") == 2, c2_log
+    controller_log = (result.out / "logs" / "controller-ctl.log").read_text()
+    assert not [line for line in controller_log.splitlines()
+                if "computer removed" in line and c2_endpoint in line], controller_log
+    assert sum(1 for line in controller_log.splitlines()
+               if "computer announced" in line and c2_endpoint in line) == 1, controller_log
+    # Background load 0.5 on c2 (still at 0.25 of its speed), c1 serving in both windows.
+    unloaded = [c.latency for c in calls(start_done + 0.5, load_at, "c2")]
+    loaded = [c.latency for c in calls(load_done + 0.5, restart_at, "c2")]
+    print(f"c2 p50 {statistics.median(unloaded) * 1000:.1f} ms, {statistics.median(loaded) * 1000:.1f} ms "
+          "with background load 0.5")
+    assert statistics.median(loaded) > 1.6 * statistics.median(unloaded), (unloaded, loaded)
+    assert all(c.ok for c in result.calls if load_at - 1.0 <= c.time < load_done + 1.0)
     assert calls(start_at, start_at + 3, "c1"), "c1 serves again after computer-start"
+    assert (result.out / "conditions" / "c1.yaml").read_text() == "speed-factor: 1.0\nbackground: 0.0\n"
     restarted = applied["router-restart"]["applied"] + applied["router-restart"]["took"]
-    assert calls(restarted + 1.0, 16), "calls through the restarted router succeed"
+    assert calls(restarted + 1.0, 20), "calls through the restarted router succeed"
     assert (result.out / "logs" / "router-r1-2.log").exists() and (result.out / "logs" / "computer-c1-2.log").exists()
-    assert "--speed-factor" in (result.out / "logs" / "computer-c2-2.log").read_text().splitlines()[0]
     assert meta["leftovers"] == []
     assert root_iptables() == before
 

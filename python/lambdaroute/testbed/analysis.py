@@ -306,10 +306,12 @@ class Adaptation:
 
 
 def speed_halvings(events: Iterable[dict[str, Any]]) -> list[tuple[float, str]]:
-    """``(applied, target)`` of applied ``computer-speed`` events that halved the speed."""
+    """``(applied, target)`` of applied ``computer-speed`` events that halved the speed: their
+    detail says ``speed factor 0.5 (live, no restart)`` or, from runs that restarted the
+    computer, ``restarted with --speed-factor 0.5``."""
     out = []
     for e in events:
-        m = re.search(r"--speed-factor\s+([0-9.eE+-]+)", str(e.get("detail") or ""))
+        m = re.search(r"(?:--speed-factor|\bspeed factor)\s+([0-9.eE+-]+)", str(e.get("detail") or ""))
         if e.get("kind") == "computer-speed" and e.get("applied") is not None and not e.get("error") \
                 and m and abs(float(m.group(1)) - 0.5) < 1e-9:
             out.append((float(e["applied"]), str(e.get("target") or "")))

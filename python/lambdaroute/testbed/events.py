@@ -14,9 +14,14 @@ goes to ``metadata.json``.
   delay, stops the element, swaps the iptables rules and starts it again (with ``--queue-bypass``
   packets pass undelayed for that moment); with netem, Mininet's ``TCIntf.config`` of both ends.
 - ``computer-stop``/``computer-start``: the computer's process stopped by handle (SIGTERM: it
-  leaves the controller), started again with the same command (it announces itself again).
-- ``computer-speed``: the computer restarted with ``--speed-factor`` (``factor``, times the
-  scenario's speed) or with its main processor's ``speed`` in a new configuration.
+  leaves the controller), started again with the same command (it announces itself again) and
+  the scenario's conditions (speed factor 1, no background load).
+- ``computer-speed``/``computer-load``: live, no restart. The computer's conditions file
+  (``conditions/<host>.yaml``, its ``--conditions``) is rewritten with the new speed factor
+  (``factor``, or ``speed`` over the scenario's speed of its main processor; it scales every
+  processor) or background load (``load``), and its process gets SIGHUP; the event waits until
+  its log confirms the change. Calls in flight continue at the new rate; the computer stays in
+  the tables. Face computers cannot change speed: the event fails.
 - ``router-restart``: the router's process stopped and started again; its tables come from the
   controller (it announces itself) or, without one, from the testbed's flat installer.
 
@@ -27,18 +32,19 @@ from __future__ import annotations
 
 import csv
 import logging
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdaroute.scenario import Event, Scenario
+from lambdaroute.scenario import Event, Host, Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed.batch import htb, pfifo_queues
 from lambdaroute.testbed.cleanup import stop_process
 from lambdaroute.testbed.network import USERSPACE_QUEUE
-from lambdaroute.testbed.nodes import Nodes
+from lambdaroute.testbed.nodes import Nodes, scenario_speed
 
 __all__ = ["EventRunner", "Applied", "CSV_HEADER"]
 
@@ -58,6 +64,18 @@ class Applied:
     target: str
     detail: str
     error: str = ""
+
+
+#: What a computer's log says when it applied new conditions, and when it refused them.
+CONDITIONS_CHANGED = "conditions changed"
+CONDITIONS_REFUSED = "the conditions stay as they were"
+
+
+def _log_count(log: Path, text: str) -> int:
+    try:
+        return log.read_text(encoding="utf-8", errors="replace").count(text)
+    except FileNotFoundError:
+        return 0
 
 
 def _root(args: list[str], what: str) -> None:
@@ -83,6 +101,8 @@ class EventRunner:
         self.bw: dict[str, float | None] = {name: link.bw for name, link in self.links.items()}
         self.delay: dict[str, float] = {name: link.delay for name, link in self.links.items()}
         self._restarts: dict[str, int] = {}
+        #: Current (speed factor, background load) of each computer, as events changed them.
+        self.conditions: dict[str, tuple[float, float]] = {}
 
     # ----- the schedule -----
 
@@ -121,8 +141,11 @@ class EventRunner:
         if kind == "computer-start":
             return self._start_computer(event.host or "")
         if kind == "computer-speed":
-            self.nodes.stop_host(event.host or "", "computer")
-            return self._start_computer(event.host or "", event.factor, event.speed)
+            return self._computer_speed(event.host or "", event.factor, event.speed)
+        if kind == "computer-load":
+            if event.load is None:
+                raise ValueError("a computer-load event needs `load`")
+            return self._computer_load(event.host or "", event.load)
         if kind == "router-restart":
             return self._restart_router(event.host or "")
         raise ValueError(f"unknown event kind `{kind}`")
@@ -223,19 +246,66 @@ class EventRunner:
         n = self._restarts[key] = self._restarts.get(key, 1) + 1
         return f"{key}-{n}.log"
 
-    def _start_computer(self, host: str, factor: float | None = None, speed: float | None = None) -> str:
+    def _start_computer(self, host: str) -> str:
         if any(n.host == host and n.role == "computer" and n.proc.poll() is None for n in self.nodes.running):
             raise RuntimeError(f"computer {host} is already running")
         h = self.scenario.host(host)
         log_name = self._log_name("computer", host)
-        args, listens = self.nodes.computer_args(h, self.controller, speed_factor=factor, speed=speed,
-                                                 config_name=log_name[:-4] if speed is not None else None)
+        # computer_args writes the scenario's conditions: it starts at the scenario's speed.
+        args, listens = self.nodes.computer_args(h, self.controller)
+        self.conditions.pop(host, None)
         self.nodes.restart(host, "computer", args, listens, log_name)
         if self.controller is None:
             self.nodes.install_flat_tables(computers=[h])
-        what = "started" if factor is None and speed is None else (
-            f"restarted with --speed-factor {factor:g}" if factor is not None else f"restarted at {speed:g} ops/s per core")
-        return what + ("" if self.controller else "; entries installed by the testbed")
+        return "started" + ("" if self.controller else "; entries installed by the testbed")
+
+    def _simulated(self, host: str, kind: str) -> Host:
+        h = self.scenario.host(host)
+        executor = (h.computer or {}).get("executor", "simulated")
+        if executor != "simulated":
+            raise RuntimeError(f"computer {host} runs `executor: {executor}` (real code at its own speed): "
+                               f"a {kind} event changes a simulated computer")
+        return h
+
+    def _computer_speed(self, host: str, factor: float | None, speed: float | None) -> str:
+        h = self._simulated(host, "computer-speed")
+        if factor is None:
+            if speed is None:
+                raise ValueError("a computer-speed event needs `factor` or `speed`")
+            factor = speed / scenario_speed(h)
+        background = self.conditions.get(host, (1.0, 0.0))[1]
+        self._change_conditions(host, factor, background)
+        via = "" if speed is None else f"{speed:g} ops/s per core; "
+        return f"speed factor {factor:g} ({via}live, no restart)"
+
+    def _computer_load(self, host: str, load: float) -> str:
+        self._simulated(host, "computer-load")
+        factor = self.conditions.get(host, (1.0, 0.0))[0]
+        self._change_conditions(host, factor, load)
+        return f"background load {load:g} (live)"
+
+    def _change_conditions(self, host: str, factor: float, background: float, timeout: float = 5.0) -> None:
+        """Rewrites the conditions file of ``host``, sends SIGHUP to its process(es) and waits
+        until each log says the conditions changed (or that it refused them)."""
+        running = [n for n in self.nodes.running if n.host == host and n.role == "computer" and n.proc.poll() is None]
+        if not running:
+            raise RuntimeError(f"computer {host} is not running")
+        before = {id(n): _log_count(n.log, CONDITIONS_CHANGED) for n in running}
+        refused = {id(n): _log_count(n.log, CONDITIONS_REFUSED) for n in running}
+        self.nodes.write_conditions(host, factor, background)
+        self.nodes.signal_computer(host, signal.SIGHUP)
+        self.conditions[host] = (factor, background)
+        deadline = time.monotonic() + timeout
+        for n in running:
+            while _log_count(n.log, CONDITIONS_CHANGED) <= before[id(n)]:
+                if _log_count(n.log, CONDITIONS_REFUSED) > refused[id(n)]:
+                    raise RuntimeError(f"computer {host} refused its new conditions; see {n.log}")
+                if n.proc.poll() is not None:
+                    raise RuntimeError(f"computer {host} exited (code {n.proc.returncode}); see {n.log}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"computer {host}: no `{CONDITIONS_CHANGED}` in {n.log} "
+                                       f"{timeout:g} s after SIGHUP")
+                time.sleep(0.02)
 
     def _restart_router(self, host: str) -> str:
         routers = self.scenario.hosts_with("router")

@@ -47,6 +47,8 @@ __all__ = [
     "computer_endpoints",
     "computer_lambdas",
     "computer_config",
+    "conditions_text",
+    "scenario_speed",
     "router_flags",
     "write_controller_files",
     "binary_has",
@@ -115,6 +117,22 @@ ROUTER_TIMEOUT = 2.0
 #: Round trips a first call to a router may take: TCP, HTTP/2, the call, and as much again
 #: while the links queue.
 ROUTER_TIMEOUT_RTTS = 6
+
+
+def scenario_speed(host: Host | dict[str, Any]) -> float:
+    """The speed of a simulated computer's main processor as the scenario gives it, ops/s per
+    core: its ``speed``, else its preset's."""
+    spec = (host.computer if isinstance(host, Host) else host) or {}
+    if spec.get("speed") is not None:
+        return float(spec["speed"])
+    config = yaml.safe_load(_native.computer_config(spec.get("preset", "raspberry"),
+                                                    max(int(spec.get("lambdas") or 1), 1)))
+    return float(config["processors"][0]["speed"])
+
+
+def conditions_text(speed_factor: float = 1.0, background: float = 0.0) -> str:
+    """A computer's conditions file (``lambdaroute computer --conditions``, docs/computer.md)."""
+    return f"speed-factor: {speed_factor!r}\nbackground: {background!r}\n"
 
 
 def router_timeout(scenario: Scenario, controller: Host) -> float:
@@ -456,12 +474,37 @@ class Nodes:
         self.wait_all_listening(started, timeout=60)
         return started
 
-    def computer_args(self, h: Host, controller: str | None, speed_factor: float | None = None,
-                      speed: float | None = None, config_name: str | None = None) -> tuple[list[str], list[str]]:
+    def conditions_path(self, host: str) -> Path:
+        """The conditions file of computer ``host``'s process (``--conditions``):
+        ``conditions/<host>.yaml`` in the run's folder."""
+        return self.out / "conditions" / f"{host}.yaml"
+
+    def write_conditions(self, host: str, speed_factor: float = 1.0, background: float = 0.0) -> Path:
+        """Writes the conditions file of computer ``host``: its speed factor (times the scenario's
+        speed) and background load; the process reads it when it starts and on SIGHUP."""
+        path = self.conditions_path(host)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(conditions_text(speed_factor, background), encoding="utf-8")
+        tmp.replace(path)  # the process never reads a half-written file
+        return path
+
+    def signal_computer(self, host: str, sig: int = signal.SIGHUP) -> list[NodeProcess]:
+        """Sends ``sig`` to the running computer process(es) of ``host`` (by handle: the Popen
+        is the process itself, Mininet's ``mnexec`` execs it); returns them. RuntimeError when
+        none runs."""
+        group = [n for n in self.running if n.host == host and n.role == "computer" and n.proc.poll() is None]
+        if not group:
+            raise RuntimeError(f"computer {host} is not running")
+        for np in group:
+            np.proc.send_signal(sig)
+        return group
+
+    def computer_args(self, h: Host, controller: str | None) -> tuple[list[str], list[str]]:
         """``lambdaroute computer`` arguments for computer host ``h`` and the addresses it listens
-        on. ``speed_factor`` multiplies every processor's speed (``--speed-factor``); ``speed``
-        (ops/s per core) replaces the main processor's in its configuration, written to
-        ``computers/<config_name or host>.yaml``."""
+        on. A simulated computer gets ``--conditions conditions/<host>.yaml``, (re)written here
+        with the scenario's conditions (speed factor 1, no background load): every start is at
+        the scenario's speed; ``computer-speed`` and ``computer-load`` change the file live."""
         listen, util = endpoint(h, COMPUTER_PORT), endpoint(h, UTIL_PORT)
         args = ["computer", "--listen", listen, "--util-listen", util]
         n = len(computer_endpoints(h))
@@ -469,19 +512,9 @@ class Nodes:
             # The process binds its ports in order: the last ones listening means all do.
             args += ["--endpoints", str(n)]
         spec = h.computer or {}
-        if speed is not None and spec.get("executor") != "face":
-            overrides = {k: spec[k] for k in ("cores", "memory") if spec.get(k) is not None}
-            config = _native.computer_config(spec.get("preset", "raspberry"), max(int(spec.get("lambdas") or 1), 1),
-                                              speed=speed, **overrides)
-            configs = self.out / "computers"
-            configs.mkdir(exist_ok=True)
-            path = configs / f"{config_name or h.name}.yaml"
-            path.write_text(config, encoding="utf-8")
-            args += ["--config", str(path)]
-        else:
-            args += self._computer_args(config_name or h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
-        if speed_factor is not None:
-            args += ["--speed-factor", f"{speed_factor:g}"]
+        args += self._computer_args(h.name, spec, f"http://127.0.0.1:{FUNCTION_PORT}")
+        if spec.get("executor") != "face":
+            args += ["--conditions", str(self.write_conditions(h.name))]
         if controller:
             args += ["--controller", controller]
         listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use lambdaroute_core::computer_model::Preset;
+use lambdaroute_core::computer_model::{Conditions, Preset};
 use std::time::Duration;
+use tokio::sync::watch;
 
 use lambdaroute_node::computer::{self, ComputerOptions, DEFAULT_MAX_REQUEST_BYTES};
 use lambdaroute_node::membership::{Announcer, Member};
@@ -37,9 +38,17 @@ pub struct ComputerArgs {
     /// computer. Port 0 gives each an ephemeral port.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_ENDPOINTS as i64))]
     pub endpoints: u16,
-    /// Multiply the speed of every processor by this factor (> 0).
+    /// Multiply the speed of every processor by this factor (> 0), once, at start: the
+    /// configured speed. The speed factor of --conditions multiplies on top of it.
     #[arg(long, default_value_t = 1.0)]
     pub speed_factor: f64,
+    /// Run-time conditions of a simulated computer, changed without a restart: a YAML file
+    /// `{speed-factor: F, background: B}` (both optional; defaults 1 and 0), read at start if
+    /// it exists and again on SIGHUP, applied to every endpoint. `speed-factor` multiplies the
+    /// configured speed (after --speed-factor); `background` (0 to below 1) is the fraction of
+    /// every core taken by other work, which the reported load includes.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub conditions: Option<PathBuf>,
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
@@ -67,6 +76,11 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
         (None, None, Some(_)) if args.speed_factor != 1.0 => {
             anyhow::bail!("--speed-factor scales a simulated computer: drop it, or drop --executor")
         }
+        (None, None, Some(_)) if args.conditions.is_some() => {
+            anyhow::bail!(
+                "--conditions changes a simulated computer (a real one runs at its own speed): drop it, or drop --executor"
+            )
+        }
         (None, None, Some(executor)) => (
             executor.config().computer_config(),
             format!("{:?} executor", args.executor.executor).to_lowercase(),
@@ -92,8 +106,12 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
             "listening on an unspecified address: set --endpoint to the address peers should use"
         );
     }
+    let conditions = match &args.conditions {
+        Some(path) => Some(watch_conditions(path.clone())?),
+        None => None,
+    };
     let executor = executor.map(std::sync::Arc::new);
-    let endpoints = endpoint_options(&args, &config, executor.as_ref())?;
+    let endpoints = endpoint_options(&args, &config, executor.as_ref(), conditions.as_ref())?;
     anyhow::ensure!(
         args.controller.is_none() || !args.check_interval.is_zero(),
         "--check-interval must be longer than 0"
@@ -151,6 +169,7 @@ fn endpoint_options(
     args: &ComputerArgs,
     config: &lambdaroute_core::computer_model::ComputerConfig,
     executor: Option<&std::sync::Arc<lambdaroute_node::executor::HttpExecutor>>,
+    conditions: Option<&watch::Receiver<Conditions>>,
 ) -> anyhow::Result<Vec<ComputerOptions>> {
     let n = args.endpoints;
     let advertised = match (&args.endpoint, n) {
@@ -206,8 +225,58 @@ fn endpoint_options(
             config: config.clone(),
             max_request_bytes: args.max_request_bytes,
             executor: executor.cloned(),
+            conditions: conditions.cloned(),
         })
         .collect())
+}
+
+/// The conditions in `path` (the defaults if there is no such file), then, in a background
+/// task, those it holds at every SIGHUP. A file that cannot be used at start is an error; at a
+/// SIGHUP it is logged and the conditions stay as they were.
+fn watch_conditions(path: PathBuf) -> anyhow::Result<watch::Receiver<Conditions>> {
+    let initial = if path.exists() {
+        computer::load_conditions(&path)?
+    } else {
+        Conditions::default()
+    };
+    info!(
+        file = %path.display(),
+        speed_factor = initial.speed_factor,
+        background = initial.background,
+        "conditions loaded; SIGHUP re-reads the file"
+    );
+    let (tx, rx) = watch::channel(initial);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered now, before serving, so that an early SIGHUP does not end the process.
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match computer::load_conditions(&path) {
+                    Ok(new) => {
+                        let old = tx.send_replace(new);
+                        info!(
+                            speed_factor = new.speed_factor,
+                            background = new.background,
+                            old_speed_factor = old.speed_factor,
+                            old_background = old.background,
+                            "conditions changed"
+                        );
+                    }
+                    Err(e) => {
+                        let old = *tx.borrow();
+                        tracing::error!(
+                            speed_factor = old.speed_factor,
+                            background = old.background,
+                            "{e}; the conditions stay as they were"
+                        );
+                    }
+                }
+            }
+        });
+    }
+    Ok(rx)
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.

@@ -743,7 +743,11 @@ fn several_endpoints_on_ports_that_do_not_fit_get_a_clear_error() {
 
 #[test]
 fn executor_flags_that_do_not_fit_are_refused_with_the_fix() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["computer", "--executor", "face", "--conditions", "c1.yaml"],
+            "--conditions changes a simulated computer",
+        ),
         (
             &["computer", "--executor", "http"],
             "--executor http needs where the functions are: --openfaas URL, --openwhisk URL or --function-url NAME=URL",
@@ -785,4 +789,138 @@ fn executor_flags_that_do_not_fit_are_refused_with_the_fix() {
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+}
+
+/// A computer whose lambda `slow` takes 100 ms alone (1e8 ops on one core at 1e9 ops/s).
+const SLOW_COMPUTER: &str = "processors:
+  - {name: cpu, type: cpu, speed: 1.0e9, cores: 1, memory: 1000000}
+containers:
+  - {name: c0, processor: cpu, lambda: slow, num_workers: 4}
+lambdas:
+  - {name: slow, op_offset: 1.0e8, op_coeff: 0, mem_offset: 0, mem_coeff: 0, output: echo}
+";
+
+/// The median latency in seconds of `n` calls of `slow`, one at a time, straight to `computer`.
+fn median_latency(computer: SocketAddr, n: usize, dir: &Path) -> f64 {
+    let csv_path = dir.join("calls.csv");
+    let summary = stdout(&run(&[
+        "client",
+        "--router",
+        &computer.to_string(),
+        "--lambda",
+        "slow",
+        "--sizes",
+        "10",
+        "--duration",
+        "0",
+        "--max-calls",
+        &n.to_string(),
+        "--output",
+        csv_path.to_str().unwrap(),
+    ]));
+    assert!(
+        summary.starts_with(&format!("calls {n}  errors 0")),
+        "{summary}"
+    );
+    let mut latencies: Vec<f64> = csv::Reader::from_path(&csv_path)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies[latencies.len() / 2]
+}
+
+fn hangup(process: &Running) {
+    let status = Command::new("kill")
+        .args(["-HUP", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_computer_changes_speed_and_background_load_live_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("slow.yaml");
+    std::fs::write(&config, SLOW_COMPUTER).unwrap();
+    let conditions = dir.path().join("conditions.yaml");
+    std::fs::write(&conditions, "speed-factor: 1\nbackground: 0\n").unwrap();
+    let log = dir.path().join("computer.log");
+    let (listen, util) = (free_address(), free_address());
+    let mut computer = Running(
+        Command::new(BIN)
+            .args([
+                "computer",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                &listen.to_string(),
+                "--util-listen",
+                &util.to_string(),
+                "--conditions",
+                conditions.to_str().unwrap(),
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(listen, &mut computer);
+    let log_lines = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(what))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let base = median_latency(listen, 3, dir.path());
+    assert!((0.095..0.2).contains(&base), "base latency {base}");
+    let ratio = |latency: f64| latency / base;
+
+    // Half the speed: the calls take twice as long, from the same process.
+    std::fs::write(&conditions, "speed-factor: 0.5\n").unwrap();
+    hangup(&computer);
+    eventually(Duration::from_secs(5), "the change is logged", || {
+        log_lines("conditions changed").len() == 1
+    });
+    let changed = &log_lines("conditions changed")[0];
+    assert!(
+        changed.contains("speed_factor=0.5") && changed.contains("background=0"),
+        "{changed}"
+    );
+    let slow = median_latency(listen, 3, dir.path());
+    assert!((1.7..2.3).contains(&ratio(slow)), "{base} -> {slow}");
+
+    // Full speed, half of the core taken by other work: twice as long again.
+    std::fs::write(&conditions, "background: 0.5\n").unwrap();
+    hangup(&computer);
+    eventually(Duration::from_secs(5), "the change is logged", || {
+        log_lines("conditions changed").len() == 2
+    });
+    let loaded = median_latency(listen, 3, dir.path());
+    assert!((1.7..2.3).contains(&ratio(loaded)), "{base} -> {loaded}");
+
+    // A malformed file: an error naming the file and the field; it serves as before.
+    std::fs::write(&conditions, "speed-factor: fast\n").unwrap();
+    hangup(&computer);
+    eventually(Duration::from_secs(5), "the error is logged", || {
+        !log_lines("conditions stay as they were").is_empty()
+    });
+    let error = &log_lines("conditions stay as they were")[0];
+    assert!(
+        error.contains("ERROR")
+            && error.contains(conditions.to_str().unwrap())
+            && error.contains("speed-factor"),
+        "{error}"
+    );
+    assert!(
+        computer.0.try_wait().unwrap().is_none(),
+        "the computer exited"
+    );
+    let still = median_latency(listen, 3, dir.path());
+    assert!((1.7..2.3).contains(&ratio(still)), "{base} -> {still}");
+    assert_eq!(log_lines("conditions changed").len(), 2);
 }

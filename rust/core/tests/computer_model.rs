@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lambdaroute_core::clock::Time;
 use lambdaroute_core::computer_model::{
-    ComputerConfig, ComputerModel, ConfigError, ContainerConfig, LambdaConfig, LambdaOutput, Load,
-    ModelError, Preset, ProcessorConfig, ProcessorType, TaskId,
+    ComputerConfig, ComputerModel, Conditions, ConditionsError, ConfigError, ContainerConfig,
+    LambdaConfig, LambdaOutput, Load, ModelError, Preset, ProcessorConfig, ProcessorType, TaskId,
 };
 
 // ===== helpers =====
@@ -299,6 +299,204 @@ fn dry_run_accounts_for_sharing_with_running_tasks() {
         m.estimate("l0", 0, Time::ZERO).unwrap(),
         Duration::from_millis(200),
     );
+}
+
+// ===== run-time conditions =====
+
+fn conditions(speed_factor: f64, background: f64) -> Conditions {
+    Conditions {
+        speed_factor,
+        background,
+    }
+}
+
+#[test]
+fn a_task_half_done_when_the_speed_halves_finishes_at_the_computed_time() {
+    let mut m = model(single(1, 4, 1 << 20)); // l0: 1e8 ops, 100 ms at 1e9 ops/s
+    let a = m.submit("l0", 0, Time::ZERO).unwrap();
+    // At 50 ms, 5e7 ops are left; at 5e8 ops/s they take 100 ms more.
+    m.set_conditions(conditions(0.5, 0.0), ms(50)).unwrap();
+    assert_eq!(m.next_completion(), Some(ms(150)));
+    assert!(m.advance(ms(149)).is_empty());
+    let done = run_to_idle(&mut m);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, a);
+    assert_close(done[0].1, Duration::from_millis(150));
+}
+
+#[test]
+fn shared_tasks_keep_their_remaining_ops_across_a_change() {
+    let mut m = model(single(1, 4, 1 << 20));
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    // Sharing one core, each has done 2.5e7 of 1e8 ops at 50 ms; at twice the speed (1e9 ops/s
+    // each of 2e9), the 7.5e7 left take 75 ms.
+    m.set_conditions(conditions(2.0, 0.0), ms(50)).unwrap();
+    let done = run_to_idle(&mut m);
+    assert_eq!(done.len(), 2);
+    for (_, ptime) in done {
+        assert_close(ptime, Duration::from_millis(125));
+    }
+}
+
+#[test]
+fn a_background_load_of_one_half_doubles_the_service_time() {
+    let mut m = model(single(1, 4, 1 << 20));
+    m.set_conditions(conditions(1.0, 0.5), Time::ZERO).unwrap();
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    let done = run_to_idle(&mut m);
+    assert_close(done[0].1, Duration::from_millis(200));
+    // Speed factor and background multiply: 1e9 * 0.5 * (1 - 0.2) = 4e8 ops/s, 250 ms.
+    m.set_conditions(conditions(0.5, 0.2), ms(1000)).unwrap();
+    m.submit("l0", 0, ms(1000)).unwrap();
+    let done = run_to_idle(&mut m);
+    assert_close(done[0].1, Duration::from_millis(250));
+}
+
+#[test]
+fn conditions_apply_to_every_processor_and_core() {
+    let mut config = single(4, 8, 1 << 20);
+    config.processors.push(ProcessorConfig {
+        name: "gpu".into(),
+        kind: ProcessorType::Gpu,
+        speed: 2e9,
+        cores: 1,
+        memory: 1 << 20,
+    });
+    config.containers.push(ContainerConfig {
+        name: "c1".into(),
+        processor: "gpu".into(),
+        lambda: "l1".into(),
+        num_workers: 1,
+    });
+    config.lambdas.push(lambda("l1", 2e8));
+    let mut m = model(config);
+    m.set_conditions(conditions(0.5, 0.5), Time::ZERO).unwrap();
+    // Five tasks on four cores: 4 * 1e9 * 0.25 / 5 = 2e8 ops/s each, 500 ms.
+    for _ in 0..5 {
+        m.submit("l0", 0, Time::ZERO).unwrap();
+    }
+    // 2e8 ops at 2e9 * 0.25 = 5e8 ops/s: 400 ms.
+    let gpu = m.submit("l1", 0, Time::ZERO).unwrap();
+    let done = run_to_idle(&mut m);
+    assert_eq!(done[0].0, gpu);
+    assert_close(done[0].1, Duration::from_millis(400));
+    for (_, ptime) in &done[1..] {
+        assert_close(*ptime, Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn tasks_finished_before_a_change_keep_their_old_ptime() {
+    let mut m = model(single(1, 4, 1 << 20));
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    m.set_conditions(conditions(0.1, 0.9 - 1e-9), ms(150))
+        .unwrap();
+    let done = m.advance(ms(150));
+    assert_eq!(done.len(), 1);
+    assert_close(done[0].ptime, Duration::from_millis(100));
+    assert_eq!(done[0].finished, ms(100));
+}
+
+#[test]
+fn the_background_load_counts_in_utilization_and_load() {
+    let mut m = model(single(1, 4, 1 << 20));
+    m.set_conditions(conditions(1.0, 0.3), Time::ZERO).unwrap();
+    let u = m.sample_utilization(ms(1000));
+    assert!((u["cpu"] - 0.3).abs() < 1e-6, "{u:?}");
+    assert_eq!(m.load("l0").unwrap().load1, 30);
+    // A task of 1e8 ops at 7e8 ops/s runs 1/7 s on the 0.7 of the core left: busy 0.3 + 0.1.
+    m.submit("l0", 0, ms(1000)).unwrap();
+    let u = m.sample_utilization(ms(2000));
+    assert!((u["cpu"] - 0.4).abs() < 1e-6, "{u:?}");
+    assert_eq!(
+        m.load("l0").unwrap(),
+        Load {
+            load1: 40,
+            load10: 35,
+            load30: 35
+        }
+    );
+    // Four cores, two of them busy: 4 * 0.5 background + 2 * 0.5 tasks = 3 of 4 cores.
+    let mut config = single(4, 4, 1 << 20);
+    config.lambdas[0].op_offset = 1e9;
+    let mut m = model(config);
+    m.set_conditions(conditions(1.0, 0.5), Time::ZERO).unwrap();
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    let u = m.sample_utilization(ms(1000));
+    assert!((u["cpu"] - 0.75).abs() < 1e-6, "{u:?}");
+}
+
+#[test]
+fn estimate_reflects_the_conditions() {
+    let mut m = model(single(1, 4, 1 << 20));
+    assert_close(
+        m.estimate("l0", 0, Time::ZERO).unwrap(),
+        Duration::from_millis(100),
+    );
+    m.set_conditions(conditions(0.5, 0.2), Time::ZERO).unwrap();
+    assert_close(
+        m.estimate("l0", 0, Time::ZERO).unwrap(),
+        Duration::from_millis(250),
+    );
+    // With one task half done at the old speed: 5e7 ops left, both share 4e8 ops/s.
+    let mut m = model(single(1, 4, 1 << 20));
+    m.submit("l0", 0, Time::ZERO).unwrap();
+    m.set_conditions(conditions(1.0, 0.5), ms(50)).unwrap();
+    // Shared, both progress at 2.5e8 ops/s: the first finishes after 200 ms (at 250 ms), with
+    // the new task 5e7 ops in; its 5e7 left alone at 5e8 ops/s take 100 ms: 300 ms in all.
+    assert_close(
+        m.estimate("l0", 0, ms(50)).unwrap(),
+        Duration::from_millis(300),
+    );
+    assert_eq!(m.conditions(), conditions(1.0, 0.5));
+}
+
+#[test]
+fn invalid_conditions_are_refused_and_change_nothing() {
+    let mut m = model(single(1, 4, 1 << 20));
+    for (f, b, expected) in [
+        (0.0, 0.0, ConditionsError::BadSpeedFactor(0.0)),
+        (-1.0, 0.0, ConditionsError::BadSpeedFactor(-1.0)),
+        (
+            f64::INFINITY,
+            0.0,
+            ConditionsError::BadSpeedFactor(f64::INFINITY),
+        ),
+        (1.0, 1.0, ConditionsError::BadBackground(1.0)),
+        (1.0, -0.1, ConditionsError::BadBackground(-0.1)),
+        (
+            1.0,
+            f64::INFINITY,
+            ConditionsError::BadBackground(f64::INFINITY),
+        ),
+    ] {
+        assert_eq!(m.set_conditions(conditions(f, b), ms(10)), Err(expected));
+    }
+    let nan = m
+        .set_conditions(conditions(f64::NAN, 0.0), ms(10))
+        .unwrap_err();
+    assert!(matches!(nan, ConditionsError::BadSpeedFactor(f) if f.is_nan()));
+    let err = m.set_conditions(conditions(1.0, 1.0), ms(10)).unwrap_err();
+    assert!(err.to_string().starts_with("background: "), "{err}");
+    assert_eq!(m.conditions(), Conditions::default());
+    assert_close(
+        m.estimate("l0", 0, ms(10)).unwrap(),
+        Duration::from_millis(100),
+    );
+}
+
+#[test]
+fn conditions_parse_from_yaml_with_defaults() {
+    let c: Conditions =
+        lambdaroute_core::yaml::from_str("speed-factor: 0.5\nbackground: 0.3\n").unwrap();
+    assert_eq!(c, conditions(0.5, 0.3));
+    let c: Conditions = lambdaroute_core::yaml::from_str("background: 0.3\n").unwrap();
+    assert_eq!(c, conditions(1.0, 0.3));
+    let c: Conditions = lambdaroute_core::yaml::from_str("{}").unwrap();
+    assert_eq!(c, Conditions::default());
+    assert!(lambdaroute_core::yaml::from_str::<Conditions>("speed: 2\n").is_err());
 }
 
 // ===== utilization and loads =====

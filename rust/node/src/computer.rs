@@ -13,6 +13,12 @@
 //! gRPC status `OUT_OF_RANGE` ("decoded message length too large ... the limit is: N bytes"). The input size of a call is `len(input) + len(datain)`; the output
 //! echoes both, or is the lambda's fixed text.
 //!
+//! Run-time conditions ([`ComputerOptions::conditions`]): the driver applies every new
+//! [`Conditions`] sent on the watch channel to its model at once (calls in flight keep their
+//! remaining work and continue at the new rate); the channel is only polled by the driver, so
+//! calls take no lock. `lambdaroute computer --conditions FILE` feeds it from a YAML file
+//! ([`load_conditions`]) re-read on SIGHUP.
+//!
 //! With an [`HttpExecutor`] ([`ComputerOptions::executor`]) the computer runs real code
 //! instead: each call goes to an HTTP function (docs/real-computers.md), and the load is that of
 //! its workers; `config` then only says what is announced (see [`HttpConfig::computer_config`]).
@@ -29,7 +35,8 @@ use anyhow::Context as _;
 use futures::Stream;
 use lambdaroute_core::clock::Time;
 use lambdaroute_core::computer_model::{
-    ComputerConfig, ComputerModel, ConfigError, LambdaOutput, Load, ModelError, TaskId,
+    ComputerConfig, ComputerModel, Conditions, ConditionsError, ConfigError, LambdaOutput, Load,
+    ModelError, TaskId,
 };
 use lambdaroute_proto::RETCODE_OK;
 use lambdaroute_proto::uiiit::edge_computer_server::{EdgeComputer, EdgeComputerServer};
@@ -73,6 +80,10 @@ pub struct ComputerOptions {
     pub max_request_bytes: usize,
     /// Real execution: every call goes to this executor's HTTP functions; `None` simulates.
     pub executor: Option<Arc<HttpExecutor>>,
+    /// Run-time conditions of a simulated computer: the current value applies from the start,
+    /// and every value sent later applies when it is sent. `None`: the defaults, for ever. Not
+    /// with an `executor` ([`spawn`] refuses the pair).
+    pub conditions: Option<watch::Receiver<Conditions>>,
 }
 
 impl ComputerOptions {
@@ -86,6 +97,7 @@ impl ComputerOptions {
             config,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             executor: None,
+            conditions: None,
         }
     }
 
@@ -133,6 +145,76 @@ pub enum LoadConfigError {
     },
 }
 
+/// A conditions file (`lambdaroute computer --conditions`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadConditionsError {
+    /// The file cannot be read.
+    #[error("{}: cannot read the conditions: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not conditions in YAML.
+    #[error("{}:{line}:{column}: invalid conditions: {message}", path.display())]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// Line of the error, from 1 (0 when unknown).
+        line: usize,
+        /// Column of the error, from 1 (0 when unknown).
+        column: usize,
+        /// What is wrong, starting with the field when known.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{}: invalid conditions: {error}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong; the message starts with the field.
+        error: ConditionsError,
+    },
+}
+
+/// Reads run-time conditions (`speed-factor: F`, `background: B`, both optional) from a YAML
+/// file and validates them.
+pub fn load_conditions(path: &Path) -> Result<Conditions, LoadConditionsError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadConditionsError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_conditions(path, &text)
+}
+
+/// Parses run-time conditions in YAML and validates them; `path` only names the source in
+/// errors. An empty text gives the defaults.
+pub fn parse_conditions(path: &Path, yaml: &str) -> Result<Conditions, LoadConditionsError> {
+    let conditions: Conditions = if yaml.trim().is_empty() {
+        Conditions::default()
+    } else {
+        lambdaroute_core::yaml::from_str(yaml).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+            LoadConditionsError::Yaml {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: field_message(yaml, line, column, &yaml_message(&e)),
+            }
+        })?
+    };
+    conditions
+        .validate()
+        .map_err(|error| LoadConditionsError::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    Ok(conditions)
+}
+
 /// Reads a computer configuration from a YAML file and validates it.
 pub fn load_config(path: &Path) -> Result<ComputerConfig, LoadConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| LoadConfigError::Read {
@@ -176,7 +258,9 @@ fn field_message(text: &str, line: usize, column: usize, message: &str) -> Strin
     match key {
         Some(key)
             if !key.is_empty()
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 && column > start + key.len() + 1
                 && !message.contains(&format!("`{key}`")) =>
         {
@@ -278,10 +362,15 @@ struct Bound {
     model: ComputerModel,
     max_request_bytes: usize,
     executor: Option<Arc<HttpExecutor>>,
+    conditions: Option<watch::Receiver<Conditions>>,
 }
 
 impl Bound {
     async fn bind(opts: ComputerOptions) -> anyhow::Result<Bound> {
+        anyhow::ensure!(
+            opts.executor.is_none() || opts.conditions.is_none(),
+            "run-time conditions change a simulated computer; a real one (an executor) runs at its own speed"
+        );
         let model = ComputerModel::new(opts.config).context("invalid computer configuration")?;
         let lambda_listener = TcpListener::bind(opts.listen)
             .await
@@ -310,6 +399,7 @@ impl Bound {
             model,
             max_request_bytes: opts.max_request_bytes,
             executor: opts.executor,
+            conditions: opts.conditions,
         })
     }
 
@@ -348,6 +438,7 @@ impl Bound {
                     commands: cmd_rx,
                     pending: HashMap::new(),
                     util: Some(util_tx),
+                    conditions: self.conditions,
                 };
                 tokio::spawn(driver.run(stop_on(stop_rx.clone())))
             }
@@ -460,6 +551,8 @@ struct Driver {
     pending: HashMap<TaskId, oneshot::Sender<Result<Outcome, ModelError>>>,
     /// `None` once stopping: the utilization streams end.
     util: Option<watch::Sender<Utilization>>,
+    /// New run-time conditions; `None` when there are none or their sender is gone.
+    conditions: Option<watch::Receiver<Conditions>>,
 }
 
 impl Driver {
@@ -475,6 +568,10 @@ impl Driver {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(stop);
         let mut stopping = false;
+        if let Some(rx) = &mut self.conditions {
+            let conditions = *rx.borrow_and_update();
+            self.apply(conditions);
+        }
         loop {
             let wake = self
                 .model
@@ -491,6 +588,10 @@ impl Driver {
                     None => break,
                 },
                 _ = sleep_until_opt(wake) => {}
+                changed = conditions_changed(&mut self.conditions) => match changed {
+                    Some(conditions) => self.apply(conditions),
+                    None => self.conditions = None,
+                },
                 _ = tick.tick(), if !stopping => {
                     let values = self.model.sample_utilization(self.now());
                     trace!(?values, "utilization sample");
@@ -502,6 +603,19 @@ impl Driver {
             self.deliver();
         }
         debug!(abandoned = self.pending.len(), "computer driver stopped");
+    }
+
+    /// Applies new run-time conditions now; invalid ones are logged and ignored.
+    fn apply(&mut self, conditions: Conditions) {
+        match self.model.set_conditions(conditions, self.now()) {
+            Ok(()) => debug!(
+                speed_factor = conditions.speed_factor,
+                background = conditions.background,
+                in_flight = self.pending.len(),
+                "conditions applied"
+            ),
+            Err(e) => warn!("conditions ignored: {e}"),
+        }
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -572,6 +686,18 @@ async fn sample_executor(
                 util.send_replace(Utilization { values: executor.sample() });
             }
         }
+    }
+}
+
+/// The next conditions sent; `None` when the sender is gone; never without a receiver.
+async fn conditions_changed(rx: &mut Option<watch::Receiver<Conditions>>) -> Option<Conditions> {
+    let rx = match rx {
+        Some(rx) => rx,
+        None => std::future::pending().await,
+    };
+    match rx.changed().await {
+        Ok(()) => Some(*rx.borrow_and_update()),
+        Err(_) => None,
     }
 }
 

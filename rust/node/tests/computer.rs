@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lambdaroute_core::computer_model::{
-    ComputerConfig, ContainerConfig, LambdaConfig, LambdaOutput, ProcessorConfig, ProcessorType,
+    ComputerConfig, Conditions, ContainerConfig, LambdaConfig, LambdaOutput, ProcessorConfig,
+    ProcessorType,
 };
-use lambdaroute_node::computer::{self, ComputerHandle, ComputerOptions, LoadConfigError};
+use lambdaroute_node::computer::{
+    self, ComputerHandle, ComputerOptions, LoadConditionsError, LoadConfigError,
+};
 use lambdaroute_proto::uiiit::edge_computer_client::EdgeComputerClient;
 use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
 use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse, Void};
@@ -244,6 +247,108 @@ async fn a_request_over_the_size_cap_is_refused_with_a_clear_error() {
     // Smaller requests still work.
     assert_eq!(call(&mut c, request("fixed", "ok")).await.retcode, "OK");
     computer.shutdown().await.unwrap();
+}
+
+// ===== run-time conditions =====
+
+fn conditions(speed_factor: f64, background: f64) -> Conditions {
+    Conditions {
+        speed_factor,
+        background,
+    }
+}
+
+#[tokio::test]
+async fn new_conditions_change_the_speed_of_the_calls_in_flight_and_after() {
+    let (tx, rx) = tokio::sync::watch::channel(conditions(0.5, 0.0));
+    let opts = ComputerOptions {
+        conditions: Some(rx),
+        ..ComputerOptions::new(local(), config())
+    };
+    let computer = computer::spawn(opts).await.unwrap();
+    let mut c = client(computer.lambda_addr()).await;
+    // The conditions at the start apply: half the speed, 200 ms.
+    let resp = call(&mut c, request("slow", "a")).await;
+    assert!((199..=202).contains(&resp.ptime), "ptime {}", resp.ptime);
+    tx.send_replace(conditions(1.0, 0.5));
+    let resp = call(&mut c, request("slow", "b")).await;
+    assert!((199..=202).contains(&resp.ptime), "ptime {}", resp.ptime);
+    tx.send_replace(Conditions::default());
+    let resp = call(&mut c, request("slow", "c")).await;
+    assert!((99..=101).contains(&resp.ptime), "ptime {}", resp.ptime);
+    // A call in flight when the speed halves, about half done, is not lost: it finishes at
+    // the new rate, about 50 + 100 ms.
+    let mut c2 = c.clone();
+    let in_flight = tokio::spawn(async move { call(&mut c2, request("slow", "d")).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tx.send_replace(conditions(0.5, 0.0));
+    let resp = in_flight.await.unwrap();
+    assert_eq!(resp.retcode, "OK");
+    assert!((130..=175).contains(&resp.ptime), "ptime {}", resp.ptime);
+    // The load it reports counts the background: an idle computer at 0.5 shows 50.
+    tx.send_replace(conditions(1.0, 0.5));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let resp = call(&mut c, request("fixed", "")).await;
+    assert!((49..=51).contains(&resp.load1), "load1 {}", resp.load1);
+    computer.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn conditions_with_an_executor_are_refused() {
+    let executor = lambdaroute_node::executor::HttpExecutor::new(
+        lambdaroute_node::executor::HttpConfig::face("http://127.0.0.1:9"),
+    )
+    .unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Conditions::default());
+    let opts = ComputerOptions {
+        conditions: Some(rx),
+        ..ComputerOptions::http(local(), executor)
+    };
+    let err = computer::spawn(opts).await.unwrap_err().to_string();
+    assert!(err.contains("simulated computer"), "{err}");
+}
+
+#[test]
+fn a_conditions_file_parses_with_defaults_and_bad_values_name_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c1.yaml");
+    std::fs::write(&path, "speed-factor: 0.5\nbackground: 0.3\n").unwrap();
+    assert_eq!(
+        computer::load_conditions(&path).unwrap(),
+        conditions(0.5, 0.3)
+    );
+    std::fs::write(&path, "{background: 0.25}").unwrap();
+    assert_eq!(
+        computer::load_conditions(&path).unwrap(),
+        conditions(1.0, 0.25)
+    );
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(
+        computer::load_conditions(&path).unwrap(),
+        Conditions::default()
+    );
+    let cases = [
+        (
+            "speed-factor: fast\n",
+            "c1.yaml:1:15: invalid conditions: speed-factor: ",
+        ),
+        (
+            "background: 1.5\n",
+            "c1.yaml: invalid conditions: background: expected",
+        ),
+        (
+            "speed-factor: 0\n",
+            "c1.yaml: invalid conditions: speed-factor: expected",
+        ),
+        ("speed: 2\n", "c1.yaml:1:1: invalid conditions: "),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, text).unwrap();
+        let err = computer::load_conditions(&path).unwrap_err();
+        assert!(err.to_string().contains(expected), "{text:?}: {err}");
+    }
+    let err = computer::load_conditions(&dir.path().join("none.yaml")).unwrap_err();
+    assert!(matches!(err, LoadConditionsError::Read { .. }), "{err:?}");
 }
 
 // ===== StreamUtil =====

@@ -427,7 +427,7 @@ impl PyScenario {
     }
 
     /// The timed events, in time order: dicts with `at`, `kind` and the kind's fields (`host`,
-    /// `link`, `factor` or `speed`, `bw` and/or `delay`).
+    /// `link`, `factor` or `speed`, `load`, `bw` and/or `delay`).
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for e in &self.sc.events {
@@ -441,6 +441,10 @@ impl PyScenario {
                         Speed::Factor(f) => d.set_item("factor", f)?,
                         Speed::OpsPerSec(x) => d.set_item("speed", x)?,
                     }
+                }
+                Action::ComputerLoad { host, load } => {
+                    d.set_item("host", host)?;
+                    d.set_item("load", load)?;
                 }
                 Action::ComputerStop { host }
                 | Action::ComputerStart { host }

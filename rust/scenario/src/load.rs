@@ -17,8 +17,9 @@
 //!
 //! The load is taken at its peak over the run (the workloads active at once, by their `start`
 //! and `stop`): `utilization = Σ_L offered_L / capacity_L`, which is exact for one lambda and
-//! for lambdas sharing the same processors. Events (`computer-stop`, `computer-speed`) are not
-//! taken into account: this is the scenario's load as its computers start.
+//! for lambdas sharing the same processors. Events (`computer-stop`, `computer-speed`,
+//! `computer-load`: a background load that takes part of a computer's cores) are not taken into
+//! account: this is the scenario's load as its computers start.
 
 use std::collections::BTreeMap;
 

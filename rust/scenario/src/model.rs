@@ -561,6 +561,14 @@ pub enum Action {
         /// Its new speed.
         speed: Speed,
     },
+    /// The background load of a (simulated) computer changes: the fraction of every core
+    /// other work takes, leaving the rest to lambdas.
+    ComputerLoad {
+        /// The computer host.
+        host: String,
+        /// Fraction of every core taken by other work, `0 <= load < 1`.
+        load: f64,
+    },
     /// A computer crashes: its process stops.
     ComputerStop {
         /// The computer host.
@@ -599,8 +607,9 @@ pub enum Action {
 
 impl Action {
     /// Every event kind's keyword, in the order of the documentation.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "computer-speed",
+        "computer-load",
         "computer-stop",
         "computer-start",
         "link-down",
@@ -613,6 +622,7 @@ impl Action {
     pub const fn kind(&self) -> &'static str {
         match self {
             Action::ComputerSpeed { .. } => "computer-speed",
+            Action::ComputerLoad { .. } => "computer-load",
             Action::ComputerStop { .. } => "computer-stop",
             Action::ComputerStart { .. } => "computer-start",
             Action::LinkDown { .. } => "link-down",
@@ -626,6 +636,7 @@ impl Action {
     pub fn host(&self) -> Option<&str> {
         match self {
             Action::ComputerSpeed { host, .. }
+            | Action::ComputerLoad { host, .. }
             | Action::ComputerStop { host }
             | Action::ComputerStart { host }
             | Action::RouterRestart { host } => Some(host),

@@ -66,7 +66,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop", "images", "eyes",
 ];
 const EVENT_KEYS: &[&str] = &[
-    "at", "kind", "host", "link", "factor", "speed", "bw", "delay",
+    "at", "kind", "host", "link", "factor", "speed", "load", "bw", "delay",
 ];
 /// The keys of the `aot` pattern only.
 const AOT_KEYS: &[&str] = &[
@@ -713,7 +713,7 @@ impl Reader<'_> {
             }
         };
         let only = |keys: &[&str]| -> Result<()> {
-            for key in ["host", "link", "factor", "speed", "bw", "delay"] {
+            for key in ["host", "link", "factor", "speed", "load", "bw", "delay"] {
                 if !keys.contains(&key) {
                     self.not_here(&obj, key, &format!("to a `{kind}` event"))?;
                 }
@@ -723,7 +723,7 @@ impl Reader<'_> {
         let action = match kind.as_str() {
             "computer-speed" => {
                 only(&["host", "factor", "speed"])?;
-                let host = self.host_with_role(&obj, "host", RoleKind::Computer, sc)?;
+                let host = self.simulated_computer(&obj, &kind, sc)?;
                 let factor = self.opt_number_where(
                     &obj,
                     "factor",
@@ -755,6 +755,15 @@ impl Reader<'_> {
                     }
                 };
                 Action::ComputerSpeed { host, speed }
+            }
+            "computer-load" => {
+                only(&["host", "load"])?;
+                let host = self.simulated_computer(&obj, &kind, sc)?;
+                let what = "the fraction of the computer's cores other work takes, at least 0 and below 1 (e.g. 0.3)";
+                let n = self.require(&obj, "load", what)?;
+                let load =
+                    self.number_where(n, &obj.field("load"), what, |x| (0.0..1.0).contains(&x))?;
+                Action::ComputerLoad { host, load }
             }
             "computer-stop" | "computer-start" => {
                 only(&["host"])?;
@@ -802,6 +811,26 @@ impl Reader<'_> {
             }
         };
         Ok(Event { at, action })
+    }
+
+    /// The `host` of a `computer-speed` or `computer-load` event: a computer host whose speed
+    /// the testbed can change, i.e. a simulated one.
+    fn simulated_computer(&self, obj: &Obj<'_>, kind: &str, sc: &Scenario) -> Result<String> {
+        let host = self.host_with_role(obj, "host", RoleKind::Computer, sc)?;
+        if let Some(Role::Computer(c)) = sc.host(&host).map(|h| &h.role)
+            && c.executor != Executor::Simulated
+        {
+            let n = obj.get("host").expect("host_with_role found it");
+            return Err(self.err(
+                n.pos,
+                &obj.field("host"),
+                format!(
+                    "computer `{host}` runs `executor: {}`, real code at the machine's own speed; a `{kind}` event changes a simulated computer",
+                    c.executor.as_str()
+                ),
+            ));
+        }
+        Ok(host)
     }
 
     /// The `link` of an event: a switch-to-switch link named `a-b` (or `b-a`); its canonical name.
@@ -872,10 +901,15 @@ impl Reader<'_> {
                         ));
                     }
                 }
-                Action::ComputerSpeed { host, .. } => {
+                Action::ComputerSpeed { host, .. } | Action::ComputerLoad { host, .. } => {
                     if let Some((t, k)) = down.get(host.as_str()) {
+                        let what = if matches!(e.action, Action::ComputerLoad { .. }) {
+                            "its background load"
+                        } else {
+                            "its speed"
+                        };
                         return bad(format!(
-                            "computer `{host}` is stopped at {at} s ({k} at {t} s); expected a `computer-start` before changing its speed"
+                            "computer `{host}` is stopped at {at} s ({k} at {t} s); expected a `computer-start` before changing {what}"
                         ));
                     }
                 }

@@ -93,6 +93,10 @@ fn event(e: &Event) -> Out {
                 Speed::OpsPerSec(s) => m.push(("speed".into(), (*s).into())),
             }
         }
+        Action::ComputerLoad { host, load } => {
+            m.push(("host".into(), host.as_str().into()));
+            m.push(("load".into(), (*load).into()));
+        }
         Action::ComputerStop { host }
         | Action::ComputerStart { host }
         | Action::RouterRestart { host } => m.push(("host".into(), host.as_str().into())),

@@ -312,6 +312,39 @@ fn events_apply_in_time_order() {
 }
 
 #[test]
+fn computer_load_events_read_write_and_keep_their_place_in_time() {
+    let text = "duration: 30\nswitches: [{name: s1}]\nhosts: [{name: c1, switch: s1, role: computer}]\n\
+                events:\n  - {at: 9, kind: computer-load, host: c1, load: 0}\n  - {at: 3, kind: computer-load, host: c1, load: 0.5}\n";
+    let sc = Scenario::from_yaml(text, "load.yaml").unwrap();
+    assert_eq!(
+        sc.events,
+        vec![
+            Event {
+                at: 3.0,
+                action: Action::ComputerLoad {
+                    host: "c1".into(),
+                    load: 0.5
+                }
+            },
+            Event {
+                at: 9.0,
+                action: Action::ComputerLoad {
+                    host: "c1".into(),
+                    load: 0.0
+                }
+            },
+        ]
+    );
+    assert!(Action::KINDS.contains(&"computer-load"));
+    let written = sc.to_yaml();
+    assert!(
+        written.contains("kind: computer-load") && written.contains("load: 0.5"),
+        "{written}"
+    );
+    assert_eq!(Scenario::from_yaml(&written, "again.yaml").unwrap(), sc);
+}
+
+#[test]
 fn yaml_round_trip_is_stable() {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
@@ -358,7 +391,7 @@ fn the_full_example_reads_every_section() {
         }
     );
     assert_eq!(sc.hosts[1].link, LinkParams::shaped(100.0, 1.0));
-    assert_eq!(sc.events.len(), 7);
+    assert_eq!(sc.events.len(), 8);
     assert_eq!(
         sc.events[0],
         Event {
@@ -384,6 +417,14 @@ fn the_full_example_reads_every_section() {
             speed: Speed::Factor(0.5)
         }
     );
+    assert_eq!(
+        sc.events[4].action,
+        Action::ComputerLoad {
+            host: "c1".into(),
+            load: 0.3
+        }
+    );
+    assert_eq!(sc.events[4].action.host(), Some("c1"));
     let flows = sc.network().flows(&sc, 0);
     assert_eq!(flows.len(), 2 * sc.hosts.len());
     assert!(

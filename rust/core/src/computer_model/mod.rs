@@ -14,8 +14,17 @@
 //! layer) calls [`ComputerModel::advance`] at [`ComputerModel::next_completion`], and
 //! [`ComputerModel::sample_utilization`] every second.
 //!
+//! Conditions ([`Conditions`], [`ComputerModel::set_conditions`]) change the computer while it
+//! runs: a speed factor `f` multiplies every processor's configured speed, and a background load
+//! `b` in `[0, 1)` is the fraction of every core taken by work other than lambdas. Each running
+//! task then progresses at `min(cores, running) * speed * f * (1 - b) / running` ops/s; tasks
+//! keep their remaining ops across a change (the work up to the change is done at the old
+//! rate). The defaults, `f = 1` and `b = 0`, leave the configuration as it is.
+//!
 //! Loads: each sample gives, per processor, `busy / (cores * elapsed)` in 0..=1, where `busy`
-//! is the core-seconds spent on tasks since the previous sample. A [`Load`] is the load *of
+//! is the core-seconds spent on tasks since the previous sample plus those taken by the
+//! background load (`cores * b` per second; the tasks' cores count for their share `1 - b`),
+//! so an idle computer with `b = 0.3` reports a load of 30. A [`Load`] is the load *of
 //! a lambda's processor*: `load1` is the last sample, `load10` and `load30` the means of the
 //! last 10 and 30 samples (fewer at start, 0 before the first), all x100 and rounded.
 
@@ -99,11 +108,67 @@ pub enum ModelError {
     },
 }
 
+/// Run-time conditions of a computer, on top of its configuration: see the module
+/// documentation. In YAML (the computer's `--conditions` file): `speed-factor` and
+/// `background`, both optional.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Conditions {
+    /// Multiplies every processor's configured speed (finite, > 0); default 1.
+    pub speed_factor: f64,
+    /// Fraction of every core taken by work other than lambdas, in `[0, 1)`; default 0.
+    pub background: f64,
+}
+
+impl Default for Conditions {
+    fn default() -> Self {
+        Conditions {
+            speed_factor: 1.0,
+            background: 0.0,
+        }
+    }
+}
+
+impl Conditions {
+    /// Checks both values: see [`ConditionsError`].
+    pub fn validate(&self) -> Result<(), ConditionsError> {
+        if !(self.speed_factor.is_finite() && self.speed_factor > 0.0) {
+            return Err(ConditionsError::BadSpeedFactor(self.speed_factor));
+        }
+        if !(self.background.is_finite() && (0.0..1.0).contains(&self.background)) {
+            return Err(ConditionsError::BadBackground(self.background));
+        }
+        Ok(())
+    }
+
+    /// The share of a core's configured speed left to lambdas: `speed_factor * (1 - background)`.
+    pub fn scale(&self) -> f64 {
+        self.speed_factor * (1.0 - self.background)
+    }
+}
+
+/// Conditions the model refuses.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ConditionsError {
+    /// The speed factor is not a finite number above 0.
+    #[error("speed-factor: expected a number greater than 0, got {0}")]
+    BadSpeedFactor(f64),
+    /// The background load is not in `[0, 1)`.
+    #[error(
+        "background: expected a fraction of the cores at least 0 and below 1 (e.g. 0.3), got {0}"
+    )]
+    BadBackground(f64),
+}
+
 #[derive(Clone, Debug)]
 struct Processor {
     name: String,
     cores: u32,
     speed: f64,
+    /// [`Conditions::scale`] of the current conditions.
+    scale: f64,
+    /// [`Conditions::background`] of the current conditions.
+    background: f64,
     memory: u64,
     mem_used: u64,
     /// Running tasks.
@@ -155,6 +220,7 @@ pub struct ComputerModel {
     now: Time,
     last_sample: Time,
     last_utilization: HashMap<String, f32>,
+    conditions: Conditions,
     /// Completed since the last [`ComputerModel::advance`].
     done: Vec<Completed>,
 }
@@ -172,6 +238,8 @@ impl ComputerModel {
                 name: p.name.clone(),
                 cores: p.cores,
                 speed: p.speed,
+                scale: 1.0,
+                background: 0.0,
                 memory: p.memory,
                 mem_used: 0,
                 running: Vec::new(),
@@ -222,8 +290,32 @@ impl ComputerModel {
             now: Time::ZERO,
             last_sample: Time::ZERO,
             last_utilization,
+            conditions: Conditions::default(),
             done: Vec::new(),
         })
+    }
+
+    /// The current run-time conditions (the defaults until [`ComputerModel::set_conditions`]).
+    pub fn conditions(&self) -> Conditions {
+        self.conditions
+    }
+
+    /// Changes the conditions at `now`: the computer first runs up to `now` under the old ones
+    /// (finishing what finishes by then), then every running task keeps its remaining ops and
+    /// continues at the new rate. Invalid conditions leave the model unchanged.
+    pub fn set_conditions(
+        &mut self,
+        conditions: Conditions,
+        now: Time,
+    ) -> Result<(), ConditionsError> {
+        conditions.validate()?;
+        self.progress_to(now);
+        for p in &mut self.processors {
+            p.scale = conditions.scale();
+            p.background = conditions.background;
+        }
+        self.conditions = conditions;
+        Ok(())
     }
 
     /// The configuration it runs.
@@ -410,8 +502,9 @@ impl ComputerModel {
             return;
         }
         for p in &mut self.processors {
+            p.busy += p.cores as f64 * p.background * dt;
             let Some(rate) = p.rate() else { continue };
-            p.busy += p.active_cores() * dt;
+            p.busy += p.active_cores() * (1.0 - p.background) * dt;
             for id in &p.running {
                 let task = self.tasks.get_mut(id).expect("running task exists");
                 task.remaining -= rate * dt;
@@ -495,10 +588,10 @@ impl Processor {
         self.running.len().min(self.cores as usize) as f64
     }
 
-    /// Ops/s of each running task, `None` when idle.
+    /// Ops/s of each running task under the current conditions, `None` when idle.
     fn rate(&self) -> Option<f64> {
         let n = self.running.len();
-        (n > 0).then(|| self.active_cores() * self.speed / n as f64)
+        (n > 0).then(|| self.active_cores() * self.speed * self.scale / n as f64)
     }
 
     fn load(&self) -> Load {
