@@ -778,3 +778,33 @@ def test_computer_speed_and_load_events_rewrite_the_conditions_and_hup_the_compu
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_node_killed_at_the_end_of_a_short_deadline_still_gets_time_to_die():
+    # The last of 71 routers stopped against one deadline gets 0.1 s: after SIGKILL it must
+    # still be waited for long enough (a loaded machine reaped one in more than 0.1 s).
+    import subprocess
+
+    from lambdaroute.testbed.cleanup import KILL_WAIT, stop_process
+
+    class SlowToDie:
+        returncode = None
+        killed = False
+
+        def poll(self):
+            return self.returncode
+
+        def send_signal(self, sig):
+            pass
+
+        def kill(self):
+            self.killed = True
+
+        def wait(self, timeout):
+            if not self.killed or timeout < 0.5:
+                raise subprocess.TimeoutExpired("router", timeout)
+            self.returncode = -9
+            return -9
+
+    assert KILL_WAIT >= 0.5
+    assert stop_process(SlowToDie(), 0.1) == -9  # type: ignore[arg-type]

@@ -105,17 +105,24 @@ def pid_alive(pid: int | str) -> bool:
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> int | None:
-    """SIGTERM, wait up to ``timeout`` s, then SIGKILL; returns the exit code."""
+    """SIGTERM, wait up to ``timeout`` s, then SIGKILL; returns the exit code. The wait after
+    SIGKILL is at least :data:`KILL_WAIT` s whatever ``timeout`` is: a short ``timeout`` (the
+    last of many nodes stopped against one deadline) must not turn a process that dies a moment
+    later into a failed run."""
     if proc.poll() is None:
         try:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=max(timeout, KILL_WAIT))
         except ProcessLookupError:
             pass
     return proc.returncode
+
+
+#: Seconds a process has to be gone after SIGKILL (it cannot refuse; a loaded machine reaps slowly).
+KILL_WAIT = 10.0
 
 
 class Cleanup:
