@@ -11,6 +11,7 @@ import json
 import statistics
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -572,7 +573,7 @@ def test_link_events_take_effect_on_the_links(tmp_path):
 PROCESS_EVENTS = """
 name: process-events
 duration: 20
-control: {policy: rr}
+control: {policy: rp}  # keeps a share on the slowed c2 (rr drops it from its active set)
 switches: [{name: s1}, {name: s2}, {name: s3}]
 hosts:
   - {name: r1, switch: s1, role: router}
@@ -642,8 +643,17 @@ def test_computer_and_router_events_take_effect_in_a_run(tmp_path):
     assert "--conditions" in c2_log.splitlines()[0] and "--speed-factor" not in c2_log.splitlines()[0]
     assert c2_log.count("conditions changed") == 2, c2_log
     controller_log = (result.out / "logs" / "controller-ctl.log").read_text()
-    assert not [line for line in controller_log.splitlines()
-                if "computer removed" in line and c2_endpoint in line], controller_log
+    # The teardown stops the computers first, so c2's one removal comes at the end of the
+    # run: no earlier than the run's length after c1's removal by the computer-stop event.
+    c1_endpoint = endpoint(scenario.host("c1"), COMPUTER_PORT)
+    removals = {c1_endpoint: [], c2_endpoint: []}
+    for line in controller_log.splitlines():
+        for computer, times in removals.items():
+            if "computer removed" in line and computer in line:
+                times.append(datetime.fromisoformat(line.split()[0].rstrip("Z")))
+    assert len(removals[c2_endpoint]) == 1, controller_log
+    c2_removed_after = (removals[c2_endpoint][0] - removals[c1_endpoint][0]).total_seconds()
+    assert c2_removed_after > meta["duration_s"] - applied["computer-stop"]["applied"] - 1.0, controller_log
     assert sum(1 for line in controller_log.splitlines()
                if "computer announced" in line and c2_endpoint in line) == 1, controller_log
     # Background load 0.5 on c2 (still at 0.25 of its speed), c1 serving in both windows.
