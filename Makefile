@@ -2,7 +2,8 @@
 #
 #   make experiment   install what is missing, build, run the default experiment
 #   make experiments  the papers' experiments and their report (QUICK=1: minutes, not an hour)
-#   make test         everything CI runs (lint, Rust tests, Python tests)
+#   make test         everything CI runs (lint, Rust tests, Python tests, vagrant validate)
+#   make vm-check     the default experiment in a real Debian 12 VM (mk/vm.mk; not in make test)
 #
 # Every install step is idempotent: it checks before it installs.
 
@@ -18,10 +19,26 @@ export CARGO_TERM_COLOR ?= never
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/lambdaroute
 
+# Prebuilt artifacts instead of a build, for machines that cannot build (make vm-check's VM:
+# Debian's rustc is too old there and rustup may be out of reach): PREBUILT=DIR, where DIR holds
+# `lambdaroute` (the release binary) and one `lambdaroute-*.whl` (the Python package, from
+# `maturin build --release`). Then no Rust toolchain is installed and nothing is compiled: the
+# binary is used where it is (LAMBDAROUTE_BIN) and the wheel is installed into the venv.
+# Without PREBUILT (the normal path): rustup if needed, cargo, maturin.
+PREBUILT ?=
+ifneq ($(PREBUILT),)
+BIN := $(abspath $(PREBUILT))/lambdaroute
+export LAMBDAROUTE_BIN := $(BIN)
+endif
+
 .PHONY: build release test test-rust lint bench bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
+ifneq ($(PREBUILT),)
+rust-toolchain:
+	@test -x $(BIN) || { echo "PREBUILT=$(PREBUILT): no executable $(BIN)"; exit 1; }
+else
 # The Rust toolchain through rustup where cargo is missing (a fresh Debian/Ubuntu machine).
 rust-toolchain:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
@@ -29,14 +46,20 @@ rust-toolchain:
 	  command -v curl >/dev/null || { apt-get update && apt-get install -y --no-install-recommends curl ca-certificates; }; \
 	  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt; }
 	@command -v cc >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends build-essential; }
+endif
 
 ## ----- Rust -----
 
 build: rust-toolchain
 	$(CARGO) build --workspace
 
+ifneq ($(PREBUILT),)
+release: rust-toolchain
+	@echo "release: the prebuilt $(BIN)"
+else
 release: rust-toolchain
 	$(CARGO) build --release -p lambdaroute
+endif
 
 test-rust: rust-toolchain
 	$(CARGO) test --workspace --all-targets
@@ -85,10 +108,11 @@ bench-trace: release
 
 -include mk/python.mk
 -include mk/testbed.mk
+-include mk/vm.mk
 
 ## ----- top level -----
 
-test: lint test-rust $(PYTHON_TEST_TARGETS) test-testbed
+test: lint test-rust $(PYTHON_TEST_TARGETS) test-testbed vm-validate
 
 # The default experiment in Mininet (mk/testbed.mk): a 4x4 grid, one router, two computers of
 # different speed, two clients, round robin, 20 s. `make experiment EXPERIMENT=file.yaml` runs another.

@@ -26,9 +26,17 @@ venv:
 	@$(VENV_PY) -c 'import cv2; cv2.data.haarcascades' 2>/dev/null || \
 	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check 'opencv-python-headless>=4.8,<5'
 
+ifneq ($(PREBUILT),)
+# The prebuilt wheel (PREBUILT, see the Makefile), installed over whatever the venv had.
+python: venv rust-toolchain
+	@set -- $(PREBUILT)/lambdaroute-*.whl; test -f "$$1" || { echo "PREBUILT=$(PREBUILT): no lambdaroute-*.whl there"; exit 1; }; \
+	  echo "installing the prebuilt $$1"; \
+	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$$1"
+else
 # maturin develop needs the venv "active": VIRTUAL_ENV and its bin first on PATH.
 python: venv rust-toolchain
 	cd python && VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH $(VENV)/bin/maturin develop --release
+endif
 	@$(VENV_PY) -c 'import lambdaroute' || { echo "lambdaroute does not import from $(VENV_PY)"; exit 1; }
 
 # The Topo tests import Mininet (Debian's package `mininet`, a dist-package of /usr/bin/python3

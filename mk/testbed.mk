@@ -39,12 +39,14 @@ ovs-start:
 
 # The Mininet tests need the release binary (nodes, netem element) and the Python package.
 # LAMBDAROUTE_SKIP_MININET=1 skips them on purpose (they fail, never skip, otherwise).
+# PYTEST_ARGS selects some, e.g. PYTEST_ARGS='-k 20_ms' (the delay test).
+PYTEST_ARGS ?=
 ifeq ($(LAMBDAROUTE_SKIP_MININET),1)
 test-testbed:
 	@echo "test-testbed: skipped (LAMBDAROUTE_SKIP_MININET=1)"
 else
 test-testbed: testbed-deps release python
-	cd python && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV_PY) -m pytest -q -rP -p no:warnings -m mininet
+	cd python && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV_PY) -m pytest -q -rP -p no:warnings -m mininet $(PYTEST_ARGS)
 endif
 
 run-experiment: testbed-deps release python
