@@ -27,11 +27,15 @@ venv:
 	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check 'opencv-python-headless>=4.8,<5'
 
 ifneq ($(PREBUILT),)
-# The prebuilt wheel (PREBUILT, see the Makefile), installed over whatever the venv had.
+# The prebuilt wheel (PREBUILT, see the Makefile), installed over whatever the venv had; its
+# native module also goes into python/lambdaroute/, as `maturin develop` puts it there, so that
+# the tests (run from python/, which comes first on sys.path) import the same package.
 python: venv rust-toolchain
 	@set -- $(PREBUILT)/lambdaroute-*.whl; test -f "$$1" || { echo "PREBUILT=$(PREBUILT): no lambdaroute-*.whl there"; exit 1; }; \
 	  echo "installing the prebuilt $$1"; \
-	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$$1"
+	  $(VENV_PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$$1" && \
+	  $(VENV_PY) -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	    [z.extract(n, "python") for n in z.namelist() if n.startswith("lambdaroute/_native") and n.endswith(".so")]' "$$1"
 else
 # maturin develop needs the venv "active": VIRTUAL_ENV and its bin first on PATH.
 python: venv rust-toolchain
