@@ -13,7 +13,8 @@
 # What it starts it stops, and only that: virtlogd, virtlockd and libvirtd (`-d`) when libvirt
 # does not answer (each only if it is not running); the `default` network and storage pool when
 # missing or stopped; the VM (vagrant destroy -f, then by libvirt if anything is left); the
-# storage volumes that appeared during the run (the box's and the VM's disk). On every exit.
+# storage volumes that appeared during the run (the box's and the VM's disk); libvirt's iptables
+# chains that were not there before, and IP forwarding as it was. On every exit.
 set -euo pipefail
 
 BOX=$(realpath "${1:?usage: check.sh BOX PREBUILT RESULTS}")
@@ -44,6 +45,10 @@ log() { printf '%s vm-check: %s\n' "$(date +%T)" "$*"; }
 since() { echo $(( $(date +%s) - $1 )); }
 
 started_daemons=()   # "name pid", in start order
+# What libvirt's network changes in the root namespace, to put back: IP forwarding, and its
+# iptables chains (LIBVIRT_*), which stay, empty, after the network stops.
+ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)
+chains_before=$( { iptables-save; ip6tables-save; } 2>/dev/null | grep -o '^:LIBVIRT_[A-Z]*' | sort -u || true)
 network_started=0 network_defined=0 pool_started=0 pool_defined=0
 volumes_before=""
 domain=""
@@ -94,6 +99,18 @@ teardown() {
     log "stopping ${started_daemons[i]%% *} (pid ${started_daemons[i]#* }, started by this run)"
     stop_daemon ${started_daemons[i]}
   done
+  local cmd table chain
+  for cmd in iptables ip6tables; do
+    for table in filter nat mangle; do
+      for chain in $("$cmd" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^LIBVIRT_/ { print $2 }'); do
+        grep -qxF ":$chain" <<<"$chains_before" && continue
+        "$cmd" -t "$table" -S 2>/dev/null | awk -v c="$chain" '$1 == "-A" && $NF == c && $(NF-1) == "-j" { $1 = "-D"; print }' \
+          | while read -r rule; do "$cmd" -t "$table" $rule; done
+        "$cmd" -t "$table" -F "$chain" && "$cmd" -t "$table" -X "$chain"
+      done
+    done
+  done
+  [ "$(cat /proc/sys/net/ipv4/ip_forward)" = "$ip_forward" ] || echo "$ip_forward" > /proc/sys/net/ipv4/ip_forward
   rm -f "$SSH_CONFIG"
   took[teardown]=$(since "$t")
   took[total]=$(since "$T0")
