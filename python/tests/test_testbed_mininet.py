@@ -53,10 +53,13 @@ def test_a_link_of_20_ms_gives_an_rtt_within_10_percent_of_40_ms(tmp_path):
     rtt = statistics.mean(across)
     print(f"delay mechanism: {mechanism}; h1-h2 across the 20 ms link: mean RTT {rtt:.2f} ms "
           f"(min {min(across):.2f}, max {max(across):.2f}); h1-h3 over a 5 ms access link: "
-          f"{statistics.mean(access):.2f} ms")
+          f"{statistics.mean(access):.2f} ms (median {statistics.median(access):.2f})")
     assert len(across) == 10, f"{mechanism}: pings lost: {across}"
     assert 36.0 <= rtt <= 44.0, f"{mechanism}: mean RTT {rtt:.2f} ms, expected 40 ms +- 10 %"
-    assert 9.0 <= statistics.mean(access) <= 12.0, f"{mechanism}: 10 ms expected (+ the switches), got {access}"
+    # The median: in an emulated VM (make vm-check) a ping or two of ten stall several ms
+    # (seen: 17.3 and 15.2 ms among 11.0-11.3), which moves a 10-ping mean of an 11 ms RTT by 1 ms.
+    assert len(access) == 10, f"{mechanism}: pings lost: {access}"
+    assert 9.0 <= statistics.median(access) <= 12.0, f"{mechanism}: 10 ms expected (+ the switches), got {access}"
     assert leftovers(state) == [], f"the run left {leftovers(state)}"
     assert root_iptables() == before, "the run changed the root namespace's iptables rules"
 

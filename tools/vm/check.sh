@@ -233,7 +233,7 @@ vm "cd /vagrant && sudo make test-testbed PREBUILT=/prebuilt PYTEST_ARGS='-k 20_
 rtt_rc=$?
 took[rtt-test]=$(since "$t")
 set -e
-RTT_LINE=$(grep -m1 -o 'delay mechanism: .*' "$OUT/rtt-test.log" || true)
+RTT_LINE=$(grep -m1 -oE 'delay mechanism: [a-z]+; .*' "$OUT/rtt-test.log" || true)
 
 t=$(date +%s)
 mkdir -p "$OUT/vm"
