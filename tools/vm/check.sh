@@ -41,6 +41,11 @@ mkdir -p "$OUT"
 SSH_CONFIG=$(mktemp)
 T0=$(date +%s)
 declare -A took=()
+# Whether the network is active, the pool running, the box added. Never `virsh ... | grep -q`:
+# under pipefail, grep leaving early can fail virsh (SIGPIPE) and with it the test.
+net_active() { [[ $("${VIRSH[@]}" net-info default 2>/dev/null) =~ Active:\ *yes ]]; }
+pool_running() { [[ $("${VIRSH[@]}" pool-info default 2>/dev/null) =~ State:\ *running ]]; }
+box_added() { [[ $'\n'$(vagrant box list 2>/dev/null) == *$'\n'"$LAMBDAROUTE_VM_BOX "* ]]; }
 log() { printf '%s vm-check: %s\n' "$(date +%T)" "$*"; }
 since() { echo $(( $(date +%s) - $1 )); }
 
@@ -86,8 +91,8 @@ teardown() {
     done
   fi
   # A libvirtd this run started autostarts the network: stop it as well.
-  if [ "$network_started" = 1 ] || printf '%s\n' "${started_daemons[@]}" | grep -q '^libvirtd '; then
-    if "${VIRSH[@]}" net-info default 2>/dev/null | grep -q 'Active:.*yes'; then
+  if [ "$network_started" = 1 ] || [[ " ${started_daemons[*]} " == *" libvirtd "* ]]; then
+    if net_active; then
       log "stopping the network default"; "${VIRSH[@]}" net-destroy default >/dev/null
     fi
   fi
@@ -163,7 +168,7 @@ EOF
   "${VIRSH[@]}" net-define "$xml" >/dev/null
   network_defined=1
 fi
-if ! "${VIRSH[@]}" net-info default | grep -q 'Active:.*yes'; then
+if ! net_active; then
   log "starting the network default"
   "${VIRSH[@]}" net-start default >/dev/null
   network_started=1
@@ -174,7 +179,7 @@ if ! "${VIRSH[@]}" pool-info default >/dev/null 2>&1; then
   "${VIRSH[@]}" pool-define-as default dir --target "$POOL_DIR" >/dev/null
   pool_defined=1
 fi
-if ! "${VIRSH[@]}" pool-info default | grep -q 'State:.*running'; then
+if ! pool_running; then
   "${VIRSH[@]}" pool-start default >/dev/null
   pool_started=1
 fi
@@ -187,7 +192,7 @@ took[daemons]=$(since "$t")
 cd "$REPO"
 t=$(date +%s)
 marker=$VAGRANT_HOME/lambdaroute-box.added
-if ! vagrant box list 2>/dev/null | grep -q "^$LAMBDAROUTE_VM_BOX " || [ "$BOX" -nt "$marker" ]; then
+if ! box_added || [ "$BOX" -nt "$marker" ]; then
   log "vagrant box add $LAMBDAROUTE_VM_BOX ($BOX)"
   vagrant box add --force --name "$LAMBDAROUTE_VM_BOX" "$BOX" >>"$OUT/vagrant.log" 2>&1
   touch "$marker"
