@@ -7,6 +7,7 @@ mod computer;
 mod controller;
 mod duration;
 mod executor;
+mod metrics;
 mod netem;
 mod router;
 mod table;

@@ -54,6 +54,7 @@ use tracing::{debug, info, trace, warn};
 #[cfg(doc)]
 use crate::executor::HttpConfig;
 use crate::executor::HttpExecutor;
+use crate::metrics::{ComputerMetrics, EndpointMetrics};
 
 /// Default port of `RunLambda`.
 pub const DEFAULT_PORT: u16 = 10000;
@@ -84,6 +85,9 @@ pub struct ComputerOptions {
     /// and every value sent later applies when it is sent. `None`: the defaults, for ever. Not
     /// with an `executor` ([`spawn`] refuses the pair).
     pub conditions: Option<watch::Receiver<Conditions>>,
+    /// Count calls, errors, calls in flight and utilization here, labelled with this computer's
+    /// endpoint ([`ComputerMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<ComputerMetrics>,
 }
 
 impl ComputerOptions {
@@ -98,6 +102,7 @@ impl ComputerOptions {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             executor: None,
             conditions: None,
+            metrics: None,
         }
     }
 
@@ -363,6 +368,7 @@ struct Bound {
     max_request_bytes: usize,
     executor: Option<Arc<HttpExecutor>>,
     conditions: Option<watch::Receiver<Conditions>>,
+    metrics: Option<ComputerMetrics>,
 }
 
 impl Bound {
@@ -400,6 +406,7 @@ impl Bound {
             max_request_bytes: opts.max_request_bytes,
             executor: opts.executor,
             conditions: opts.conditions,
+            metrics: opts.metrics,
         })
     }
 
@@ -415,6 +422,10 @@ impl Bound {
             .map(|l| (l.name.clone(), l.output.clone()))
             .collect();
         let lambdas: Vec<String> = self.model.lambda_names().map(String::from).collect();
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|m| m.computer(&self.endpoint, lambdas.iter().map(String::as_str)));
         info!(
             listen = %self.lambda_addr,
             util_listen = %self.util_addr,
@@ -439,12 +450,14 @@ impl Bound {
                     pending: HashMap::new(),
                     util: Some(util_tx),
                     conditions: self.conditions,
+                    metrics: metrics.clone(),
                 };
                 tokio::spawn(driver.run(stop_on(stop_rx.clone())))
             }
             Some(executor) => tokio::spawn(sample_executor(
                 Arc::clone(executor),
                 util_tx,
+                metrics.clone(),
                 stop_on(stop_rx.clone()),
             )),
         };
@@ -454,6 +467,7 @@ impl Bound {
             outputs: Arc::new(outputs),
             endpoint: Arc::from(self.endpoint.as_str()),
             executor: self.executor.clone(),
+            metrics,
         })
         .max_decoding_message_size(self.max_request_bytes);
         let util = EdgeComputerServer::new(UtilService { util: util_rx });
@@ -553,6 +567,7 @@ struct Driver {
     util: Option<watch::Sender<Utilization>>,
     /// New run-time conditions; `None` when there are none or their sender is gone.
     conditions: Option<watch::Receiver<Conditions>>,
+    metrics: Option<EndpointMetrics>,
 }
 
 impl Driver {
@@ -595,6 +610,9 @@ impl Driver {
                 _ = tick.tick(), if !stopping => {
                     let values = self.model.sample_utilization(self.now());
                     trace!(?values, "utilization sample");
+                    if let Some(metrics) = &self.metrics {
+                        metrics.utilization(&values);
+                    }
                     if let Some(util) = &self.util {
                         util.send_replace(Utilization { values });
                     }
@@ -674,6 +692,7 @@ impl Driver {
 async fn sample_executor(
     executor: Arc<HttpExecutor>,
     util: watch::Sender<Utilization>,
+    metrics: Option<EndpointMetrics>,
     stop: impl Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval_at(Instant::now() + UTIL_PERIOD, UTIL_PERIOD);
@@ -683,7 +702,11 @@ async fn sample_executor(
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                util.send_replace(Utilization { values: executor.sample() });
+                let values = executor.sample();
+                if let Some(metrics) = &metrics {
+                    metrics.utilization(&values);
+                }
+                util.send_replace(Utilization { values });
             }
         }
     }
@@ -716,6 +739,7 @@ struct LambdaService {
     outputs: Arc<HashMap<String, LambdaOutput>>,
     endpoint: Arc<str>,
     executor: Option<Arc<HttpExecutor>>,
+    metrics: Option<EndpointMetrics>,
 }
 
 #[tonic::async_trait]
@@ -725,6 +749,20 @@ impl EdgeServer for LambdaService {
         request: Request<LambdaRequest>,
     ) -> Result<Response<LambdaResponse>, Status> {
         let req = request.into_inner();
+        let _in_flight = self.metrics.as_ref().map(|m| m.call(&req.name));
+        let resp = self.answer(req).await;
+        if resp.retcode != RETCODE_OK
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.error();
+        }
+        Ok(Response::new(resp))
+    }
+}
+
+impl LambdaService {
+    /// The answer to one call; errors are in its retcode.
+    async fn answer(&self, req: LambdaRequest) -> LambdaResponse {
         let input_len = req.input.len() + req.datain.len();
         let mut resp = LambdaResponse {
             responder: self.endpoint.to_string(),
@@ -743,7 +781,7 @@ impl EdgeServer for LambdaService {
             resp.load10 = answer.load.load10;
             resp.load30 = answer.load.load30;
             debug!(lambda = %req.name, input_len, dry = req.dry, ptime_ms = resp.ptime, retcode = %resp.retcode, "call answered");
-            return Ok(Response::new(resp));
+            return resp;
         }
         let (reply, answer) = oneshot::channel();
         let cmd = if req.dry {
@@ -787,7 +825,7 @@ impl EdgeServer for LambdaService {
                 resp.retcode = "Error: the computer is shutting down; retry elsewhere".to_string();
             }
         }
-        Ok(Response::new(resp))
+        resp
     }
 }
 

@@ -107,6 +107,7 @@ pub mod controller;
 mod destinations;
 pub mod executor;
 pub mod membership;
+pub mod metrics;
 pub mod router;
 pub mod table_tool;
 

@@ -48,6 +48,8 @@ use tracing::info;
 
 pub use view::format_view;
 
+use crate::metrics::ControllerMetrics;
+
 /// Default address of the controller.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
 /// Default time after start during which only known destinations are removed from routers.
@@ -70,6 +72,9 @@ pub struct ControllerOptions {
     pub resync_grace: Duration,
     /// Time limit of one call to a router.
     pub router_timeout: Duration,
+    /// Count routers, computers, installs and congestion here
+    /// ([`ControllerMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<ControllerMetrics>,
 }
 
 impl ControllerOptions {
@@ -82,6 +87,7 @@ impl ControllerOptions {
             paths: None,
             resync_grace: DEFAULT_RESYNC_GRACE,
             router_timeout: DEFAULT_ROUTER_TIMEOUT,
+            metrics: None,
         }
     }
 }

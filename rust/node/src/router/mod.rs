@@ -8,6 +8,7 @@ mod dispatch;
 mod marks_service;
 mod table_service;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use anyhow::Context;
 use lambdaroute_core::clock::Time;
 use lambdaroute_core::estimator::EstimatorKind;
 use lambdaroute_core::policy::PolicyKind;
-use lambdaroute_core::table::ETable;
+use lambdaroute_core::table::{ETable, TableKind};
 use lambdaroute_proto::lambdaroute::marks_server::MarksServer;
 use lambdaroute_proto::uiiit::edge_router_server::EdgeRouterServer;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServerServer;
@@ -31,6 +32,7 @@ use tracing::info;
 
 use crate::destinations::Destinations;
 use crate::membership::{self, Announcer, FailureReports, Member};
+use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 pub use dispatch::LOOP_HOPS;
 
@@ -93,6 +95,9 @@ pub struct RouterOptions {
     /// forwarding it, and feeds the decision time (from taking the call to the choice) to the
     /// estimator as the call's latency. Measures the dispatch alone; never for real traffic.
     pub fake: bool,
+    /// Count calls, errors, retries, latency, entries and calls in flight here
+    /// ([`RouterMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<RouterMetrics>,
 }
 
 impl RouterOptions {
@@ -120,13 +125,47 @@ impl Default for RouterOptions {
             table_endpoint: None,
             check_interval: membership::DEFAULT_CHECK_INTERVAL,
             fake: false,
+            metrics: None,
+        }
+    }
+}
+
+/// The e-table, and the metric handles of its lambdas under the same lock: a call looks its
+/// lambda's handles up in the critical section it enters anyway to choose a destination.
+pub(crate) struct RouterTable {
+    pub etable: ETable,
+    metrics: Option<RouterMetrics>,
+    lambdas: HashMap<Arc<str>, Arc<LambdaMetrics>>,
+}
+
+impl RouterTable {
+    /// The series of `lambda`, keyed on its first call; `None` without metrics. Call it only
+    /// for lambdas the table knows, so that junk names in calls make no series.
+    pub fn lambda_metrics(&mut self, lambda: &str) -> Option<Arc<LambdaMetrics>> {
+        if let Some(handles) = self.lambdas.get(lambda) {
+            return Some(Arc::clone(handles));
+        }
+        let metrics = self.metrics.as_ref()?;
+        let name: Arc<str> = Arc::from(lambda);
+        let handles = Arc::new(metrics.lambda(&name));
+        self.lambdas.insert(name, Arc::clone(&handles));
+        Some(handles)
+    }
+
+    /// After a change of the entries: the entries gauges follow.
+    pub fn entries_changed(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.set_entries(
+                self.etable.len(TableKind::Overall),
+                self.etable.len(TableKind::Final),
+            );
         }
     }
 }
 
 /// State shared by the router's two services.
 pub(crate) struct RouterState {
-    pub table: Mutex<ETable>,
+    pub table: Mutex<RouterTable>,
     pub destinations: Destinations,
     pub options: RouterOptions,
     /// Destinations that failed a call, for the controller.
@@ -138,11 +177,11 @@ impl RouterState {
     fn new(options: RouterOptions, failures: FailureReports) -> Self {
         Self {
             failures,
-            table: Mutex::new(ETable::new(
-                options.policy,
-                options.estimator(),
-                options.seed,
-            )),
+            table: Mutex::new(RouterTable {
+                etable: ETable::new(options.policy, options.estimator(), options.seed),
+                metrics: options.metrics.clone(),
+                lambdas: HashMap::new(),
+            }),
             destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
             origin: tokio::time::Instant::now(),
             options,
@@ -307,7 +346,7 @@ async fn tick_estimators(state: Arc<RouterState>, mut stop: tokio::sync::watch::
         tokio::select! {
             _ = interval.tick() => {
                 let now = state.now();
-                state.table.lock().tick(now);
+                state.table.lock().etable.tick(now);
             }
             _ = stop.changed() => return,
         }

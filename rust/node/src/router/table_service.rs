@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambdaroute_core::table::{Entry, TableKind};
+use lambdaroute_core::table::{ETable, Entry, TableKind};
 use lambdaroute_proto::uiiit::edge_router_conf::Action;
 use lambdaroute_proto::uiiit::edge_router_server::EdgeRouter;
 use lambdaroute_proto::uiiit::{
@@ -50,7 +50,18 @@ impl TableService {
                 conf.action
             )
         })?;
-        let mut table = self.state.table.lock();
+        let mut guard = self.state.table.lock();
+        let result = Self::apply_to(&mut guard.etable, &self.state, conf, action);
+        guard.entries_changed();
+        result
+    }
+
+    fn apply_to(
+        table: &mut ETable,
+        state: &RouterState,
+        conf: &EdgeRouterConf,
+        action: Action,
+    ) -> Result<String, String> {
         match action {
             Action::Flush => {
                 table.flush();
@@ -78,7 +89,7 @@ impl TableService {
                     // No lambda: the destination leaves every lambda, and its channel goes,
                     // so that a destination back on the same endpoint gets a fresh connection.
                     let removed = table.remove_destination(&conf.destination) > 0;
-                    self.state.destinations.forget(&conf.destination);
+                    state.destinations.forget(&conf.destination);
                     removed
                 } else {
                     table.remove(&conf.lambda, &conf.destination)
@@ -133,7 +144,7 @@ impl EdgeRouter for TableService {
                 "no table {id}: a router has table 0 (overall) and table 1 (final)"
             ))
         })?;
-        let entries = self.state.table.lock().entries(kind);
+        let entries = self.state.table.lock().etable.entries(kind);
         Ok(Response::new(ForwardingTable {
             entries: entries.into_iter().map(to_rpc).collect(),
         }))
