@@ -25,11 +25,13 @@ from lambdaroute.scenario import Scenario
 __all__ = ["Experiment", "ExperimentError", "read_yaml", "load", "for_scenario", "apply_overrides", "find_binary"]
 
 #: How the testbed runs a scenario, whatever the scenario's source.
-SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace"}
+SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
 #: Control keys that are parameters of another key's choice (docs/scenario.md, `control`).
+#: ``metrics: {interval: S}`` (or ``true``: every second) scrapes the nodes' /metrics.
+METRICS_KEYS = {"interval"}
 CONTROL_PARAMETERS = {"installer": {"objective"}, "estimator": {"alpha", "period", "stat", "decay"}}
 
 
@@ -72,6 +74,8 @@ class Experiment:
     grace: float = 10.0
     #: Whether congested links are reported (the congestion hook); ``monitor.report`` in the file.
     report_congestion: bool = True
+    #: Seconds between scrapes of the nodes' Prometheus metrics (``metrics.csv``); None: off.
+    metrics: float | None = None
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
@@ -226,7 +230,7 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
 def for_scenario(scenario: Scenario, **settings: Any) -> Experiment:
     """An experiment that runs ``scenario`` as it is, named after it unless ``name=`` says
     otherwise; ``settings`` are an experiment file's (``delay``, ``tables``, ``monitor``,
-    ``results``, ``binary``, ``grace``, ``description``), relative paths from the current
+    ``results``, ``binary``, ``grace``, ``description``, ``metrics``), relative paths from the current
     directory."""
     unknown = set(settings) - SETTINGS
     if unknown:
@@ -251,6 +255,7 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
             report_congestion = v
         else:
             monitor[k] = float(v) if k != "samples" else int(v)
+    metrics = _metrics(data.get("metrics"), where)
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
@@ -272,4 +277,23 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         binary=binary,
         grace=float(data.get("grace", 10.0)),
         report_congestion=report_congestion,
+        metrics=metrics,
     )
+
+
+def _metrics(value: Any, where: str) -> float | None:
+    """``metrics:`` as the scrape interval: absent, ``false`` or ``null`` off; ``true`` every
+    second; ``{interval: S}`` every S seconds."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 1.0
+    if not isinstance(value, dict):
+        raise ExperimentError(f"{where}: metrics `{value}`: expected true, false or {{interval: SECONDS}}")
+    unknown = set(value) - METRICS_KEYS
+    if unknown:
+        raise ExperimentError(f"{where}: metrics.{sorted(unknown)[0]}: unknown; expected {', '.join(sorted(METRICS_KEYS))}")
+    interval = value.get("interval", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise ExperimentError(f"{where}: metrics.interval `{interval}`: expected seconds > 0")
+    return float(interval)
