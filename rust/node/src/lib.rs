@@ -39,6 +39,9 @@
 //! - [`controller`]: the e-controller: announcements, installers, failures, congestion.
 //! - [`membership`]: how routers and computers started with a controller announce themselves
 //!   and stay known ([`membership::Announcer`]).
+//! - [`metrics`]: Prometheus metrics of the router, the computer and the controller
+//!   ([`metrics::RouterMetrics`] and the others, in the roles' options) and the `/metrics`
+//!   listener ([`metrics::spawn`]); docs/metrics.md.
 //! - [`client`]: sends calls with an arrival pattern and records one row per call
 //!   ([`client::run`] → [`client::Report`]).
 //! - [`table_tool`]: reads and changes a router's tables ([`table_tool::TableClient`]).
