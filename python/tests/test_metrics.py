@@ -179,9 +179,11 @@ def test_with_metrics_every_node_listens_on_its_host_at_9464_and_is_a_target(tmp
     assert args[args.index("--metrics-listen") + 1] == f"{r1.ip}:{METRICS_PORT}" == listens[-1]
     args, listens = nodes.computer_args(c1, None)
     assert args[args.index("--metrics-listen") + 1] == f"{c1.ip}:{METRICS_PORT}" == listens[-1]
-    targets = nodes.metrics_targets()
+    hosts = [r1, c1, scenario.host("c2")]
+    assert nodes.metrics_targets() == {h.name: f"{h.ip}:{METRICS_PORT}" for h in hosts}, "no controller started"
     controller = scenario.hosts_with("controller")[0]
-    assert targets == {h.name: f"{h.ip}:{METRICS_PORT}" for h in [controller, r1, c1, scenario.host("c2")]}
+    nodes.controller = (controller, f"{controller.ip}:6475", None)
+    assert nodes.metrics_targets() == {h.name: f"{h.ip}:{METRICS_PORT}" for h in [controller, *hosts]}
 
 
 def _rows(text: str, tmp_path: Path) -> list[tuple[float, str, scrape.Sample]]:

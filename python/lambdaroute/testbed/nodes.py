@@ -388,10 +388,10 @@ class Nodes:
         return ["--metrics-listen", listen], [listen]
 
     def metrics_targets(self) -> dict[str, str]:
-        """Node name -> metrics address of every controller, router and computer host of the
-        scenario (a host serving several computers is one target; external computers, outside
-        the emulated network, are not scraped)."""
-        hosts = self.scenario.hosts_with("controller") + self.scenario.hosts_with("router") \
+        """Node name -> metrics address of the controller (when it runs), every router and
+        every computer host of the scenario (a host serving several computers is one target;
+        external computers, outside the emulated network, are not scraped)."""
+        hosts = ([self.controller[0]] if self.controller else []) + self.scenario.hosts_with("router") \
             + self.scenario.hosts_with("computer")
         return {h.name: endpoint(h, METRICS_PORT) for h in hosts}
 
