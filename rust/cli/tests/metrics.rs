@@ -3,52 +3,14 @@
 //! listens.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lambdaroute");
+mod support;
 
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Running {
-    Running(
-        Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_ready(address: SocketAddr, process: &mut Running) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(address).is_err() {
-        assert!(
-            process.0.try_wait().unwrap().is_none(),
-            "process for {address} exited"
-        );
-        assert!(Instant::now() < deadline, "nothing listens on {address}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use support::{BIN, eventually, free_address, start, wait_ready};
 
 fn fast_computer() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -96,14 +58,6 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let (s, v) = l.rsplit_once(' ')?;
         (s == series).then(|| v.parse().unwrap())
     })
-}
-
-fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
