@@ -400,6 +400,7 @@ impl HttpExecutor {
             };
         }
         let Some(url) = self.targets.get(name) else {
+            let name = lambdaroute_core::text::clip(name);
             let retcode = match self.config.errors {
                 ErrorStyle::Original => format!(
                     "Unsupported lambda: {name} (supported lambdas: {})",
