@@ -63,7 +63,11 @@ fn main() -> std::process::ExitCode {
     // limit, often 1,024 of a far higher hard limit.
     match lambdaroute_node::limits::raise_nofile_limit() {
         Ok((before, after)) if before != after => {
-            tracing::debug!(before, after, "descriptor soft limit raised to the hard limit")
+            tracing::debug!(
+                before,
+                after,
+                "descriptor soft limit raised to the hard limit"
+            )
         }
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "cannot raise the descriptor soft limit"),

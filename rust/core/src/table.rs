@@ -101,7 +101,9 @@ pub enum TableError {
     Empty(String),
     /// A weight that is not an estimated latency: not finite, or not > 0 seconds.
     #[error(
-        "invalid weight {weight} for lambda '{}' at '{}': weights are estimated latencies in seconds and must be finite and > 0", crate::text::clip(lambda), crate::text::clip(destination)
+        "invalid weight {weight} for lambda '{}' at '{}': weights are estimated latencies in seconds and must be finite and > 0",
+        crate::text::clip(lambda),
+        crate::text::clip(destination)
     )]
     InvalidWeight {
         /// The lambda of the entry.

@@ -19,7 +19,9 @@ pub fn clip(text: &str) -> Cow<'_, str> {
 
 /// Where a file stops being UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid UTF-8 at line {line}, byte {column} of the line (byte offset {offset} in the file)")]
+#[error(
+    "invalid UTF-8 at line {line}, byte {column} of the line (byte offset {offset} in the file)"
+)]
 pub struct Utf8Error {
     /// Line of the first invalid byte, from 1.
     pub line: usize,
@@ -35,7 +37,10 @@ pub fn utf8(bytes: Vec<u8>) -> Result<String, Utf8Error> {
         let bytes = error.as_bytes();
         let offset = error.utf8_error().valid_up_to();
         let before = &bytes[..offset];
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         Utf8Error {
             line: before.iter().filter(|&&b| b == b'\n').count() + 1,
             column: offset - line_start + 1,

@@ -83,7 +83,10 @@ pub struct Load {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// The computer does not run this lambda.
-    #[error("unknown lambda '{}'; this computer runs: {known}", crate::text::clip(lambda))]
+    #[error(
+        "unknown lambda '{}'; this computer runs: {known}",
+        crate::text::clip(lambda)
+    )]
     UnknownLambda {
         /// The lambda asked for.
         lambda: String,
@@ -92,7 +95,8 @@ pub enum ModelError {
     },
     /// The task needs more memory than its processor has, so it could never run.
     #[error(
-        "lambda '{}' with {input_len} bytes of input needs {needed} bytes of memory, but processor '{processor}' has {available}; send a smaller input", crate::text::clip(lambda)
+        "lambda '{}' with {input_len} bytes of input needs {needed} bytes of memory, but processor '{processor}' has {available}; send a smaller input",
+        crate::text::clip(lambda)
     )]
     TooMuchMemory {
         /// The lambda.
