@@ -119,7 +119,7 @@ impl Limits {
 /// Raises this process's soft limit on open descriptors to its hard limit; returns the soft
 /// limit before and after. Every role calls it at start: the default soft limit (often 1,024)
 /// is what a flood of idle connections exhausts first.
-pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
+pub fn raise_nofile_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -136,7 +136,7 @@ pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok((before as u64, limit.rlim_cur as u64))
+    Ok((before, limit.rlim_cur))
 }
 
 // ===== accepting =====
