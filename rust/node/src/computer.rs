@@ -9,9 +9,11 @@
 //!
 //! `RunLambda` never fails with a gRPC error for a bad call: an unknown lambda or an input too
 //! big for the processor's memory is answered with a retcode other than "OK". Only a request
-//! larger than `max_request_bytes`, which is not even decoded, is refused by tonic with the
-//! gRPC status `OUT_OF_RANGE` ("decoded message length too large ... the limit is: N bytes"). The input size of a call is `len(input) + len(datain)`; the output
-//! echoes both, or is the lambda's fixed text.
+//! refused before it is decoded gets the gRPC status `RESOURCE_EXHAUSTED` ([`crate::limits`]):
+//! one larger than `max_request_bytes`, or one past the caps on calls and bytes in flight. The
+//! input size of a call is `len(input) + len(datain)`; the output echoes both, or is the
+//! lambda's fixed text. A call whose caller goes away (its future is dropped) is withdrawn from
+//! the model ([`ComputerModel::cancel`]).
 //!
 //! Run-time conditions ([`ComputerOptions::conditions`]): the driver applies every new
 //! [`Conditions`] sent on the watch channel to its model at once (calls in flight keep their
@@ -77,7 +79,7 @@ pub struct ComputerOptions {
     pub endpoint: Option<String>,
     /// Processors, containers and lambdas.
     pub config: ComputerConfig,
-    /// Requests larger than this, in bytes, are refused (gRPC `OUT_OF_RANGE`, from tonic).
+    /// Requests larger than this, in bytes, are refused (gRPC `RESOURCE_EXHAUSTED`).
     pub max_request_bytes: usize,
     /// Real execution: every call goes to this executor's HTTP functions; `None` simulates.
     pub executor: Option<Arc<HttpExecutor>>,
