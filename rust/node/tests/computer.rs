@@ -243,7 +243,10 @@ async fn a_request_over_the_size_cap_is_refused_with_a_clear_error() {
         .unwrap_err();
     // Refused from its gRPC header with RESOURCE_EXHAUSTED, as gRPC's convention has it.
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
-    assert!(err.message().contains("largest accepted, 1024 bytes"), "{err}");
+    assert!(
+        err.message().contains("largest accepted, 1024 bytes"),
+        "{err}"
+    );
     // Smaller requests still work.
     assert_eq!(call(&mut c, request("fixed", "ok")).await.retcode, "OK");
     computer.shutdown().await.unwrap();
