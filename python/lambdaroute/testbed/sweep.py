@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from lambdaroute.testbed.experiment import Experiment, ExperimentError, load, read_yaml
+from lambdaroute.testbed.experiment import Experiment, ExperimentError, load, read_yaml_file
 
 __all__ = ["SweepRun", "Sweep", "plan", "run_sweep", "POLICIES", "ROLES"]
 
@@ -90,7 +90,7 @@ def plan(path: str | Path, quick: bool = False, policies: Sequence[str] | None =
     path = Path(path)
     where = str(path)
     try:
-        data = read_yaml(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml_file(path) or {}
     except yaml.YAMLError as e:
         raise ExperimentError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):

@@ -66,6 +66,8 @@ pub struct ComputerArgs {
     /// One listener for every computer of the process; their series are labelled by endpoint.
     #[command(flatten)]
     pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitsArgs,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -196,6 +198,7 @@ fn endpoint_options(
     metrics: Option<&ComputerMetrics>,
 ) -> anyhow::Result<Vec<ComputerOptions>> {
     let n = args.endpoints;
+    let limits = args.limits.limits()?;
     let advertised = match (&args.endpoint, n) {
         (None, _) => None,
         (Some(e), 1) => Some((e.clone(), None)),
@@ -251,6 +254,7 @@ fn endpoint_options(
             executor: executor.cloned(),
             conditions: conditions.cloned(),
             metrics: metrics.cloned(),
+            limits,
         })
         .collect())
 }

@@ -63,6 +63,8 @@ pub struct RouterArgs {
     pub threads: usize,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    limits: crate::limits::LimitsArgs,
 }
 
 /// A duration flag as `humantime::Duration`, whose `Display` shows the defaults in `--help`.
@@ -115,6 +117,7 @@ fn options(args: RouterArgs) -> anyhow::Result<RouterOptions> {
         table_endpoint: args.table_endpoint,
         check_interval: args.check_interval.into(),
         fake: args.fake,
+        limits: args.limits.limits()?,
         ..RouterOptions::default()
     })
 }

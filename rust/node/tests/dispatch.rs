@@ -474,7 +474,7 @@ async fn an_oversized_request_is_refused_without_touching_the_table() {
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert_eq!(table.table(0).await.unwrap().len(), 1);
     assert_eq!(call(&router, request("f")).await.retcode, "OK");
 }

@@ -26,11 +26,10 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 use tracing::info;
 
 use crate::destinations::Destinations;
+use crate::limits::{self, Limits};
 use crate::membership::{self, Announcer, FailureReports, Member};
 use crate::metrics::{LambdaMetrics, RouterMetrics};
 
@@ -98,6 +97,8 @@ pub struct RouterOptions {
     /// Count calls, errors, retries, latency, entries and calls in flight here
     /// ([`RouterMetrics::register`]); `None` counts nothing.
     pub metrics: Option<RouterMetrics>,
+    /// Calls and request bytes in flight, handshake timeout: on each listener.
+    pub limits: Limits,
 }
 
 impl RouterOptions {
@@ -126,6 +127,7 @@ impl Default for RouterOptions {
             check_interval: membership::DEFAULT_CHECK_INTERVAL,
             fake: false,
             metrics: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -257,6 +259,7 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let max_request_bytes = options.max_request_bytes;
+    let limits = options.limits;
     let (failures, failed) = FailureReports::channel();
     let announcer = match &options.controller {
         Some(controller) => {
@@ -298,14 +301,18 @@ async fn serve(
     let lambda_service = EdgeServerServer::new(dispatch::Dispatcher::new(Arc::clone(&state)))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
-    let lambda_server = Server::builder()
-        .tcp_nodelay(true)
+    let lambda_server = limits
+        .server()
+        .layer(limits.admission(max_request_bytes))
         .add_service(lambda_service)
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(lambda_listener),
+            limits::incoming(lambda_listener, limits.handshake_timeout),
             stopped(stop_rx.clone()),
         );
-    let table_server = Server::builder()
+    // The table service takes tonic's default largest message, 4 MiB.
+    let table_server = limits
+        .server()
+        .layer(limits.admission(4 << 20))
         .add_service(EdgeRouterServer::new(table_service::TableService::new(
             Arc::clone(&state),
         )))
@@ -313,7 +320,7 @@ async fn serve(
             Arc::clone(&state),
         )))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(table_listener),
+            limits::incoming(table_listener, limits.handshake_timeout),
             stopped(stop_rx.clone()),
         );
     // Only periodic estimators have periods to close while no call arrives; an EWMA needs no

@@ -2,6 +2,7 @@
 //! install, change, remove and read entries here. As upstream, a bad request is answered with
 //! "Error: ..." in `Return.msg` and gRPC status OK.
 
+use lambdaroute_core::text::clip;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,7 +100,8 @@ impl TableService {
                 } else {
                     Err(format!(
                         "no entry for lambda '{}' at '{}'",
-                        conf.lambda, conf.destination
+                        clip(&conf.lambda),
+                        clip(&conf.destination)
                     ))
                 }
             }
@@ -126,7 +128,7 @@ impl EdgeRouter for TableService {
         let conf = request.into_inner();
         let msg = match self.configure(&conf).await {
             Ok(msg) => {
-                info!(action = conf.action, lambda = %conf.lambda, destination = %conf.destination, weight = conf.weight, r#final = conf.r#final, "table configured");
+                info!(action = conf.action, lambda = %clip(&conf.lambda), destination = %clip(&conf.destination), weight = conf.weight, r#final = conf.r#final, "table configured");
                 msg
             }
             Err(error) => format!("Error: {error}"),
