@@ -4,29 +4,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lambdaroute");
+mod support;
 
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{BIN, Running, free_address};
 
 /// `lambdaroute ARGS`, its stderr into `log`; with `nofile`, under that descriptor limit
 /// (soft and hard, through util-linux's prlimit).
@@ -50,7 +35,7 @@ fn start(args: &[&str], log: &Path, nofile: Option<u32>) -> Running {
     )
 }
 
-fn wait_ready(address: SocketAddr) {
+fn wait_listening(address: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(address).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {address}");
@@ -130,9 +115,9 @@ fn computer_and_router(
     args.extend(router_flags.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let router_process = start(&args, &dir.join("router.log"), nofile);
-    wait_ready(computer);
-    wait_ready(router);
-    wait_ready(table);
+    wait_listening(computer);
+    wait_listening(router);
+    wait_listening(table);
     ok(&run(&[
         "table",
         "--router",

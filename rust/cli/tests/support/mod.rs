@@ -1,4 +1,6 @@
 //! What the process tests share: the binary, free loopback ports, children killed when dropped.
+// Each test file uses a part of it.
+#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
