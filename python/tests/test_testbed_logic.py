@@ -601,8 +601,9 @@ def test_external_computers_image_workloads_and_face_computers():
     assert computer_config(s.host("f1")) is None
     assert computer_lambdas(s.external[1].computer) == ["clambda0"]
     w = s.workloads[0]
-    assert (w.images, w.eyes) == (("../data/images/astronaut.jpg",), "eyerec0")
-    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "experiments")
+    # Relative to the scenario file's folder, where loading checked that it exists.
+    assert (w.images, w.eyes) == (("../../../../data/images/astronaut.jpg",), "eyerec0")
+    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "rust/scenario/tests/valid")
     assert args[args.index("--image") + 1] == str(repo / "data/images/astronaut.jpg")
     assert args[args.index("--eyes") + 1] == "eyerec0"
     with pytest.raises(FileNotFoundError, match="no image file"):
