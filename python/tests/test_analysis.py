@@ -220,6 +220,12 @@ def test_report_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
                    "ok": False, "error": "RuntimeError: router r1 died", "wall_s": 3.0})
     (sweep / "sweep.json").write_text(json.dumps({"experiment": "paper-line", "description": "d", "quick": False,
                                                   "source": "experiments/paper/line.yaml", "runs": listed}))
+    # One run scraped its nodes' metrics: the report plots them for that run only.
+    (sweep / "limited/rr-s1" / "metrics.csv").write_text(
+        "time,node,metric,labels,value\n"
+        "1.000,r1,lambdaroute_router_calls_in_flight,,2\n2.000,r1,lambdaroute_router_calls_in_flight,,3\n"
+        "1.000,c1,lambdaroute_computer_utilization,computer=10.0.0.1:7000;processor=cpu,0.5\n"
+        "2.000,c1,lambdaroute_computer_utilization,computer=10.0.0.1:7000;processor=cpu,0.7\n")
     broken = tmp_path / "results" / "single" / "20260101-000001"
     write_run(broken, experiment="single", variant="-", role=None, policy="rr", seed=1, cs=calls(lambda t: 0.5))
     with open(broken / "calls.csv", "a") as f:
@@ -233,6 +239,9 @@ def test_report_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     assert (out / "report.html").exists() and "<table>" in (out / "report.html").read_text()
     for png in ("latency-paper-line.png", "shares-paper-line-limited.png", "entries.png"):
         assert (out / png).stat().st_size > 1000 and f"]({png})" in md
+    assert "## Metrics over time" in md and "](metrics-paper-line-limited-rr-1.png)" in md
+    assert (out / "metrics-paper-line-limited-rr-1.png").stat().st_size > 1000
+    assert len(list(out.glob("metrics-*.png"))) == 1
     # F1: seed 1 fair (~1.0), seed 2 split equally (0.9): mean 0.950, worst 0.900, 56 windows.
     assert "F1 does not hold: Jain mean 0.950, min 0.900 over 56 windows (rr, 2 seeds, paper-line/limited" in md
     assert "F2 holds: adapted in 2." in md and "(li, 1 seed, paper-line/slow)" in md

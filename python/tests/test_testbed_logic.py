@@ -473,7 +473,13 @@ def test_the_papers_sweeps_plan_every_variant_policy_and_seed_and_their_quick_ve
     assert all(len(r.experiment.scenario.hosts_with("computer")) == 71 for r in thousand)
     assert {r.variant for r in plan(REPO / "experiments" / "paper" / "aot.yaml", quick=True).runs} == {"two-tier"}
     narrowed = plan(REPO / "experiments" / "paper" / "grid.yaml", policies=["round-robin"], seeds=[2])
-    assert [(r.policy, r.seed) for r in narrowed.runs] == [("rr", 2)]
+    assert [(r.variant, r.policy, r.seed) for r in narrowed.runs] == [("default", "rr", 2), ("rr-ewma-0.8", "rr", 2)]
+    # F2's faster round robin: only rr, its own estimator, not in the quick version.
+    grid = plan(REPO / "experiments" / "paper" / "grid.yaml")
+    assert len(grid.runs) == 4 * 3 + 3
+    fast = [r for r in grid.runs if r.variant == "rr-ewma-0.8"]
+    assert {r.experiment.scenario.control["estimator"] for r in fast} == {"ewma:0.8"}
+    assert "rr-ewma-0.8" not in {r.variant for r in plan(REPO / "experiments" / "paper" / "grid.yaml", quick=True).runs}
 
 
 def test_on_off_workloads_survive_overrides():
@@ -595,8 +601,9 @@ def test_external_computers_image_workloads_and_face_computers():
     assert computer_config(s.host("f1")) is None
     assert computer_lambdas(s.external[1].computer) == ["clambda0"]
     w = s.workloads[0]
-    assert (w.images, w.eyes) == (("../data/images/astronaut.jpg",), "eyerec0")
-    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "experiments")
+    # Relative to the scenario file's folder, where loading checked that it exists.
+    assert (w.images, w.eyes) == (("../../../../data/images/astronaut.jpg",), "eyerec0")
+    args = client_command(w, s.host("r1"), Path("o.csv"), 20.0, 3, base=repo / "rust/scenario/tests/valid")
     assert args[args.index("--image") + 1] == str(repo / "data/images/astronaut.jpg")
     assert args[args.index("--eyes") + 1] == "eyerec0"
     with pytest.raises(FileNotFoundError, match="no image file"):

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from lambdaroute import Scenario, ScenarioBuilder
+from lambdaroute.testbed import scrape
 from lambdaroute.testbed.cleanup import leftovers, our_bridges
 from lambdaroute.testbed.experiment import for_scenario, load
 from lambdaroute.testbed.nodes import COMPUTER_PORT, endpoint, parse_view
@@ -150,6 +151,54 @@ def test_without_a_controller_the_testbed_installs_flat_tables(tmp_path):
     assert result.metadata["entries_installed"] == 4
     assert not (result.out / "controller-view.txt").exists()
     _check_grid_split(result)
+
+
+def test_with_metrics_the_scraped_counters_move_with_the_calls(tmp_path):
+    require_mininet()
+    data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())
+    data.update(duration=8, metrics={"interval": 1})
+    result = run(load(REPO / "experiments" / "grid.yaml", data), results=tmp_path, progress=False)
+    meta = result.metadata["metrics"]
+    scenario = Scenario.load(result.out / "scenario.yaml")
+    controller = scenario.hosts_with("controller")[0].name
+    assert meta["host"] == controller and meta["scraper_exit"] == 0, meta
+    assert set(meta["targets"]) == {controller, "r1", "c1", "c2"}, meta
+    rows = scrape.read(result.out / "metrics.csv")
+    assert {node for _, node, _ in rows} == set(meta["targets"]), "every node scraped"
+
+    def series(node: str, metric: str, **labels: str) -> list[tuple[float, float]]:
+        return [(t, s.value) for t, n, s in rows
+                if n == node and s.metric == metric and all(s.label(k) == v for k, v in labels.items())]
+
+    def last(node: str, metric: str, **labels: str) -> float:
+        points = series(node, metric, **labels)
+        assert points, f"no {metric} {labels} from {node}"
+        return points[-1][1]
+
+    calls = series("r1", "lambdaroute_router_calls_total", **{"lambda": "clambda0"})
+    values = [v for _, v in calls]
+    # Scraped during the run (about one round a second) and once more after the clients ended.
+    assert len(calls) >= 6 and values == sorted(values) and values[0] < values[-1], calls
+    ok = [c for c in result.calls if c.ok]
+    assert len(ok) > 100 and len(ok) == len(result.calls), result.summary_text
+    assert values[-1] == len(result.calls), "the router counted every call the clients made"
+    assert last("r1", "lambdaroute_router_latency_seconds_count", **{"lambda": "clambda0"}) == len(ok)
+    assert last("r1", "lambdaroute_router_errors_total", **{"lambda": "clambda0"}) == 0
+    assert last("r1", "lambdaroute_router_table_entries", table="overall") == 4
+    assert max(v for _, v in series("r1", "lambdaroute_router_calls_in_flight")) >= 1, "calls in flight seen"
+    assert last("r1", "lambdaroute_router_calls_in_flight") == 0
+    host_of = result.metadata["computers"]  # endpoint -> host
+    answered = {name: sum(1 for c in ok if host_of.get(c.responder) == name) for name in ("c1", "c2")}
+    assert sum(answered.values()) == len(ok), answered
+    for name, n in answered.items():
+        assert last(name, "lambdaroute_computer_calls_total", **{"lambda": "clambda0"}) == n, name
+        busy = [v for _, v in series(name, "lambdaroute_computer_utilization")]
+        assert busy and 0 < max(busy) <= 1, (name, busy)
+    assert last(controller, "lambdaroute_controller_routers") == 1
+    assert last(controller, "lambdaroute_controller_computers") == 2
+    assert last(controller, "lambdaroute_controller_installs_total") >= 4
+    assert (result.out / "metrics.png").stat().st_size > 10_000 and meta["plot"] == "metrics.png"
+    assert result.metadata["leftovers"] == []
 
 
 def test_a_topology_built_in_python_runs_in_the_testbed(tmp_path):

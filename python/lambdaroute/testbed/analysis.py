@@ -157,7 +157,9 @@ def read_run(folder: Path, entry: dict[str, Any] | None = None, experiment: str 
             run.duration_s = max((c.time for c in run.calls), default=0.0)
         scenario_path = folder / "scenario.yaml"
         if scenario_path.exists():
-            scenario = yaml.safe_load(scenario_path.read_text(encoding="utf-8")) or {}
+            # The testbed's budgeted reader: a results folder may come from elsewhere.
+            from lambdaroute.testbed.experiment import read_yaml
+            scenario = read_yaml(scenario_path.read_text(encoding="utf-8")) or {}
             for b in scenario.get("background") or []:
                 run.background.append((float(b.get("start", 0)), float(b.get("stop", run.duration_s))))
         if (folder / "congestion.csv").exists():

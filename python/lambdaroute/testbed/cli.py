@@ -99,7 +99,7 @@ def _run(ns: argparse.Namespace) -> int:
     before the first run starts. Exit 1 when a sweep's run failed (after the report)."""
     import yaml
 
-    from lambdaroute.testbed.experiment import load, read_yaml
+    from lambdaroute.testbed.experiment import load, read_yaml_file
     from lambdaroute.testbed.run import run
     from lambdaroute.testbed.sweep import plan, run_sweep
 
@@ -109,8 +109,8 @@ def _run(ns: argparse.Namespace) -> int:
     for file in ns.experiment:
         path = Path(file)
         try:
-            is_sweep = "sweep" in (read_yaml(path.read_text(encoding="utf-8")) or {})
-        except (yaml.YAMLError, AttributeError, TypeError):
+            is_sweep = "sweep" in (read_yaml_file(path) or {})
+        except (yaml.YAMLError, AttributeError, TypeError, ValueError):
             is_sweep = False  # load() says what is wrong with it
         if is_sweep or restricted:
             sweep = plan(path, ns.quick, ns.policies, ns.seeds, ns.variants, ns.duration)

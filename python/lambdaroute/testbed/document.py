@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdaroute.testbed.analysis import Finding, Run, fairness, findings, mean_ci, read_results
-from lambdaroute.testbed.report import percentile
+from lambdaroute.testbed.report import percentile, plot_metrics, read_metrics
 
 __all__ = ["write_report", "to_markdown", "to_html", "CLAIMS"]
 
@@ -24,6 +24,9 @@ CLAIMS = {
     "F3": "with the congestion hook p95 stays <= 1.2x the uncongested one; without it, >= 2x",
     "F4": "two-tier tables are smaller than flat ones, with p50 within 1.1x",
 }
+
+#: Runs whose scraped metrics (``metrics.csv``) get a plot in the report, at most.
+MAX_METRICS_PLOTS = 12
 
 #: A block of the document: ("h1"|"h2"|"h3"|"p", text), ("table", (head, rows)), ("img", (file, alt)),
 #: ("ul", items). Markdown and HTML are both rendered from these, so they carry the same content.
@@ -209,6 +212,31 @@ def _findings_blocks(found: list[Finding]) -> list[Block]:
     return blocks
 
 
+def _metrics_blocks(runs: Sequence[Run], out: Path) -> list[Block]:
+    """Router calls in flight and computer utilization over time, a plot per run that scraped
+    its nodes' metrics (``metrics:`` in the experiment), the first :data:`MAX_METRICS_PLOTS`."""
+    with_metrics = sorted((r for r in runs if (r.folder / "metrics.csv").is_file()),
+                          key=lambda r: (r.experiment, r.variant, r.policy, r.seed))
+    if not with_metrics:
+        return []
+    blocks: list[Block] = [("h2", "Metrics over time"),
+                           ("p", "Scraped from the nodes' /metrics during the run (docs/metrics.md): the routers' "
+                                 "calls in flight and the computers' utilization, per node.")]
+    for r in with_metrics[:MAX_METRICS_PLOTS]:
+        name = _slug("metrics", r.experiment, r.variant, r.policy, str(r.seed)) + ".png"
+        title = f"{r.experiment}/{r.variant}, {r.policy}, seed {r.seed}"
+        try:
+            drawn = plot_metrics(read_metrics(r.folder / "metrics.csv"), out / name, title)
+        except (OSError, ValueError, KeyError) as e:
+            blocks.append(("p", f"{title}: unreadable metrics.csv ({type(e).__name__}: {e})"))
+            continue
+        blocks += [("h3", title), ("img", (name, f"{title}: calls in flight and utilization"))] if drawn else \
+            [("p", f"{title}: neither metric was scraped")]
+    if len(with_metrics) > MAX_METRICS_PLOTS:
+        blocks.append(("p", f"and {len(with_metrics) - MAX_METRICS_PLOTS} more runs with metrics.csv, not drawn"))
+    return blocks
+
+
 def write_report(paths: Sequence[Path], out: Path | None = None) -> tuple[Path, list[Finding]]:
     """Reads the folders, writes report.md, report.html and the plots into ``out`` (default
     ``results/report/<timestamp>/``); returns the path of report.md and the findings."""
@@ -261,6 +289,7 @@ def write_report(paths: Sequence[Path], out: Path | None = None) -> tuple[Path, 
             plot_shares(exp, variant, lowest, out / name)
             blocks += [("h3", f"{exp}/{variant}: share per computer"),
                        ("img", (name, f"{exp}/{variant}: share of calls per computer over time"))]
+    blocks += _metrics_blocks(good, out)
     if len({(round(m, 1), x) for _, m, x in entries}) > 1:
         plot_entries(entries, out / "entries.png")
         blocks += [("h2", "Table entries per router"), ("img", ("entries.png", "table entries per router"))]

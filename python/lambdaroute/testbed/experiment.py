@@ -22,21 +22,75 @@ import yaml
 from lambdaroute import topologies
 from lambdaroute.scenario import Scenario
 
-__all__ = ["Experiment", "ExperimentError", "read_yaml", "load", "for_scenario", "apply_overrides", "find_binary"]
+__all__ = ["Experiment", "ExperimentError", "YAMLBudgetError", "read_yaml", "read_yaml_file", "load", "for_scenario", "apply_overrides", "find_binary"]
 
 #: How the testbed runs a scenario, whatever the scenario's source.
-SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace"}
+SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
 #: Control keys that are parameters of another key's choice (docs/scenario.md, `control`).
+#: ``metrics: {interval: S}`` (or ``true``: every second) scrapes the nodes' /metrics.
+METRICS_KEYS = {"interval"}
 CONTROL_PARAMETERS = {"installer": {"objective"}, "estimator": {"alpha", "period", "stat", "decay"}}
+
+
+#: The budget of every YAML file the testbed reads, as the Rust loaders' (rust/core/src/yaml.rs):
+#: nodes counting every node an alias repeats, nesting, aliases, bytes.
+MAX_NODES = 250_000
+MAX_DEPTH = 64
+MAX_ALIASES = 1_000
+MAX_BYTES = 16 << 20
+
+
+class YAMLBudgetError(yaml.MarkedYAMLError):
+    """A YAML text past the budget (e.g. a "billion laughs" of nested aliases); says where."""
 
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2's booleans: only true/false. YAML 1.1 also reads
     ``on``, ``off``, ``yes``, ``no`` as booleans, which turns ON/OFF workloads' ``on:`` key
-    into ``True``; the scenario crate reads YAML 1.2."""
+    into ``True``; the scenario crate reads YAML 1.2.
+
+    It also holds the text to the budget above while composing: PyYAML shares an aliased
+    node rather than copying it, but whatever walks the result (a dump, a comparison, a copy)
+    walks every repetition, so nested aliases would cost memory and time exponential in the
+    file's lines. Each node's size counts what its aliases repeat."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+        self._aliases = 0
+        self._sizes: dict[int, int] = {}
+
+    def _refuse(self, problem: str, mark: Any) -> None:
+        raise YAMLBudgetError(None, None, problem, mark)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                self._refuse(f"more than {MAX_ALIASES} aliases", event.start_mark)
+            node = super().compose_node(parent, index)
+            self._count(self._sizes.get(id(node), 1), event.start_mark)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._refuse(f"nested more than {MAX_DEPTH} deep", event.start_mark)
+        before = self._nodes
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        self._count(1, event.start_mark)
+        self._sizes[id(node)] = self._nodes - before
+        return node
+
+    def _count(self, n: int, mark: Any) -> None:
+        self._nodes += n
+        if self._nodes > MAX_NODES:
+            self._refuse(f"the text expands to more than {MAX_NODES} nodes (aliases included); "
+                         "are aliases nested in aliases?", mark)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -48,8 +102,26 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|Tr
 
 
 def read_yaml(text: str) -> Any:
-    """YAML text as Python data, booleans as YAML 1.2 has them (see :class:`_Loader`)."""
+    """YAML text as Python data, booleans as YAML 1.2 has them (see :class:`_Loader`), within
+    the budget (:data:`MAX_NODES`, :data:`MAX_DEPTH`, :data:`MAX_ALIASES`, :data:`MAX_BYTES`):
+    past it, a :class:`YAMLBudgetError` (a ``yaml.YAMLError``) with the line and column."""
+    if len(text) > MAX_BYTES:
+        raise YAMLBudgetError(None, None, f"larger than {MAX_BYTES} bytes", None)
     return yaml.load(text, Loader=_Loader)
+
+
+def read_yaml_file(path: str | os.PathLike[str]) -> Any:
+    """A YAML file as :func:`read_yaml` reads it; text that is not UTF-8 is an
+    :class:`ExperimentError` with the line and byte of its first invalid byte."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ExperimentError(f"{os.fspath(path)}:{line}:{column}: invalid UTF-8 at line {line}, byte {column} "
+                              f"of the line (byte offset {e.start} in the file)") from None
+    return read_yaml(text)
 
 
 class ExperimentError(ValueError):
@@ -72,6 +144,8 @@ class Experiment:
     grace: float = 10.0
     #: Whether congested links are reported (the congestion hook); ``monitor.report`` in the file.
     report_congestion: bool = True
+    #: Seconds between scrapes of the nodes' Prometheus metrics (``metrics.csv``); None: off.
+    metrics: float | None = None
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +259,7 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
         if path is None:
             raise ValueError("load: give a path or data")
         try:
-            data = read_yaml(Path(path).read_text(encoding="utf-8")) or {}
+            data = read_yaml_file(path) or {}
         except yaml.YAMLError as e:
             raise ExperimentError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -226,7 +300,7 @@ def load(path: str | os.PathLike[str] | None = None, data: dict[str, Any] | None
 def for_scenario(scenario: Scenario, **settings: Any) -> Experiment:
     """An experiment that runs ``scenario`` as it is, named after it unless ``name=`` says
     otherwise; ``settings`` are an experiment file's (``delay``, ``tables``, ``monitor``,
-    ``results``, ``binary``, ``grace``, ``description``), relative paths from the current
+    ``results``, ``binary``, ``grace``, ``description``, ``metrics``), relative paths from the current
     directory."""
     unknown = set(settings) - SETTINGS
     if unknown:
@@ -251,6 +325,7 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
             report_congestion = v
         else:
             monitor[k] = float(v) if k != "samples" else int(v)
+    metrics = _metrics(data.get("metrics"), where)
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
@@ -272,4 +347,23 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         binary=binary,
         grace=float(data.get("grace", 10.0)),
         report_congestion=report_congestion,
+        metrics=metrics,
     )
+
+
+def _metrics(value: Any, where: str) -> float | None:
+    """``metrics:`` as the scrape interval: absent, ``false`` or ``null`` off; ``true`` every
+    second; ``{interval: S}`` every S seconds."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 1.0
+    if not isinstance(value, dict):
+        raise ExperimentError(f"{where}: metrics `{value}`: expected true, false or {{interval: SECONDS}}")
+    unknown = set(value) - METRICS_KEYS
+    if unknown:
+        raise ExperimentError(f"{where}: metrics.{sorted(unknown)[0]}: unknown; expected {', '.join(sorted(METRICS_KEYS))}")
+    interval = value.get("interval", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise ExperimentError(f"{where}: metrics.interval `{interval}`: expected seconds > 0")
+    return float(interval)

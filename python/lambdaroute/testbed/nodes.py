@@ -12,6 +12,9 @@
 - :func:`write_controller_files` writes the distances and paths files the controller reads;
 - face computers (``computer: {executor: face}``) get the face function
   (``python -m lambdaroute.facerec``) beside them, on 127.0.0.1 of their host;
+- with ``metrics`` on, the controller, routers and computers serve Prometheus metrics on
+  ``<host ip>:9464`` (:data:`METRICS_PORT`), and :meth:`Nodes.start_scraper` scrapes them from
+  inside a host into ``metrics.csv`` (:mod:`.scrape`);
 - :meth:`Nodes.start_external` runs the scenario's ``external`` computers on this machine,
   outside Mininet: they listen on the NAT gateway's machine address, announce themselves to the
   controller through its outside address, with the gateway's scenario address as the endpoint
@@ -44,6 +47,8 @@ __all__ = [
     "COMPUTER_PORT",
     "UTIL_PORT",
     "CONTROLLER_PORT",
+    "METRICS_PORT",
+    "binary_has_option",
     "computer_endpoints",
     "computer_lambdas",
     "computer_config",
@@ -70,6 +75,8 @@ TABLE_PORT = 6474
 CONTROLLER_PORT = 6475
 UTIL_PORT = 6476
 COMPUTER_PORT = 10000
+#: Port of every node's Prometheus metrics (``--metrics-listen``) when the run scrapes them.
+METRICS_PORT = 9464
 #: Port of the face function beside a face computer inside a host (on its 127.0.0.1).
 FUNCTION_PORT = 8090
 #: What a face computer runs (and announces).
@@ -171,6 +178,15 @@ def binary_has(binary: str, subcommand: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def binary_has_option(binary: str, subcommand: str, option: str) -> bool:
+    """Whether ``lambdaroute SUBCOMMAND --help`` lists ``option`` (an older binary may lack it)."""
+    try:
+        done = subprocess.run([binary, subcommand, "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and option in done.stdout
 
 
 def write_controller_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -335,6 +351,8 @@ class Nodes:
         self.router_seed = router_seed
         self.running: list[NodeProcess] = []
         self.controller: tuple[Host, str, NodeProcess] | None = None
+        #: Every controller, router and computer started from now on serves ``/metrics``.
+        self.metrics = False
         # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
         # run() pushes it again after the traffic so that nodes go before the traffic.
         cleanup.push("stop the nodes", self.stop_all)
@@ -361,6 +379,32 @@ class Nodes:
         if self.state is not None and (pid := process_id(proc.pid)):
             self.state.add("pids", pid)
         return np
+
+    def metrics_args(self, h: Host) -> tuple[list[str], list[str]]:
+        """``--metrics-listen <host ip>:9464`` and that address, when :attr:`metrics` is on."""
+        if not self.metrics:
+            return [], []
+        listen = endpoint(h, METRICS_PORT)
+        return ["--metrics-listen", listen], [listen]
+
+    def metrics_targets(self) -> dict[str, str]:
+        """Node name -> metrics address of the controller (when it runs), every router and
+        every computer host of the scenario (a host serving several computers is one target;
+        external computers, outside the emulated network, are not scraped)."""
+        hosts = ([self.controller[0]] if self.controller else []) + self.scenario.hosts_with("router") \
+            + self.scenario.hosts_with("computer")
+        return {h.name: endpoint(h, METRICS_PORT) for h in hosts}
+
+    def start_scraper(self, host: str, targets: dict[str, str], interval: float, origin: float,
+                      out: Path) -> NodeProcess:
+        """The scraper (:mod:`.scrape`, a standard-library script) in ``host``, writing ``out``;
+        it ends after one last round on SIGTERM (:meth:`stop_role` ``"scraper"``)."""
+        from lambdaroute.testbed import scrape
+
+        args = [arg for name, address in targets.items() for arg in ("--target", f"{name}={address}")]
+        args += ["--interval", f"{interval:g}", "--origin", repr(origin), "--out", str(out)]
+        return self.spawn(host, "scraper", args, "metrics-scraper.log",
+                          program=[sys.executable, "-I", str(Path(scrape.__file__).resolve())])
 
     def wait_listening(self, np: NodeProcess, timeout: float = 15.0) -> None:
         """Probes the node's ports from inside its host until they accept connections."""
@@ -408,10 +452,10 @@ class Nodes:
                 elif probe.stdout is not None:
                     probe.stdout.close()
 
-    #: The order nodes stop in: clients first; computers while the controller and the routers
-    #: still run (their RemoveComputer reaches the controller, which takes them off the routers);
-    #: then routers; the controller last.
-    STOP_ORDER = ("client", "computer", "router", "controller")
+    #: The order nodes stop in: the metrics scraper (its last round sees the nodes still up),
+    #: clients; computers while the controller and the routers still run (their RemoveComputer
+    #: reaches the controller, which takes them off the routers); then routers; the controller last.
+    STOP_ORDER = ("scraper", "client", "computer", "router", "controller")
 
     def stop_role(self, role: str, timeout: float = 5.0) -> list[str]:
         """Stops every running node of ``role`` by handle: SIGTERM to all, wait up to
@@ -519,7 +563,8 @@ class Nodes:
             args += ["--controller", controller]
         listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
                                                  endpoint(h, UTIL_PORT + n - 1)]
-        return args, listens
+        metrics, metrics_listen = self.metrics_args(h)
+        return args + metrics, listens + metrics_listen
 
     def start_computers(self, controller: str | None) -> list[NodeProcess]:
         self.start_functions()
@@ -595,7 +640,8 @@ class Nodes:
                 "--estimator", estimator, "--seed", str(self.router_seed + index)]
         if controller:
             args += ["--controller", controller]
-        return args, [listen, table]
+        metrics, metrics_listen = self.metrics_args(h)
+        return args + metrics, [listen, table, *metrics_listen]
 
     def start_controller(self, host: Host, distances: Path, paths: Path) -> NodeProcess:
         control = self.scenario.control
@@ -605,7 +651,9 @@ class Nodes:
         if control.get("installer") == "two-tier" and control.get("objective"):
             args += ["--objective", control["objective"]]
         args += ["--router-timeout", f"{router_timeout(self.scenario, host)}s"]
-        np = self.spawn(host.name, "controller", args, f"controller-{host.name}.log", [listen])
+        metrics, metrics_listen = self.metrics_args(host)
+        np = self.spawn(host.name, "controller", args + metrics, f"controller-{host.name}.log",
+                        [listen, *metrics_listen])
         self.wait_listening(np)
         self.controller = (host, listen, np)
         return np

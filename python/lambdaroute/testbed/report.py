@@ -10,7 +10,10 @@ installers and scales (table entries per router, calls/s, latency percentiles, r
 links crossed per call); :func:`format_comparison` sets runs side by side. For Array of Things
 replays, :func:`site_counts` bins the trace's arrivals (the schedules) and the calls sent per
 site and second, :func:`lag` summarises sent minus scheduled, and :func:`plot_sites` draws calls
-per site over time next to the arrivals.
+per site over time next to the arrivals. With ``metrics:``, :func:`read_metrics` reads the
+nodes' scraped Prometheus metrics (``metrics.csv``), :func:`metric_series` turns one metric into
+a time series per node, and :func:`plot_metrics` draws router calls in flight and computer
+utilization over time.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdaroute.testbed import scrape
+
 __all__ = ["Call", "read_calls", "write_calls", "CALLS_HEADER", "summarize", "format_summary", "plot_latency", "percentile", "utilization",
            "ClientSummary", "RunFigures", "run_figures", "format_figures", "format_comparison",
-           "objects_found", "format_objects", "read_schedule_times", "site_counts", "lag", "plot_sites"]
+           "objects_found", "format_objects", "read_schedule_times", "site_counts", "lag", "plot_sites",
+           "read_metrics", "metric_series", "plot_metrics", "METRICS_PLOTTED"]
 
 
 @dataclass(frozen=True)
@@ -449,3 +455,70 @@ def plot_sites(counts: list[tuple[float, str, int, int, int]], path: Path, title
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ----- the nodes' Prometheus metrics (metrics.csv) -----
+
+#: What :func:`plot_metrics` draws, one panel each: (metric, axis label).
+METRICS_PLOTTED = (("lambdaroute_router_calls_in_flight", "router: calls in flight"),
+                   ("lambdaroute_computer_utilization", "computer: utilization (busy fraction)"))
+#: Series drawn one by one in a panel of :func:`plot_metrics`; past it, the busiest only.
+MAX_SERIES_SHOWN = 9
+
+
+def read_metrics(path: Path) -> list[tuple[float, str, scrape.Sample]]:
+    """The rows of ``metrics.csv``: (time, node, sample)."""
+    return scrape.read(path)
+
+
+def metric_series(rows: list[tuple[float, str, scrape.Sample]], metric: str) -> dict[str, list[tuple[float, float]]]:
+    """``metric``'s values over time, one series per node and label set, named by the node,
+    then the label values that tell that node's series apart (a processor, a computer of a
+    host that serves several)."""
+    by: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float]]] = defaultdict(list)
+    for t, node, sample in rows:
+        if sample.metric == metric:
+            by[(node, sample.labels)].append((t, sample.value))
+    label_sets: dict[str, list[tuple[tuple[str, str], ...]]] = defaultdict(list)
+    for node, labels in by:
+        label_sets[node].append(labels)
+    out = {}
+    for (node, labels), points in by.items():
+        varying = [v for k, v in labels if len({dict(ls).get(k) for ls in label_sets[node]}) > 1]
+        out[" ".join([node, *varying])] = sorted(points)
+    return dict(sorted(out.items()))
+
+
+def plot_metrics(rows: list[tuple[float, str, scrape.Sample]], path: Path, title: str) -> bool:
+    """One panel per metric of :data:`METRICS_PLOTTED` over time, a line per node (the
+    :data:`MAX_SERIES_SHOWN` with the highest mean when there are more). Returns False, and
+    draws nothing, when neither metric was scraped."""
+    panels = [(label, metric_series(rows, metric)) for metric, label in METRICS_PLOTTED]
+    if not any(series for _, series in panels):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), sharex=True, squeeze=False)
+    for ax, (label, series) in zip(axes[:, 0], panels):
+        shown = sorted(series, key=lambda k: -sum(v for _, v in series[k]) / max(len(series[k]), 1))[:MAX_SERIES_SHOWN]
+        for name in sorted(shown):
+            ax.plot([t for t, _ in series[name]], [v for _, v in series[name]], lw=1.2, label=name)
+        hidden = len(series) - len(shown)
+        ax.set_ylabel(label, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        if not series:
+            ax.text(0.5, 0.5, "not scraped", transform=ax.transAxes, ha="center")
+        elif hidden:
+            ax.set_title(f"the {len(shown)} highest of {len(series)} series", fontsize=8)
+        if series:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes[-1, 0].set_xlabel("time since the run started (s)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

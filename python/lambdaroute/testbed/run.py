@@ -9,7 +9,7 @@ all undone on exit); :func:`run` is the whole experiment:
 3. the controller (when the scenario has one and the binary has the subcommand;
    otherwise the testbed installs flat tables with the table tool), routers, computers (:mod:`.nodes`),
    then a wait until every router holds its tables (:meth:`.nodes.Nodes.wait_tables`);
-4. the monitor (:mod:`.monitor`), background traffic (:mod:`.traffic`), then the clients, each at
+4. the monitor (:mod:`.monitor`), the metrics scraper (with ``metrics:``, :mod:`.scrape`), background traffic (:mod:`.traffic`), then the clients, each at
    its workload's start, and the scenario's timed events, each at its time (:mod:`.events`), with
    a progress line until the last client ends;
 5. final tables and the controller's view; clients, computers, routers, the controller stopped in
@@ -47,11 +47,13 @@ from lambdaroute.testbed.nat import Gateway, start_gateway
 from lambdaroute.testbed.network import EmulatedNetwork
 from lambdaroute.testbed.nodes import (
     CONTROLLER_PORT,
+    METRICS_PORT,
     NODE_ENV,
     ROUTER_PORT,
     NodeProcess,
     Nodes,
     binary_has,
+    binary_has_option,
     client_command,
     computer_endpoints,
     endpoint,
@@ -435,6 +437,11 @@ def run(
             for sw in scenario.switches:
                 (out / "flows" / f"{sw.name}.txt").write_text(bed.network.dump_flows(sw.name), encoding="utf-8")
             nodes = Nodes(bed.network, scenario, bed.binary, out, bed.cleanup, bed.state, router_seed=scenario.seed)
+            if experiment.metrics is not None:
+                if not binary_has_option(bed.binary, "router", "--metrics-listen"):
+                    raise RuntimeError(f"metrics: the binary {bed.binary} has no --metrics-listen: build a newer one "
+                                       f"(`make release`) or drop `metrics:` from the experiment")
+                nodes.metrics = True
 
             # Tables: the controller if there is one and the binary has it, else the testbed.
             ctl_hosts = scenario.hosts_with("controller")
@@ -502,6 +509,14 @@ def run(
                               **experiment.monitor)  # type: ignore[arg-type]
             monitor.start()
             bed.cleanup.push("stop the monitor", monitor.stop)
+            if experiment.metrics is not None:
+                # From inside the emulated network, where the nodes listen: the controller's host
+                # (any host reaches every other through the static flows).
+                scrape_host = (ctl_hosts or scenario.hosts_with("router") or scenario.hosts_with("computer"))[0].name
+                targets = nodes.metrics_targets()
+                nodes.start_scraper(scrape_host, targets, experiment.metrics, origin, out / "metrics.csv")
+                metadata["metrics"] = {"interval_s": experiment.metrics, "host": scrape_host, "port": METRICS_PORT,
+                                       "targets": targets, "csv": "metrics.csv"}
 
             background = Background(bed.network, scenario, schedules(scenario, experiment.source.parent if experiment.source else experiment.base, scenario.seed),
                                     out / "logs", bed.cleanup, bed.state)
@@ -554,6 +569,11 @@ def run(
                     view_text = f"cannot read the controller's view: {e}\n"
                 (out / "controller-view.txt").write_text(view_text, encoding="utf-8")
                 metadata["controller_view"] = view_text
+            if experiment.metrics is not None:
+                # Its last round, after the clients ended and before any node stops.
+                nodes.stop_role("scraper", timeout=15)
+                metadata["metrics"]["scraper_exit"] = next(
+                    (n.proc.returncode for n in nodes.running if n.role == "scraper"), None)
             stopped = nodes.stop_role("client") + nodes.stop_role("computer")
             if use_controller:
                 # RemoveComputer of each stopped computer reached the controller?
@@ -609,6 +629,14 @@ def run(
             f.write("time,computer,load1\n")
             for t, c, u in report.utilization(calls, names):
                 f.write(f"{t:.3f},{c},{u:g}\n")
+        if (out / "metrics.csv").exists():
+            try:
+                rows = report.read_metrics(out / "metrics.csv")
+                metadata.setdefault("metrics", {})["rows"] = len(rows)
+                if report.plot_metrics(rows, out / "metrics.png", f"{experiment.name}: {scenario.name}, policy {policy}"):
+                    metadata["metrics"]["plot"] = "metrics.png"
+            except (OSError, ValueError, KeyError) as e:
+                metadata.setdefault("metrics", {})["error"] = f"{type(e).__name__}: {e}"
         if calls:
             report.plot_latency(calls, plot, f"{experiment.name}: {scenario.name}, policy {policy}", names,
                                 _congestion_intervals(transitions, scenario.duration))

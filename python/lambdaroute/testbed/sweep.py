@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from lambdaroute.testbed.experiment import Experiment, ExperimentError, load, read_yaml
+from lambdaroute.testbed.experiment import Experiment, ExperimentError, load, read_yaml_file
 
 __all__ = ["SweepRun", "Sweep", "plan", "run_sweep", "POLICIES", "ROLES"]
 
@@ -33,7 +33,8 @@ _LONG = {"random-proportional": "rp", "least-impedance": "li", "round-robin": "r
 #: Roles a variant can play in the report's findings (docs/experiments.md).
 ROLES = {"congestion-baseline", "congestion-hook-on", "congestion-hook-off", "tables-two-tier", "tables-flat"}
 SWEEP_KEYS = {"policies", "seeds", "variants"}
-VARIANT_KEYS = {"overrides", "options", "role", "policies", "seeds", "quick", "description", "delay", "tables", "monitor", "grace"}
+VARIANT_KEYS = {"overrides", "options", "role", "policies", "seeds", "quick", "description", "delay", "tables", "monitor", "grace",
+                "metrics"}
 QUICK_KEYS = {"duration", "seeds", "policies"}
 
 
@@ -89,7 +90,7 @@ def plan(path: str | Path, quick: bool = False, policies: Sequence[str] | None =
     path = Path(path)
     where = str(path)
     try:
-        data = read_yaml(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml_file(path) or {}
     except yaml.YAMLError as e:
         raise ExperimentError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -144,7 +145,7 @@ def plan(path: str | Path, quick: bool = False, policies: Sequence[str] | None =
             v_policies = [p for p in v_policies if p in wanted_policies]
         if seeds:
             v_seeds = [s for s in v_seeds if s in seeds]
-        settings = {k: vspec[k] for k in ("delay", "tables", "grace") if k in vspec}
+        settings = {k: vspec[k] for k in ("delay", "tables", "grace", "metrics") if k in vspec}
         if "options" in vspec:
             if "generator" not in data:
                 raise ExperimentError(f"{at}.options: generator options need `generator:` (this file names a scenario)")

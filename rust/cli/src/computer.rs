@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use lambdaroute_node::computer::{self, ComputerOptions, DEFAULT_MAX_REQUEST_BYTES};
 use lambdaroute_node::membership::{Announcer, Member};
+use lambdaroute_node::metrics::ComputerMetrics;
 use tracing::info;
 
 /// Run an e-computer serving RunLambda and StreamUtil: simulated (processor-sharing model), or
@@ -62,6 +63,11 @@ pub struct ComputerArgs {
     /// Real execution instead of the model.
     #[command(flatten)]
     pub executor: crate::executor::ExecutorArgs,
+    /// One listener for every computer of the process; their series are labelled by endpoint.
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitsArgs,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -111,11 +117,30 @@ pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
         None => None,
     };
     let executor = executor.map(std::sync::Arc::new);
-    let endpoints = endpoint_options(&args, &config, executor.as_ref(), conditions.as_ref())?;
+    let mut registry = args.metrics.registry();
+    let metrics = registry.as_mut().map(ComputerMetrics::register);
+    let endpoints = endpoint_options(
+        &args,
+        &config,
+        executor.as_ref(),
+        conditions.as_ref(),
+        metrics.as_ref(),
+    )?;
     anyhow::ensure!(
         args.controller.is_none() || !args.check_interval.is_zero(),
         "--check-interval must be longer than 0"
     );
+    let server = args.metrics.serve(registry).await?;
+    crate::metrics::beside(server, serve(args, config, endpoints)).await
+}
+
+/// Serves the computers of `endpoints` until Ctrl-C or SIGTERM, announced to the controller if
+/// there is one.
+async fn serve(
+    args: ComputerArgs,
+    config: lambdaroute_core::computer_model::ComputerConfig,
+    endpoints: Vec<ComputerOptions>,
+) -> anyhow::Result<()> {
     let mut handles = Vec::with_capacity(endpoints.len());
     for opts in endpoints {
         let listen = opts.listen;
@@ -170,8 +195,10 @@ fn endpoint_options(
     config: &lambdaroute_core::computer_model::ComputerConfig,
     executor: Option<&std::sync::Arc<lambdaroute_node::executor::HttpExecutor>>,
     conditions: Option<&watch::Receiver<Conditions>>,
+    metrics: Option<&ComputerMetrics>,
 ) -> anyhow::Result<Vec<ComputerOptions>> {
     let n = args.endpoints;
+    let limits = args.limits.limits()?;
     let advertised = match (&args.endpoint, n) {
         (None, _) => None,
         (Some(e), 1) => Some((e.clone(), None)),
@@ -226,6 +253,8 @@ fn endpoint_options(
             max_request_bytes: args.max_request_bytes,
             executor: executor.cloned(),
             conditions: conditions.cloned(),
+            metrics: metrics.cloned(),
+            limits,
         })
         .collect())
 }

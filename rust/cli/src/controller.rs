@@ -10,6 +10,7 @@ use lambdaroute_core::controller::{Installer, Objective};
 use lambdaroute_node::controller::{
     self, ControllerOptions, DEFAULT_LISTEN, format_view, view::CongestionClientConn,
 };
+use lambdaroute_node::metrics::ControllerMetrics;
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,6 +59,8 @@ pub struct ControllerArgs {
     /// are many round trips of a slow network away (`2s`, `500ms`, or seconds; default 2s).
     #[arg(long, value_parser = crate::duration::parse)]
     router_timeout: Option<Duration>,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
@@ -101,15 +104,22 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         !router_timeout.is_zero(),
         "--router-timeout must be longer than 0"
     );
+    let mut registry = args.metrics.registry();
     let options = ControllerOptions {
         paths,
         router_timeout,
+        metrics: registry.as_mut().map(ControllerMetrics::register),
         resync_grace: args
             .resync_grace
             .unwrap_or(controller::DEFAULT_RESYNC_GRACE),
         ..ControllerOptions::new(args.listen, installer)
     };
-    controller::serve_until(options, crate::shutdown_signal()).await
+    let server = args.metrics.serve(registry).await?;
+    crate::metrics::beside(
+        server,
+        controller::serve_until(options, crate::shutdown_signal()),
+    )
+    .await
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -7,6 +7,8 @@ mod computer;
 mod controller;
 mod duration;
 mod executor;
+mod limits;
+mod metrics;
 mod netem;
 mod router;
 mod table;
@@ -57,6 +59,19 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
+    // Every role: the descriptors a flood of connections takes first are those of the soft
+    // limit, often 1,024 of a far higher hard limit.
+    match lambdaroute_node::limits::raise_nofile_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::debug!(
+                before,
+                after,
+                "descriptor soft limit raised to the hard limit"
+            )
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the descriptor soft limit"),
+    }
     // The router picks its own threads (`--threads`); every other role uses one worker per CPU.
     let threads = match &cli.role {
         Role::Router(args) => args.threads,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::Args;
 use lambdaroute_core::estimator::EstimatorKind;
 use lambdaroute_core::policy::PolicyKind;
+use lambdaroute_node::metrics::RouterMetrics;
 use lambdaroute_node::router::{self, DEFAULT_LISTEN, DEFAULT_TABLE_LISTEN, RouterOptions};
 
 #[derive(Args, Debug)]
@@ -60,6 +61,10 @@ pub struct RouterArgs {
     /// 0 one worker per CPU.
     #[arg(long, default_value_t = router::DEFAULT_THREADS)]
     pub threads: usize,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    limits: crate::limits::LimitsArgs,
 }
 
 /// A duration flag as `humantime::Duration`, whose `Display` shows the defaults in `--help`.
@@ -67,8 +72,17 @@ fn human_duration(text: &str) -> Result<humantime::Duration, String> {
     crate::duration::parse(text).map(humantime::Duration::from)
 }
 
-pub async fn run(args: RouterArgs) -> anyhow::Result<()> {
-    router::serve_until(options(args)?, crate::shutdown_signal()).await
+pub async fn run(mut args: RouterArgs) -> anyhow::Result<()> {
+    let mut registry = args.metrics.registry();
+    let metrics_args = std::mem::take(&mut args.metrics);
+    let mut options = options(args)?;
+    options.metrics = registry.as_mut().map(RouterMetrics::register);
+    let server = metrics_args.serve(registry).await?;
+    crate::metrics::beside(
+        server,
+        router::serve_until(options, crate::shutdown_signal()),
+    )
+    .await
 }
 
 /// The router's options from its command line.
@@ -103,6 +117,7 @@ fn options(args: RouterArgs) -> anyhow::Result<RouterOptions> {
         table_endpoint: args.table_endpoint,
         check_interval: args.check_interval.into(),
         fake: args.fake,
+        limits: args.limits.limits()?,
         ..RouterOptions::default()
     })
 }

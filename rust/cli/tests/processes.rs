@@ -1,53 +1,13 @@
 //! The `lambdaroute` binary as a user runs it: real processes on loopback.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lambdaroute");
+mod support;
 
-/// A loopback address with a port that was free a moment ago.
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Running {
-    Running(
-        Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Wait until `address` accepts connections, by probing.
-fn wait_ready(address: SocketAddr, process: &mut Running) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(address).is_err() {
-        assert!(
-            process.0.try_wait().unwrap().is_none(),
-            "process for {address} exited"
-        );
-        assert!(Instant::now() < deadline, "nothing listens on {address}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use support::{BIN, Running, eventually, free_address, start, wait_ready};
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -218,18 +178,6 @@ fn bad_input_gets_a_clear_error_naming_what_and_where() {
         stderr.contains("cannot reach the router's table service at 127.0.0.1:1"),
         "{stderr}"
     );
-}
-
-/// Poll `condition` every 50 ms; fail with `what` after `deadline`.
-fn eventually(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(
-            start.elapsed() < deadline,
-            "not within {deadline:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `lambdaroute table dump` of table 0, or "" while the router is not there.

@@ -98,6 +98,7 @@ pub mod estimator;
 pub mod policy;
 pub mod stats;
 pub mod table;
+pub mod text;
 pub mod workload;
 pub mod yaml;
 

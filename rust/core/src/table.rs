@@ -94,14 +94,16 @@ pub struct Choice {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TableError {
     /// The table has no entry at all for the lambda.
-    #[error("unknown lambda '{0}': no entry in the table")]
+    #[error("unknown lambda '{}': no entry in the table", crate::text::clip(.0))]
     UnknownLambda(String),
     /// The lambda is known, but the table looked up (e.g. final) has no entry for it.
-    #[error("no destination available for lambda '{0}'")]
+    #[error("no destination available for lambda '{}'", crate::text::clip(.0))]
     Empty(String),
     /// A weight that is not an estimated latency: not finite, or not > 0 seconds.
     #[error(
-        "invalid weight {weight} for lambda '{lambda}' at '{destination}': weights are estimated latencies in seconds and must be finite and > 0"
+        "invalid weight {weight} for lambda '{}' at '{}': weights are estimated latencies in seconds and must be finite and > 0",
+        crate::text::clip(lambda),
+        crate::text::clip(destination)
     )]
     InvalidWeight {
         /// The lambda of the entry.

@@ -860,3 +860,47 @@ fn nested_aliases_are_refused_quickly() {
     assert!(err.contains("alias replay limit exceeded"), "{err}");
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
 }
+
+// ===== cancelled calls =====
+
+#[test]
+fn a_cancelled_task_gives_its_share_of_the_core_back() {
+    // Two tasks share one core; the first is cancelled at 50 ms, when each has done 25 ms of
+    // its 100 ms: the second runs alone from then on and ends at 50 + 75 = 125 ms.
+    let mut m = model(single(1, 4, 1 << 20));
+    let a = m.submit("l0", 0, Time::ZERO).unwrap();
+    let b = m.submit("l0", 0, Time::ZERO).unwrap();
+    assert!(m.cancel(a, ms(50)));
+    assert!(!m.cancel(a, ms(50)), "a task is cancelled once");
+    assert_eq!(m.in_flight(), 1);
+    let done = run_to_idle(&mut m);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, b);
+    assert_close(done[0].1, Duration::from_millis(125));
+}
+
+#[test]
+fn cancelling_frees_the_worker_and_memory_that_queued_tasks_wait_for() {
+    // One worker: b waits for a's worker; a cancelled at 10 ms lets b start then.
+    let mut m = model(single(1, 1, 1 << 20));
+    let a = m.submit("l0", 0, Time::ZERO).unwrap();
+    let b = m.submit("l0", 0, Time::ZERO).unwrap();
+    let c = m.submit("l0", 0, Time::ZERO).unwrap();
+    // A waiting task cancelled leaves its queue and holds nothing.
+    assert!(m.cancel(c, ms(5)));
+    assert!(m.cancel(a, ms(10)));
+    assert_eq!(m.running("cpu"), 1);
+    let done = run_to_idle(&mut m);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, b);
+    assert_close(done[0].1, Duration::from_millis(110));
+    // Memory: two tasks of 600 bytes on 1,000 bytes; the running one cancelled, the other runs.
+    let mut m = model(single(1, 4, 1000));
+    let a = m.submit("l0", 600, Time::ZERO).unwrap();
+    let b = m.submit("l0", 600, Time::ZERO).unwrap();
+    assert_eq!(m.running("cpu"), 1);
+    assert!(m.cancel(a, ms(20)));
+    assert_eq!(m.running("cpu"), 1);
+    let done = run_to_idle(&mut m);
+    assert_eq!((done.len(), done[0].0), (1, b));
+}

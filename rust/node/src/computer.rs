@@ -9,9 +9,11 @@
 //!
 //! `RunLambda` never fails with a gRPC error for a bad call: an unknown lambda or an input too
 //! big for the processor's memory is answered with a retcode other than "OK". Only a request
-//! larger than `max_request_bytes`, which is not even decoded, is refused by tonic with the
-//! gRPC status `OUT_OF_RANGE` ("decoded message length too large ... the limit is: N bytes"). The input size of a call is `len(input) + len(datain)`; the output
-//! echoes both, or is the lambda's fixed text.
+//! refused before it is decoded gets the gRPC status `RESOURCE_EXHAUSTED` ([`crate::limits`]):
+//! one larger than `max_request_bytes`, or one past the caps on calls and bytes in flight. The
+//! input size of a call is `len(input) + len(datain)`; the output echoes both, or is the
+//! lambda's fixed text. A call whose caller goes away (its future is dropped) is withdrawn from
+//! the model ([`ComputerModel::cancel`]).
 //!
 //! Run-time conditions ([`ComputerOptions::conditions`]): the driver applies every new
 //! [`Conditions`] sent on the watch channel to its model at once (calls in flight keep their
@@ -29,6 +31,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -46,14 +49,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, trace, warn};
 
 #[cfg(doc)]
 use crate::executor::HttpConfig;
 use crate::executor::HttpExecutor;
+use crate::limits::{self, Limits};
+use crate::metrics::{ComputerMetrics, EndpointMetrics};
 
 /// Default port of `RunLambda`.
 pub const DEFAULT_PORT: u16 = 10000;
@@ -76,7 +79,7 @@ pub struct ComputerOptions {
     pub endpoint: Option<String>,
     /// Processors, containers and lambdas.
     pub config: ComputerConfig,
-    /// Requests larger than this, in bytes, are refused (gRPC `OUT_OF_RANGE`, from tonic).
+    /// Requests larger than this, in bytes, are refused (gRPC `RESOURCE_EXHAUSTED`).
     pub max_request_bytes: usize,
     /// Real execution: every call goes to this executor's HTTP functions; `None` simulates.
     pub executor: Option<Arc<HttpExecutor>>,
@@ -84,6 +87,11 @@ pub struct ComputerOptions {
     /// and every value sent later applies when it is sent. `None`: the defaults, for ever. Not
     /// with an `executor` ([`spawn`] refuses the pair).
     pub conditions: Option<watch::Receiver<Conditions>>,
+    /// Count calls, errors, calls in flight and utilization here, labelled with this computer's
+    /// endpoint ([`ComputerMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<ComputerMetrics>,
+    /// Calls and request bytes in flight, handshake timeout: on each listener.
+    pub limits: Limits,
 }
 
 impl ComputerOptions {
@@ -98,6 +106,8 @@ impl ComputerOptions {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             executor: None,
             conditions: None,
+            metrics: None,
+            limits: Limits::default(),
         }
     }
 
@@ -122,6 +132,14 @@ pub enum LoadConfigError {
         path: PathBuf,
         /// Why.
         error: std::io::Error,
+    },
+    /// The file is not UTF-8 text: where it stops being.
+    #[error("{}: {error}", path.display())]
+    Utf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line and byte of the first invalid byte.
+        error: lambdaroute_core::text::Utf8Error,
     },
     /// The file is not a computer configuration in YAML.
     #[error("{}:{line}:{column}: invalid computer configuration: {message}", path.display())]
@@ -156,6 +174,14 @@ pub enum LoadConditionsError {
         /// Why.
         error: std::io::Error,
     },
+    /// The file is not UTF-8 text: where it stops being.
+    #[error("{}: {error}", path.display())]
+    Utf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line and byte of the first invalid byte.
+        error: lambdaroute_core::text::Utf8Error,
+    },
     /// The file is not conditions in YAML.
     #[error("{}:{line}:{column}: invalid conditions: {message}", path.display())]
     Yaml {
@@ -181,7 +207,11 @@ pub enum LoadConditionsError {
 /// Reads run-time conditions (`speed-factor: F`, `background: B`, both optional) from a YAML
 /// file and validates them.
 pub fn load_conditions(path: &Path) -> Result<Conditions, LoadConditionsError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadConditionsError::Read {
+    let bytes = std::fs::read(path).map_err(|error| LoadConditionsError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let text = lambdaroute_core::text::utf8(bytes).map_err(|error| LoadConditionsError::Utf8 {
         path: path.to_path_buf(),
         error,
     })?;
@@ -217,7 +247,11 @@ pub fn parse_conditions(path: &Path, yaml: &str) -> Result<Conditions, LoadCondi
 
 /// Reads a computer configuration from a YAML file and validates it.
 pub fn load_config(path: &Path) -> Result<ComputerConfig, LoadConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|error| LoadConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let text = lambdaroute_core::text::utf8(bytes).map_err(|error| LoadConfigError::Utf8 {
         path: path.to_path_buf(),
         error,
     })?;
@@ -363,6 +397,8 @@ struct Bound {
     max_request_bytes: usize,
     executor: Option<Arc<HttpExecutor>>,
     conditions: Option<watch::Receiver<Conditions>>,
+    metrics: Option<ComputerMetrics>,
+    limits: Limits,
 }
 
 impl Bound {
@@ -400,6 +436,8 @@ impl Bound {
             max_request_bytes: opts.max_request_bytes,
             executor: opts.executor,
             conditions: opts.conditions,
+            metrics: opts.metrics,
+            limits: opts.limits,
         })
     }
 
@@ -415,6 +453,10 @@ impl Bound {
             .map(|l| (l.name.clone(), l.output.clone()))
             .collect();
         let lambdas: Vec<String> = self.model.lambda_names().map(String::from).collect();
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|m| m.computer(&self.endpoint, lambdas.iter().map(String::as_str)));
         info!(
             listen = %self.lambda_addr,
             util_listen = %self.util_addr,
@@ -429,6 +471,7 @@ impl Bound {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (cancel_tx, cancel_rx) = mpsc::unbounded_channel();
         let (util_tx, util_rx) = watch::channel(Utilization::default());
         let driver = match &self.executor {
             None => {
@@ -436,48 +479,61 @@ impl Bound {
                     model: self.model,
                     start: Instant::now(),
                     commands: cmd_rx,
+                    cancels: cancel_rx,
                     pending: HashMap::new(),
+                    tasks: HashMap::new(),
                     util: Some(util_tx),
                     conditions: self.conditions,
+                    metrics: metrics.clone(),
                 };
                 tokio::spawn(driver.run(stop_on(stop_rx.clone())))
             }
             Some(executor) => tokio::spawn(sample_executor(
                 Arc::clone(executor),
                 util_tx,
+                metrics.clone(),
                 stop_on(stop_rx.clone()),
             )),
         };
 
         let server = EdgeServerServer::new(LambdaService {
             commands: cmd_tx,
+            cancels: cancel_tx,
+            calls: Arc::new(AtomicU64::new(0)),
             outputs: Arc::new(outputs),
             endpoint: Arc::from(self.endpoint.as_str()),
             executor: self.executor.clone(),
+            metrics,
         })
         .max_decoding_message_size(self.max_request_bytes);
         let util = EdgeComputerServer::new(UtilService { util: util_rx });
 
-        let lambda_incoming = TcpIncoming::from(self.lambda_listener);
+        let limits = self.limits;
+        let lambda_incoming = limits::incoming(self.lambda_listener, limits.handshake_timeout);
+        let mut lambda_server = limits
+            .server()
+            .layer(limits.admission(self.max_request_bytes));
         let mut servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>> = Vec::new();
         match self.util_listener {
             Some(listener) => {
                 servers.push(tokio::spawn(
-                    Server::builder()
+                    lambda_server
                         .add_service(server)
                         .serve_with_incoming_shutdown(lambda_incoming, stop_on(stop_rx.clone())),
                 ));
                 servers.push(tokio::spawn(
-                    Server::builder()
+                    limits
+                        .server()
+                        .layer(limits.admission(4 << 20))
                         .add_service(util)
                         .serve_with_incoming_shutdown(
-                            TcpIncoming::from(listener),
+                            limits::incoming(listener, limits.handshake_timeout),
                             stop_on(stop_rx.clone()),
                         ),
                 ));
             }
             None => servers.push(tokio::spawn(
-                Server::builder()
+                lambda_server
                     .add_service(server)
                     .add_service(util)
                     .serve_with_incoming_shutdown(lambda_incoming, stop_on(stop_rx.clone())),
@@ -533,6 +589,8 @@ struct Outcome {
 
 enum Command {
     Run {
+        /// The service's number of the call, for [`Driver::cancel`].
+        call: u64,
         lambda: String,
         input_len: usize,
         reply: oneshot::Sender<Result<Outcome, ModelError>>,
@@ -548,11 +606,17 @@ struct Driver {
     model: ComputerModel,
     start: Instant,
     commands: mpsc::Receiver<Command>,
-    pending: HashMap<TaskId, oneshot::Sender<Result<Outcome, ModelError>>>,
+    /// Calls whose caller went away (their future was dropped): their tasks are withdrawn.
+    cancels: mpsc::UnboundedReceiver<u64>,
+    /// The callers waiting, with their call numbers.
+    pending: HashMap<TaskId, (u64, oneshot::Sender<Result<Outcome, ModelError>>)>,
+    /// The task of each call running, by the service's call number.
+    tasks: HashMap<u64, TaskId>,
     /// `None` once stopping: the utilization streams end.
     util: Option<watch::Sender<Utilization>>,
     /// New run-time conditions; `None` when there are none or their sender is gone.
     conditions: Option<watch::Receiver<Conditions>>,
+    metrics: Option<EndpointMetrics>,
 }
 
 impl Driver {
@@ -587,6 +651,7 @@ impl Driver {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
+                Some(call) = self.cancels.recv() => self.cancel(call),
                 _ = sleep_until_opt(wake) => {}
                 changed = conditions_changed(&mut self.conditions) => match changed {
                     Some(conditions) => self.apply(conditions),
@@ -595,6 +660,9 @@ impl Driver {
                 _ = tick.tick(), if !stopping => {
                     let values = self.model.sample_utilization(self.now());
                     trace!(?values, "utilization sample");
+                    if let Some(metrics) = &self.metrics {
+                        metrics.utilization(&values);
+                    }
                     if let Some(util) = &self.util {
                         util.send_replace(Utilization { values });
                     }
@@ -622,13 +690,15 @@ impl Driver {
         let now = self.now();
         match cmd {
             Command::Run {
+                call,
                 lambda,
                 input_len,
                 reply,
             } => match self.model.submit(&lambda, input_len, now) {
                 Ok(id) => {
                     trace!(%lambda, input_len, id = id.0, "task submitted");
-                    self.pending.insert(id, reply);
+                    self.pending.insert(id, (call, reply));
+                    self.tasks.insert(call, id);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e));
@@ -653,13 +723,27 @@ impl Driver {
         }
     }
 
+    /// Withdraws the task of `call`, whose caller went away, so that it stops taking the cores
+    /// (a call answered meanwhile has no task left: nothing to do).
+    fn cancel(&mut self, call: u64) {
+        let Some(id) = self.tasks.remove(&call) else {
+            return;
+        };
+        self.pending.remove(&id);
+        let now = self.now();
+        if self.model.cancel(id, now) {
+            debug!(id = id.0, "call cancelled by its caller: task withdrawn");
+        }
+    }
+
     /// Runs the model up to now and answers the calls whose task finished.
     fn deliver(&mut self) {
         for done in self.model.advance(self.now()) {
             trace!(lambda = %done.lambda, id = done.id.0, ptime_ms = done.ptime.as_millis(), "task finished");
-            let Some(reply) = self.pending.remove(&done.id) else {
+            let Some((call, reply)) = self.pending.remove(&done.id) else {
                 continue;
             };
+            self.tasks.remove(&call);
             let load = self.model.load(&done.lambda).unwrap_or_default();
             // The caller may have gone away; the computer did the work anyway.
             let _ = reply.send(Ok(Outcome {
@@ -674,6 +758,7 @@ impl Driver {
 async fn sample_executor(
     executor: Arc<HttpExecutor>,
     util: watch::Sender<Utilization>,
+    metrics: Option<EndpointMetrics>,
     stop: impl Future<Output = ()>,
 ) {
     let mut tick = tokio::time::interval_at(Instant::now() + UTIL_PERIOD, UTIL_PERIOD);
@@ -683,7 +768,11 @@ async fn sample_executor(
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                util.send_replace(Utilization { values: executor.sample() });
+                let values = executor.sample();
+                if let Some(metrics) = &metrics {
+                    metrics.utilization(&values);
+                }
+                util.send_replace(Utilization { values });
             }
         }
     }
@@ -713,9 +802,14 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 #[derive(Clone)]
 struct LambdaService {
     commands: mpsc::Sender<Command>,
+    /// Tells the driver which calls' callers went away.
+    cancels: mpsc::UnboundedSender<u64>,
+    /// Numbers the calls.
+    calls: Arc<AtomicU64>,
     outputs: Arc<HashMap<String, LambdaOutput>>,
     endpoint: Arc<str>,
     executor: Option<Arc<HttpExecutor>>,
+    metrics: Option<EndpointMetrics>,
 }
 
 #[tonic::async_trait]
@@ -725,6 +819,20 @@ impl EdgeServer for LambdaService {
         request: Request<LambdaRequest>,
     ) -> Result<Response<LambdaResponse>, Status> {
         let req = request.into_inner();
+        let _in_flight = self.metrics.as_ref().map(|m| m.call(&req.name));
+        let resp = self.answer(req).await;
+        if resp.retcode != RETCODE_OK
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.error();
+        }
+        Ok(Response::new(resp))
+    }
+}
+
+impl LambdaService {
+    /// The answer to one call; errors are in its retcode.
+    async fn answer(&self, req: LambdaRequest) -> LambdaResponse {
         let input_len = req.input.len() + req.datain.len();
         let mut resp = LambdaResponse {
             responder: self.endpoint.to_string(),
@@ -743,9 +851,10 @@ impl EdgeServer for LambdaService {
             resp.load10 = answer.load.load10;
             resp.load30 = answer.load.load30;
             debug!(lambda = %req.name, input_len, dry = req.dry, ptime_ms = resp.ptime, retcode = %resp.retcode, "call answered");
-            return Ok(Response::new(resp));
+            return resp;
         }
         let (reply, answer) = oneshot::channel();
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
         let cmd = if req.dry {
             Command::Estimate {
                 lambda: req.name.clone(),
@@ -754,15 +863,23 @@ impl EdgeServer for LambdaService {
             }
         } else {
             Command::Run {
+                call,
                 lambda: req.name.clone(),
                 input_len,
                 reply,
             }
         };
+        // Dropped before the answer (the caller went away): the task is withdrawn.
+        let guard = CancelOnDrop {
+            call,
+            cancels: &self.cancels,
+            armed: !req.dry,
+        };
         let outcome = match self.commands.send(cmd).await {
             Ok(()) => answer.await.ok(),
             Err(_) => None,
         };
+        guard.disarm();
         match outcome {
             Some(Ok(outcome)) => {
                 resp.retcode = RETCODE_OK.to_string();
@@ -787,7 +904,28 @@ impl EdgeServer for LambdaService {
                 resp.retcode = "Error: the computer is shutting down; retry elsewhere".to_string();
             }
         }
-        Ok(Response::new(resp))
+        resp
+    }
+}
+
+/// Withdraws a call's task when the future serving the call is dropped before its answer.
+struct CancelOnDrop<'a> {
+    call: u64,
+    cancels: &'a mpsc::UnboundedSender<u64>,
+    armed: bool,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.cancels.send(self.call);
+        }
     }
 }
 

@@ -36,12 +36,16 @@ pub fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, St
         format!("http://{address}")
     };
     let endpoint = Endpoint::from_shared(uri).map_err(|e| {
-        format!("invalid endpoint '{address}': {e}; expected host:port, e.g. 127.0.0.1:10000")
+        format!(
+            "invalid endpoint '{}': {e}; expected host:port, e.g. 127.0.0.1:10000",
+            lambdaroute_core::text::clip(address)
+        )
     })?;
     match endpoint.uri().port_u16() {
         Some(_) => Ok(endpoint.connect_timeout(connect_timeout).tcp_nodelay(true)),
         None => Err(format!(
-            "invalid endpoint '{address}': no port; expected host:port, e.g. 127.0.0.1:10000"
+            "invalid endpoint '{}': no port; expected host:port, e.g. 127.0.0.1:10000",
+            lambdaroute_core::text::clip(address)
         )),
     }
 }

@@ -39,6 +39,11 @@
 //! - [`controller`]: the e-controller: announcements, installers, failures, congestion.
 //! - [`membership`]: how routers and computers started with a controller announce themselves
 //!   and stay known ([`membership::Announcer`]).
+//! - [`limits`]: what a node lets its peers use: descriptors, accepts, handshakes, calls and
+//!   request bytes in flight (docs/security.md).
+//! - [`metrics`]: Prometheus metrics of the router, the computer and the controller
+//!   ([`metrics::RouterMetrics`] and the others, in the roles' options) and the `/metrics`
+//!   listener ([`metrics::spawn`]); docs/metrics.md.
 //! - [`client`]: sends calls with an arrival pattern and records one row per call
 //!   ([`client::run`] → [`client::Report`]).
 //! - [`table_tool`]: reads and changes a router's tables ([`table_tool::TableClient`]).
@@ -106,7 +111,9 @@ pub mod computer;
 pub mod controller;
 mod destinations;
 pub mod executor;
+pub mod limits;
 pub mod membership;
+pub mod metrics;
 pub mod router;
 pub mod table_tool;
 

@@ -241,9 +241,12 @@ async fn a_request_over_the_size_cap_is_refused_with_a_clear_error() {
         .run_lambda(request("slow", &"x".repeat(2000)))
         .await
         .unwrap_err();
-    // tonic refuses a message it will not decode with OUT_OF_RANGE.
-    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err}");
-    assert!(err.message().contains("the limit is: 1024 bytes"), "{err}");
+    // Refused from its gRPC header with RESOURCE_EXHAUSTED, as gRPC's convention has it.
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message().contains("largest accepted, 1024 bytes"),
+        "{err}"
+    );
     // Smaller requests still work.
     assert_eq!(call(&mut c, request("fixed", "ok")).await.retcode, "OK");
     computer.shutdown().await.unwrap();

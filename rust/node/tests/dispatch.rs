@@ -9,6 +9,7 @@ use std::time::Duration;
 use lambdaroute_core::policy::PolicyKind;
 use lambdaroute_node::client::{self, ClientOptions, Pattern, Report};
 use lambdaroute_node::computer::{self, ComputerHandle, ComputerOptions};
+use lambdaroute_node::metrics::{Registry, RouterMetrics};
 use lambdaroute_node::router::{self, RouterHandle, RouterOptions};
 use lambdaroute_node::table_tool::TableClient;
 use lambdaroute_proto::uiiit::edge_router_client::EdgeRouterClient;
@@ -266,6 +267,91 @@ async fn unknown_lambda_and_empty_table_answer_a_clear_retcode() {
     assert!(table.table(0).await.unwrap().is_empty());
 }
 
+/// The value of the series `series` (name and labels, as encoded) in Prometheus text.
+fn metric(registry: &Registry, series: &str) -> Option<f64> {
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap();
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (s, v) = l.rsplit_once(' ')?;
+        (s == series).then(|| v.parse().unwrap())
+    })
+}
+
+#[tokio::test]
+async fn a_failed_destination_counts_one_retry_and_the_call_once() {
+    let mut registry = Registry::default();
+    let router = router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        metrics: Some(RouterMetrics::register(&mut registry)),
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap();
+    let computer = start_computer(1.0).await;
+    // New entries are tried oldest first: the dead one takes the first call, fails and goes.
+    let mut table = table_of(&router).await;
+    table.change("f", "127.0.0.1:1", 1.0, true).await.unwrap();
+    table
+        .change("f", computer.endpoint(), 1.0, true)
+        .await
+        .unwrap();
+    let entries = "lambdaroute_router_table_entries{table=\"overall\"}";
+    assert_eq!(metric(&registry, entries), Some(2.0));
+
+    let response = call(&router, request("f")).await;
+    assert_eq!(response.retcode, "OK");
+    assert_eq!(response.responder, computer.endpoint());
+    let f = "{lambda=\"f\"}";
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_calls_total{f}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_retries_total{f}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_errors_total{f}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &registry,
+            &format!("lambdaroute_router_latency_seconds_count{f}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, entries),
+        Some(1.0),
+        "the dead destination is gone"
+    );
+    assert_eq!(
+        metric(&registry, "lambdaroute_router_calls_in_flight"),
+        Some(0.0)
+    );
+
+    // Its last destination stopped: the call fails over to nothing and is one error, no retry.
+    computer.shutdown().await.unwrap();
+    let response = call(&router, request("f")).await;
+    assert_ne!(response.retcode, "OK");
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_calls_total{f}")),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_retries_total{f}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_errors_total{f}")),
+        Some(1.0)
+    );
+    assert_eq!(metric(&registry, entries), Some(0.0));
+    router.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn hops_guard_loops_and_forwarded_calls_use_the_final_table() {
     let computer = start_computer(1.0).await;
@@ -388,7 +474,7 @@ async fn an_oversized_request_is_refused_without_touching_the_table() {
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert_eq!(table.table(0).await.unwrap().len(), 1);
     assert_eq!(call(&router, request("f")).await.retcode, "OK");
 }

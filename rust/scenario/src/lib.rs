@@ -63,15 +63,42 @@ impl Scenario {
         parse::from_tree(root, source)
     }
 
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file, and checks that the files it names (traces, AoT
+    /// digests, images; relative paths from the file's directory) exist, naming the line and
+    /// field of one that does not. Text that is not UTF-8 is refused with the line and byte
+    /// of its first invalid byte.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Scenario> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
+        let bytes = std::fs::read(path).map_err(|e| ScenarioError::Io {
             file: file.clone(),
             message: e.to_string(),
         })?;
-        Self::from_yaml(&text, &file)
+        let text = lambdaroute_core::text::utf8(bytes).map_err(|e| ScenarioError::Invalid {
+            file: file.clone(),
+            line: e.line,
+            column: e.column,
+            field: "(text)".into(),
+            message: e.to_string(),
+        })?;
+        let (scenario, files) = parse::from_yaml_with_files(&text, &file)?;
+        let base = path.parent().unwrap_or(std::path::Path::new(""));
+        for named in files {
+            let target = base.join(&named.path);
+            if !target.is_file() {
+                return Err(ScenarioError::Invalid {
+                    file,
+                    line: named.pos.line,
+                    column: named.pos.column,
+                    field: named.field,
+                    message: format!(
+                        "no file {} (relative paths are from the scenario file's directory)",
+                        target.display()
+                    ),
+                });
+            }
+        }
+        Ok(scenario)
     }
 
     /// The scenario as YAML, in the format [`Scenario::from_yaml`] reads.

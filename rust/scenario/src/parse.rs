@@ -87,17 +87,44 @@ pub fn from_yaml(text: &str, file: &str) -> Result<Scenario> {
         field: "(syntax)".into(),
         message: e.message,
     })?;
-    Reader { file }.scenario(&root)
+    Reader::new(file).scenario(&root)
+}
+
+/// A file a scenario names (a trace, an AoT digest, an image), where it names it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FileRef {
+    /// The path as written.
+    pub path: String,
+    /// Where it is written.
+    pub pos: Pos,
+    /// The field, e.g. `workloads[0].trace`.
+    pub field: String,
+}
+
+/// [`from_yaml`], and the files the scenario names, for a reader that knows where they are.
+pub(crate) fn from_yaml_with_files(text: &str, file: &str) -> Result<(Scenario, Vec<FileRef>)> {
+    let root = yaml::parse(text).map_err(|e| ScenarioError::Invalid {
+        file: file.to_string(),
+        line: e.pos.line,
+        column: e.pos.column,
+        field: "(syntax)".into(),
+        message: e.message,
+    })?;
+    let reader = Reader::new(file);
+    let scenario = reader.scenario(&root)?;
+    Ok((scenario, reader.files.into_inner()))
 }
 
 /// Validates a scenario given as a tree rather than as text (a program's data, e.g. the Python
 /// builder's): exactly the checks of [`from_yaml`]; positions in errors are the tree's own.
 pub fn from_tree(root: &Node, source: &str) -> Result<Scenario> {
-    Reader { file: source }.scenario(root)
+    Reader::new(source).scenario(root)
 }
 
 struct Reader<'f> {
     file: &'f str,
+    /// The files named so far.
+    files: std::cell::RefCell<Vec<FileRef>>,
 }
 
 /// A mapping being read, with its field path.
@@ -176,7 +203,14 @@ fn name_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     format!("known: {}{more}", shown.join(", "))
 }
 
-impl Reader<'_> {
+impl<'f> Reader<'f> {
+    fn new(file: &'f str) -> Self {
+        Reader {
+            file,
+            files: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
     fn err(&self, pos: Pos, field: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Invalid {
             file: self.file.to_string(),
@@ -246,6 +280,17 @@ impl Reader<'_> {
             }) => Ok(items),
             Some(other) => Err(self.expected(other, field, &format!("a list of {what}"))),
         }
+    }
+
+    /// A path to a file: a string, remembered with its place in [`Reader::files`].
+    fn path(&self, node: &Node, field: &str, what: &str) -> Result<String> {
+        let path = self.string(node, field, what)?;
+        self.files.borrow_mut().push(FileRef {
+            path: path.clone(),
+            pos: node.pos,
+            field: field.to_string(),
+        });
+        Ok(path)
     }
 
     fn string(&self, node: &Node, field: &str, what: &str) -> Result<String> {
@@ -1345,7 +1390,7 @@ impl Reader<'_> {
                 only(&["trace"])?;
                 let n = self.require(&obj, "trace", "the path of a trace file")?;
                 Pattern::Trace {
-                    file: self.string(n, &obj.field("trace"), "the path of a trace file")?,
+                    file: self.path(n, &obj.field("trace"), "the path of a trace file")?,
                 }
             }
             _ => {
@@ -1377,7 +1422,7 @@ impl Reader<'_> {
                 return Err(self.expected(n, &obj.field("images"), what));
             }
             for (k, item) in items.iter().enumerate() {
-                images.push(self.string(item, &format!("{}[{k}]", obj.field("images")), what)?);
+                images.push(self.path(item, &format!("{}[{k}]", obj.field("images")), what)?);
             }
             self.not_here(&obj, "size", "to a workload that sends images")?;
         }
@@ -1411,7 +1456,7 @@ impl Reader<'_> {
     fn aot(&self, obj: &Obj<'_>) -> Result<AotReplay> {
         let what = "the path of an AoT digest's data.csv or data.csv.gz";
         let n = self.require(obj, "trace", what)?;
-        let mut aot = AotReplay::new(self.string(n, &obj.field("trace"), what)?);
+        let mut aot = AotReplay::new(self.path(n, &obj.field("trace"), what)?);
         if let Some(n) = obj.get("window") {
             let field = obj.field("window");
             let w = self.obj(
@@ -1581,7 +1626,7 @@ impl Reader<'_> {
                 self.not_here(&obj, "on", "to trace replay")?;
                 self.not_here(&obj, "off", "to trace replay")?;
                 Traffic::Trace {
-                    file: self.string(n, &obj.field("trace"), "the path of a trace file")?,
+                    file: self.path(n, &obj.field("trace"), "the path of a trace file")?,
                 }
             }
             (None, Some(n)) => {

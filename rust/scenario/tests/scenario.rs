@@ -593,7 +593,10 @@ fn real_computers_read_and_write_back() {
     assert_eq!(sc.external[0].computer.executor, Executor::Face);
     assert_eq!(sc.external[1].port, 12000);
     assert_eq!(sc.external[1].computer.preset, Preset::IntelServer);
-    assert_eq!(sc.workloads[0].images, ["../data/images/astronaut.jpg"]);
+    assert_eq!(
+        sc.workloads[0].images,
+        ["../../../../data/images/astronaut.jpg"]
+    );
     assert_eq!(sc.workloads[0].eyes.as_deref(), Some("eyerec0"));
     assert!(sc.workloads[1].images.is_empty());
     let first = sc.to_yaml();

@@ -83,7 +83,10 @@ pub struct Load {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// The computer does not run this lambda.
-    #[error("unknown lambda '{lambda}'; this computer runs: {known}")]
+    #[error(
+        "unknown lambda '{}'; this computer runs: {known}",
+        crate::text::clip(lambda)
+    )]
     UnknownLambda {
         /// The lambda asked for.
         lambda: String,
@@ -92,7 +95,8 @@ pub enum ModelError {
     },
     /// The task needs more memory than its processor has, so it could never run.
     #[error(
-        "lambda '{lambda}' with {input_len} bytes of input needs {needed} bytes of memory, but processor '{processor}' has {available}; send a smaller input"
+        "lambda '{}' with {input_len} bytes of input needs {needed} bytes of memory, but processor '{processor}' has {available}; send a smaller input",
+        crate::text::clip(lambda)
     )]
     TooMuchMemory {
         /// The lambda.
@@ -389,6 +393,35 @@ impl ComputerModel {
         let p = self.containers[container].processor;
         self.admit(p);
         Ok(id)
+    }
+
+    /// Withdraws task `id` at `now` (its caller went away): running, it stops and frees its
+    /// worker, memory and share of the cores; waiting, it leaves its queue. The tasks it made
+    /// wait start. Returns whether the task was still there.
+    pub fn cancel(&mut self, id: TaskId, now: Time) -> bool {
+        self.progress_to(now);
+        let Some(task) = self.tasks.remove(&id) else {
+            return false;
+        };
+        let container = self.lambdas[task.lambda].container;
+        let p = self.containers[container].processor;
+        let queue = &mut self.containers[container].queue;
+        if let Some(at) = queue.iter().position(|&q| q == id) {
+            // Still waiting for a worker: it holds nothing.
+            queue.remove(at);
+            return true;
+        }
+        // It holds a worker, and its memory too once running.
+        self.containers[container].busy_workers -= 1;
+        let processor = &mut self.processors[p];
+        if let Some(at) = processor.running.iter().position(|&r| r == id) {
+            processor.running.remove(at);
+            processor.mem_used -= task.mem;
+        } else if let Some(at) = processor.mem_queue.iter().position(|&m| m == id) {
+            processor.mem_queue.remove(at);
+        }
+        self.admit(p);
+        true
     }
 
     /// When the next running task finishes if nothing else is submitted; `None` when idle.

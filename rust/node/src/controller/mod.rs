@@ -42,11 +42,12 @@ use lambdaroute_proto::uiiit::edge_controller_server::EdgeControllerServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 use tracing::info;
 
 pub use view::format_view;
+
+use crate::limits::{self, Limits};
+use crate::metrics::ControllerMetrics;
 
 /// Default address of the controller.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
@@ -70,6 +71,9 @@ pub struct ControllerOptions {
     pub resync_grace: Duration,
     /// Time limit of one call to a router.
     pub router_timeout: Duration,
+    /// Count routers, computers, installs and congestion here
+    /// ([`ControllerMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<ControllerMetrics>,
 }
 
 impl ControllerOptions {
@@ -82,6 +86,7 @@ impl ControllerOptions {
             paths: None,
             resync_grace: DEFAULT_RESYNC_GRACE,
             router_timeout: DEFAULT_ROUTER_TIMEOUT,
+            metrics: None,
         }
     }
 }
@@ -97,13 +102,25 @@ pub enum LoadError {
         /// Why it cannot be read.
         error: std::io::Error,
     },
+    /// The file is not UTF-8 text: where it stops being.
+    #[error("{}: {error}", path.display())]
+    Utf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line and byte of the first invalid byte.
+        error: lambdaroute_core::text::Utf8Error,
+    },
     /// The file is read but its content is refused, with the line at fault.
     #[error(transparent)]
     Invalid(#[from] FileError),
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    lambdaroute_core::text::utf8(bytes).map_err(|error| LoadError::Utf8 {
         path: path.to_path_buf(),
         error,
     })
@@ -189,11 +206,18 @@ async fn serve(
     ));
     let planner = tokio::spawn(service::planner(Arc::clone(&controller)));
     let service = service::Service(Arc::clone(&controller));
-    let result = Server::builder()
+    // The defaults: the controller's peers are few, and its messages small.
+    let limits = Limits::default();
+    let result = limits
+        .server()
+        .layer(limits.admission(4 << 20))
         .add_service(EdgeControllerServer::new(service.clone()))
         .add_service(PresenceServer::new(service.clone()))
         .add_service(CongestionServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            limits::incoming(listener, limits.handshake_timeout),
+            shutdown,
+        )
         .await;
     grace.abort();
     planner.abort();

@@ -37,6 +37,8 @@ use tracing::{debug, info, warn};
 
 use super::ControllerOptions;
 use crate::destinations::endpoint;
+use crate::metrics::{ControllerMetrics, count};
+use prometheus_client::metrics::counter::Counter;
 
 /// How long a congestion report waits for the marks to be on the routers before it answers.
 const REPORT_WAIT: Duration = Duration::from_secs(10);
@@ -69,6 +71,7 @@ pub(crate) struct Controller {
     progress: watch::Sender<u64>,
     /// One lock per router endpoint: announcements of the same router run one at a time.
     announcing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    metrics: Option<ControllerMetrics>,
 }
 
 #[derive(Default)]
@@ -124,6 +127,8 @@ struct RouterLink {
     marked: BTreeSet<String>,
     /// False for a router without `lambdaroute.rpc.Marks` (serverlessonedge's).
     marks_supported: bool,
+    /// Counts the table changes the router accepted.
+    installs: Option<Counter>,
 }
 
 /// A router that could not be reached.
@@ -143,6 +148,7 @@ impl Controller {
             dirty: Notify::new(),
             progress: watch::Sender::new(0),
             announcing: Mutex::new(HashMap::new()),
+            metrics: options.metrics.clone(),
         }
     }
 
@@ -152,9 +158,22 @@ impl Controller {
 
     /// Record a change: the planner plans again. Returns the change's generation.
     fn changed(&self, state: &mut State) -> u64 {
+        self.observe(state);
         state.generation += 1;
         self.dirty.notify_one();
         state.generation
+    }
+
+    /// The gauges follow the state (called under its lock, after every change and every
+    /// router's pass).
+    fn observe(&self, state: &State) {
+        if let Some(metrics) = &self.metrics {
+            metrics.routers.set(count(state.routers.len()));
+            metrics.computers.set(count(state.topology.computers.len()));
+            metrics.congested_links.set(count(state.congested.len()));
+            let marks = state.routers.values().map(|s| s.marked.len()).sum();
+            metrics.marks.set(count(marks));
+        }
     }
 
     /// Stop every reconciliation task (the controller stops).
@@ -287,7 +306,10 @@ impl Controller {
             let _ = task.await;
         }
         let link = match RouterLink::connect(&table_endpoint, self.router_timeout).await {
-            Ok(link) => link,
+            Ok(link) => RouterLink {
+                installs: self.metrics.as_ref().map(|m| m.installs.clone()),
+                ..link
+            },
             Err(Unreachable(e)) => {
                 let mut state = self.state.lock();
                 if state.routers.remove(&router).is_some() {
@@ -424,6 +446,9 @@ impl Controller {
             return Err(Status::invalid_argument(
                 "LinkReport.link is empty: give a link name of the controller's paths file",
             ));
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.reports.inc();
         }
         let on_paths = self.paths.as_ref().is_some_and(|p| p.has_link(&link));
         let generation = {
@@ -593,6 +618,7 @@ async fn reconcile_router(
                     slot.passes += u64::from(pushed);
                     slot.entries = link.installed.len();
                     slot.marked.clone_from(&link.marked);
+                    controller.observe(&state);
                 }
             }
             controller.progress.send_modify(|p| *p += 1);
@@ -678,6 +704,7 @@ impl RouterLink {
             installed: Table::new(),
             marked: BTreeSet::new(),
             marks_supported: true,
+            installs: None,
         };
         let entries = timed(timeout, link.table.get_table(TableId { value: 0 }))
             .await
@@ -764,6 +791,7 @@ impl RouterLink {
                 warn!(router_table = %self.table_endpoint, %lambda, %destination, %msg, "the router refused an entry");
             } else {
                 self.installed.insert((lambda, destination), r#final);
+                self.count_installs(1);
             }
         }
         drop(replies);
@@ -780,6 +808,7 @@ impl RouterLink {
                     .await?;
                 if !msg.starts_with("Error") || msg.contains("no entry") {
                     self.installed.retain(|(_, d), _| *d != destination);
+                    self.count_installs(lambdas.len());
                     continue;
                 }
             }
@@ -791,6 +820,7 @@ impl RouterLink {
                     warn!(router_table = %self.table_endpoint, %lambda, %destination, %msg, "the router refused a removal");
                 } else {
                     self.installed.remove(&(lambda, destination.clone()));
+                    self.count_installs(1);
                 }
             }
         }
@@ -798,6 +828,13 @@ impl RouterLink {
             self.set_mark(destination, false, timeout).await?;
         }
         Ok(())
+    }
+
+    /// `n` table changes accepted by the router.
+    fn count_installs(&self, n: usize) {
+        if let Some(installs) = &self.installs {
+            installs.inc_by(n as u64);
+        }
     }
 
     async fn remove(

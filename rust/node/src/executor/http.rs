@@ -400,6 +400,7 @@ impl HttpExecutor {
             };
         }
         let Some(url) = self.targets.get(name) else {
+            let name = lambdaroute_core::text::clip(name);
             let retcode = match self.config.errors {
                 ErrorStyle::Original => format!(
                     "Unsupported lambda: {name} (supported lambdas: {})",
@@ -436,8 +437,11 @@ impl HttpExecutor {
             };
         };
         self.meter.lock().start(self.now());
+        // Finished also when this future is dropped (the caller went away): the request to the
+        // function is dropped with it, and the load must not count it for ever.
+        let finish = Finish(self);
         let result = self.send(url, input, datain).await;
-        self.meter.lock().finish(self.now());
+        drop(finish);
         let ptime = taken.elapsed();
         let partial = Answer {
             ptime,
@@ -606,6 +610,15 @@ fn fmt_secs(d: Duration) -> String {
         format!("{s:.0}")
     } else {
         format!("{s}")
+    }
+}
+
+/// Ends a call on the executor's meter when dropped.
+struct Finish<'a>(&'a HttpExecutor);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.meter.lock().finish(self.0.now());
     }
 }
 

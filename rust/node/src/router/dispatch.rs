@@ -14,6 +14,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{debug, warn};
 
 use super::RouterState;
+use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 /// A request that has crossed more routers than this is answered "loop detected" (upstream's rule).
 pub const LOOP_HOPS: u32 = 254;
@@ -56,13 +57,21 @@ impl EdgeServer for Dispatcher {
         let taken = tokio::time::Instant::now();
         let request = request.into_inner();
         let state = &self.state;
+        let metrics = state.options.metrics.as_ref();
+        let _in_flight = metrics.map(RouterMetrics::in_flight);
         if request.name.is_empty() {
+            if let Some(metrics) = metrics {
+                metrics.unrouted();
+            }
             return Ok(Response::new(error_response(
                 "Error: empty lambda name".into(),
                 request.hops,
             )));
         }
         if request.hops > LOOP_HOPS {
+            if let Some(metrics) = metrics {
+                metrics.unrouted();
+            }
             return Ok(Response::new(error_response(
                 format!("Error: loop detected (hops {})", request.hops),
                 request.hops,
@@ -81,18 +90,46 @@ impl EdgeServer for Dispatcher {
             ..request
         };
 
+        // The lambda's series, from the first pass on (None without metrics).
+        let mut series: Option<Arc<LambdaMetrics>> = None;
+        let mut first = true;
         loop {
             let now = state.now();
             let selected = {
                 let mut t = state.table.lock();
-                t.choose(&forwarded.name, table, now).map(|choice| {
-                    let destination = t.destination_of(&forwarded.name, choice).cloned();
+                let selected = t.etable.choose(&forwarded.name, table, now).map(|choice| {
+                    let destination = t.etable.destination_of(&forwarded.name, choice).cloned();
                     (choice, destination.expect("just chosen"))
-                })
+                });
+                if first
+                    && metrics.is_some()
+                    && !matches!(selected, Err(TableError::UnknownLambda(_)))
+                {
+                    series = t.lambda_metrics(&forwarded.name);
+                }
+                selected
             };
+            let retry = !std::mem::take(&mut first);
+            if !retry {
+                match (&series, metrics) {
+                    (Some(series), _) => {
+                        series.calls.inc();
+                    }
+                    (None, Some(metrics)) => metrics.unrouted(),
+                    (None, None) => {}
+                }
+            }
             let (choice, destination) = match selected {
-                Ok(selected) => selected,
+                Ok(selected) => {
+                    if retry && let Some(series) = &series {
+                        series.retries.inc();
+                    }
+                    selected
+                }
                 Err(error @ (TableError::UnknownLambda(_) | TableError::Empty(_))) => {
+                    if let Some(series) = &series {
+                        series.errors.inc();
+                    }
                     return Ok(Response::new(error_response(
                         format!("Error: {error}"),
                         forwarded.hops,
@@ -112,7 +149,11 @@ impl EdgeServer for Dispatcher {
             if state.options.fake {
                 // Benchmark fake mode (RouterOptions::fake): answer here, after the decision;
                 // the decision time is the latency sample, so the estimator keeps working.
-                pending.complete(Some(taken.elapsed()));
+                let decided = taken.elapsed();
+                pending.complete(Some(decided));
+                if let Some(series) = &series {
+                    series.latency.observe(decided.as_secs_f64());
+                }
                 return Ok(Response::new(LambdaResponse {
                     retcode: RETCODE_OK.into(),
                     responder: destination.to_string(),
@@ -129,17 +170,32 @@ impl EdgeServer for Dispatcher {
                     // A dry run's latency says nothing about a real call's.
                     let ok = response.retcode == RETCODE_OK && !forwarded.dry;
                     pending.complete(ok.then_some(latency));
+                    if let Some(series) = &series {
+                        if response.retcode == RETCODE_OK {
+                            series.latency.observe(taken.elapsed().as_secs_f64());
+                        } else {
+                            series.errors.inc();
+                        }
+                    }
                     debug!(lambda = %forwarded.name, %destination, latency_ms = latency.as_secs_f64() * 1e3, ok, "call answered");
                     return Ok(Response::new(response));
                 }
                 Attempt::Rejected(status) => {
                     pending.complete(None);
+                    if let Some(series) = &series {
+                        series.errors.inc();
+                    }
                     return Err(status);
                 }
                 Attempt::Failed(reason) => {
                     // Its entries go, policy state included: completing the call first would
                     // only be undone.
-                    let removed = state.table.lock().remove_destination(&destination);
+                    let removed = {
+                        let mut t = state.table.lock();
+                        let removed = t.etable.remove_destination(&destination);
+                        t.entries_changed();
+                        removed
+                    };
                     pending.abandon();
                     state.destinations.forget(&destination);
                     state.failures.report(&destination);
@@ -178,7 +234,7 @@ impl PendingCall<'_> {
     fn finish(&mut self, latency: Option<Duration>) {
         if std::mem::take(&mut self.open) {
             let now = self.state.now();
-            self.state.table.lock().complete_choice(
+            self.state.table.lock().etable.complete_choice(
                 self.lambda,
                 self.choice,
                 self.table,

@@ -37,7 +37,12 @@ impl Marks for MarksService {
                 "MarkRequest.destination is empty: give the destination endpoint, host:port",
             ));
         }
-        let entries = self.state.table.lock().set_marked(&destination, marked);
+        let entries = self
+            .state
+            .table
+            .lock()
+            .etable
+            .set_marked(&destination, marked);
         info!(%destination, marked, entries, "congestion mark set");
         Ok(Response::new(MarkReply {
             entries: u32::try_from(entries).unwrap_or(u32::MAX),
@@ -45,7 +50,7 @@ impl Marks for MarksService {
     }
 
     async fn list(&self, _: Request<Empty>) -> Result<Response<MarkedDestinations>, Status> {
-        let entries = self.state.table.lock().entries(TableKind::Overall);
+        let entries = self.state.table.lock().etable.entries(TableKind::Overall);
         let destinations: BTreeSet<String> = entries
             .into_iter()
             .filter(|e| e.marked)

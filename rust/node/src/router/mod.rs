@@ -8,6 +8,7 @@ mod dispatch;
 mod marks_service;
 mod table_service;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use anyhow::Context;
 use lambdaroute_core::clock::Time;
 use lambdaroute_core::estimator::EstimatorKind;
 use lambdaroute_core::policy::PolicyKind;
-use lambdaroute_core::table::ETable;
+use lambdaroute_core::table::{ETable, TableKind};
 use lambdaroute_proto::lambdaroute::marks_server::MarksServer;
 use lambdaroute_proto::uiiit::edge_router_server::EdgeRouterServer;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServerServer;
@@ -25,12 +26,12 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 use tracing::info;
 
 use crate::destinations::Destinations;
+use crate::limits::{self, Limits};
 use crate::membership::{self, Announcer, FailureReports, Member};
+use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 pub use dispatch::LOOP_HOPS;
 
@@ -93,6 +94,11 @@ pub struct RouterOptions {
     /// forwarding it, and feeds the decision time (from taking the call to the choice) to the
     /// estimator as the call's latency. Measures the dispatch alone; never for real traffic.
     pub fake: bool,
+    /// Count calls, errors, retries, latency, entries and calls in flight here
+    /// ([`RouterMetrics::register`]); `None` counts nothing.
+    pub metrics: Option<RouterMetrics>,
+    /// Calls and request bytes in flight, handshake timeout: on each listener.
+    pub limits: Limits,
 }
 
 impl RouterOptions {
@@ -120,13 +126,48 @@ impl Default for RouterOptions {
             table_endpoint: None,
             check_interval: membership::DEFAULT_CHECK_INTERVAL,
             fake: false,
+            metrics: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The e-table, and the metric handles of its lambdas under the same lock: a call looks its
+/// lambda's handles up in the critical section it enters anyway to choose a destination.
+pub(crate) struct RouterTable {
+    pub etable: ETable,
+    metrics: Option<RouterMetrics>,
+    lambdas: HashMap<Arc<str>, Arc<LambdaMetrics>>,
+}
+
+impl RouterTable {
+    /// The series of `lambda`, keyed on its first call; `None` without metrics. Call it only
+    /// for lambdas the table knows, so that junk names in calls make no series.
+    pub fn lambda_metrics(&mut self, lambda: &str) -> Option<Arc<LambdaMetrics>> {
+        if let Some(handles) = self.lambdas.get(lambda) {
+            return Some(Arc::clone(handles));
+        }
+        let metrics = self.metrics.as_ref()?;
+        let name: Arc<str> = Arc::from(lambda);
+        let handles = Arc::new(metrics.lambda(&name));
+        self.lambdas.insert(name, Arc::clone(&handles));
+        Some(handles)
+    }
+
+    /// After a change of the entries: the entries gauges follow.
+    pub fn entries_changed(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.set_entries(
+                self.etable.len(TableKind::Overall),
+                self.etable.len(TableKind::Final),
+            );
         }
     }
 }
 
 /// State shared by the router's two services.
 pub(crate) struct RouterState {
-    pub table: Mutex<ETable>,
+    pub table: Mutex<RouterTable>,
     pub destinations: Destinations,
     pub options: RouterOptions,
     /// Destinations that failed a call, for the controller.
@@ -138,11 +179,11 @@ impl RouterState {
     fn new(options: RouterOptions, failures: FailureReports) -> Self {
         Self {
             failures,
-            table: Mutex::new(ETable::new(
-                options.policy,
-                options.estimator(),
-                options.seed,
-            )),
+            table: Mutex::new(RouterTable {
+                etable: ETable::new(options.policy, options.estimator(), options.seed),
+                metrics: options.metrics.clone(),
+                lambdas: HashMap::new(),
+            }),
             destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
             origin: tokio::time::Instant::now(),
             options,
@@ -218,6 +259,7 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let max_request_bytes = options.max_request_bytes;
+    let limits = options.limits;
     let (failures, failed) = FailureReports::channel();
     let announcer = match &options.controller {
         Some(controller) => {
@@ -259,14 +301,18 @@ async fn serve(
     let lambda_service = EdgeServerServer::new(dispatch::Dispatcher::new(Arc::clone(&state)))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
-    let lambda_server = Server::builder()
-        .tcp_nodelay(true)
+    let lambda_server = limits
+        .server()
+        .layer(limits.admission(max_request_bytes))
         .add_service(lambda_service)
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(lambda_listener),
+            limits::incoming(lambda_listener, limits.handshake_timeout),
             stopped(stop_rx.clone()),
         );
-    let table_server = Server::builder()
+    // The table service takes tonic's default largest message, 4 MiB.
+    let table_server = limits
+        .server()
+        .layer(limits.admission(4 << 20))
         .add_service(EdgeRouterServer::new(table_service::TableService::new(
             Arc::clone(&state),
         )))
@@ -274,7 +320,7 @@ async fn serve(
             Arc::clone(&state),
         )))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(table_listener),
+            limits::incoming(table_listener, limits.handshake_timeout),
             stopped(stop_rx.clone()),
         );
     // Only periodic estimators have periods to close while no call arrives; an EWMA needs no
@@ -307,7 +353,7 @@ async fn tick_estimators(state: Arc<RouterState>, mut stop: tokio::sync::watch::
         tokio::select! {
             _ = interval.tick() => {
                 let now = state.now();
-                state.table.lock().tick(now);
+                state.table.lock().etable.tick(now);
             }
             _ = stop.changed() => return,
         }

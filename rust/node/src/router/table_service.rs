@@ -2,10 +2,11 @@
 //! install, change, remove and read entries here. As upstream, a bad request is answered with
 //! "Error: ..." in `Return.msg` and gRPC status OK.
 
+use lambdaroute_core::text::clip;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambdaroute_core::table::{Entry, TableKind};
+use lambdaroute_core::table::{ETable, Entry, TableKind};
 use lambdaroute_proto::uiiit::edge_router_conf::Action;
 use lambdaroute_proto::uiiit::edge_router_server::EdgeRouter;
 use lambdaroute_proto::uiiit::{
@@ -50,7 +51,18 @@ impl TableService {
                 conf.action
             )
         })?;
-        let mut table = self.state.table.lock();
+        let mut guard = self.state.table.lock();
+        let result = Self::apply_to(&mut guard.etable, &self.state, conf, action);
+        guard.entries_changed();
+        result
+    }
+
+    fn apply_to(
+        table: &mut ETable,
+        state: &RouterState,
+        conf: &EdgeRouterConf,
+        action: Action,
+    ) -> Result<String, String> {
         match action {
             Action::Flush => {
                 table.flush();
@@ -78,7 +90,7 @@ impl TableService {
                     // No lambda: the destination leaves every lambda, and its channel goes,
                     // so that a destination back on the same endpoint gets a fresh connection.
                     let removed = table.remove_destination(&conf.destination) > 0;
-                    self.state.destinations.forget(&conf.destination);
+                    state.destinations.forget(&conf.destination);
                     removed
                 } else {
                     table.remove(&conf.lambda, &conf.destination)
@@ -88,7 +100,8 @@ impl TableService {
                 } else {
                     Err(format!(
                         "no entry for lambda '{}' at '{}'",
-                        conf.lambda, conf.destination
+                        clip(&conf.lambda),
+                        clip(&conf.destination)
                     ))
                 }
             }
@@ -115,7 +128,7 @@ impl EdgeRouter for TableService {
         let conf = request.into_inner();
         let msg = match self.configure(&conf).await {
             Ok(msg) => {
-                info!(action = conf.action, lambda = %conf.lambda, destination = %conf.destination, weight = conf.weight, r#final = conf.r#final, "table configured");
+                info!(action = conf.action, lambda = %clip(&conf.lambda), destination = %clip(&conf.destination), weight = conf.weight, r#final = conf.r#final, "table configured");
                 msg
             }
             Err(error) => format!("Error: {error}"),
@@ -133,7 +146,7 @@ impl EdgeRouter for TableService {
                 "no table {id}: a router has table 0 (overall) and table 1 (final)"
             ))
         })?;
-        let entries = self.state.table.lock().entries(kind);
+        let entries = self.state.table.lock().etable.entries(kind);
         Ok(Response::new(ForwardingTable {
             entries: entries.into_iter().map(to_rpc).collect(),
         }))
