@@ -34,5 +34,7 @@ def require_mininet() -> str:
 
 
 def root_iptables() -> str:
-    """The root namespace's iptables rules (a run must leave them as it found them)."""
-    return subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    """The root namespace's iptables rules (a run must leave them as it found them), without
+    iptables-save's comment lines: they carry the time of the dump."""
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    return "".join(line for line in out.splitlines(keepends=True) if not line.startswith("#"))
