@@ -19,7 +19,7 @@ RESULTS ?= $(CURDIR)/results
 PAPER_EXPERIMENTS ?= $(sort $(wildcard experiments/paper/*.yaml))
 QUICK ?=
 
-.PHONY: testbed-deps ovs-start test-testbed run-experiment experiments
+.PHONY: testbed-deps ovs-start ssh-server-deps test-testbed run-experiment experiments
 
 testbed-deps:
 	@test "$$(id -u)" = 0 || { echo "the testbed needs root (Mininet, Open vSwitch, iptables); run make as root"; exit 1; }
@@ -31,6 +31,18 @@ testbed-deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 	@$(MAKE) --no-print-directory ovs-start
+
+# sshd for the tests of runs across servers, whose second server is this machine again on
+# loopback (an sshd of the test's own, python/tests/testbed_support.py). Installed without
+# starting the package's own service: where no policy-rc.d says otherwise, one that forbids
+# service starts stands for the install and goes after it.
+ssh-server-deps:
+	@test -x /usr/sbin/sshd || { \
+	  echo "installing openssh-server (its service is not started)"; \
+	  own=0; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; own=1; fi; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server; rc=$$?; \
+	  [ $$own = 1 ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 ovs-start:
 	@ovs-vsctl --timeout=5 show >/dev/null 2>&1 || { \
@@ -45,7 +57,7 @@ ifeq ($(LAMBDAROUTE_SKIP_MININET),1)
 test-testbed:
 	@echo "test-testbed: skipped (LAMBDAROUTE_SKIP_MININET=1)"
 else
-test-testbed: testbed-deps release python
+test-testbed: testbed-deps ssh-server-deps release python
 	cd python && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(VENV_PY) -m pytest -q -rP -p no:warnings -m mininet $(PYTEST_ARGS)
 endif
 

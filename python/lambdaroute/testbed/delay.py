@@ -215,57 +215,64 @@ def start_elements(
         if state is not None and (pid := process_id(proc.pid)):
             state.add("pids", pid)
 
-    if serves_namespaces(binary):
+    cluster = getattr(network, "cluster", None)
+    # Hosts on other servers (across servers): an element of their own each, started there.
+    here = [(name, hq) for name, hq in hosts if cluster is None or not cluster.is_remote(name)]
+    if serves_namespaces(binary) and here:
         plan_path = logs / "netem-namespaces.txt"
         plan_path.write_text("".join(
             f"/proc/{network.node(name).pid}/ns/net {' '.join(hq.queue_args()[1::2])}  # {name}\n"
-            for name, hq in hosts), encoding="utf-8")
+            for name, hq in here), encoding="utf-8")
         log_path = logs / "netem.log"
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen([binary, "netem", "--namespaces", str(plan_path), "--seed", str(seed)],
                                     stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        started(f"{len(hosts)} hosts", proc)
-        procs = {name: proc for name, _ in hosts}
+        started(f"{len(here)} hosts", proc)
+        procs = {name: proc for name, _ in here}
         logged = {"all hosts": (proc, log_path)}
-    else:
-        for i, (name, hq) in enumerate(hosts):
-            log_path = logs / f"netem-{name}.log"
-            with open(log_path, "wb") as log_file:
-                proc = network.node(name).popen(
-                    [binary, "netem", *hq.queue_args(), "--seed", str(seed + i)],
-                    stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                )
-            procs[name] = proc
-            logged[name] = (proc, log_path)
-            started(name, proc)
+    for i, (name, hq) in enumerate(hosts):
+        if name in procs:
+            continue
+        log_path = logs / f"netem-{name}.log"
+        with open(log_path, "wb") as log_file:
+            proc = network.node(name).popen(
+                [binary, "netem", *hq.queue_args(), "--seed", str(seed + i)],
+                stdout=log_file, stderr=subprocess.STDOUT, env=env,
+            )
+        procs[name] = proc
+        logged[name] = (proc, log_path)
+        started(name, proc)
     _wait_ready(logged)
     # Rules only once the elements are bound (--queue-bypass would pass packets undelayed).
-    for name, hq in hosts:
-        if not hq.rules:
-            continue
-        path = logs / f"iptables-{name}.rules"
-        path.write_text(iptables_restore(hq.rules), encoding="utf-8")
-        try:
-            out = network.node(name).cmd(f"iptables-restore -w --noflush {path} 2>&1; echo rc=$?").strip()
-        finally:
-            path.unlink()
-        if not out.endswith("rc=0"):
-            raise RuntimeError(f"host {name}: `iptables-restore` of its delay rules failed: {out}")
+    _run_host_files(network, [(name, logs / f"iptables-{name}.rules", iptables_restore(hq.rules),
+                               "iptables-restore -w --noflush {path}", "`iptables-restore` of its delay rules")
+                              for name, hq in hosts if hq.rules])
     return procs
 
 
 def remove_rules(network: Any, delay_plan: DelayPlan, logs: Path) -> None:
     """Deletes the iptables rules of ``delay_plan`` from every host (``iptables -D``, exactly
     the rules :func:`start_elements` appended; other rules of the host stay)."""
-    for name, hq in sorted(delay_plan.hosts.items()):
-        if not hq.rules:
-            continue
-        path = logs / f"iptables-{name}-remove.sh"
-        path.write_text("".join("iptables -w -D " + " ".join(rule[1:]) + "\n" for rule in hq.rules),
-                        encoding="utf-8")
-        try:
-            out = network.node(name).cmd(f"sh -e {path} 2>&1; echo rc=$?").strip()
-        finally:
-            path.unlink()
-        if not out.endswith("rc=0"):
-            raise RuntimeError(f"host {name}: removing its delay rules failed: {out}")
+    _run_host_files(network, [(name, logs / f"iptables-{name}-remove.sh",
+                               "".join("iptables -w -D " + " ".join(rule[1:]) + "\n" for rule in hq.rules),
+                               "sh -e {path}", "removing its delay rules")
+                              for name, hq in sorted(delay_plan.hosts.items()) if hq.rules])
+
+
+def _run_host_files(network: Any, jobs: list[tuple[str, Path, str, str, str]]) -> None:
+    """For each ``(host, path, text, command, what)``: writes ``text`` to ``path``, then runs
+    ``command`` (``{path}`` in it replaced) in the host; the files go afterwards. Across servers
+    the run folder is copied out once, after writing them all."""
+    try:
+        for _, path, text, _, _ in jobs:
+            path.write_text(text, encoding="utf-8")
+        cluster = getattr(network, "cluster", None)
+        if cluster is not None and jobs:
+            cluster.sync()
+        for name, path, _, command, what in jobs:
+            out = network.node(name).cmd(command.format(path=path) + " 2>&1; echo rc=$?").strip()
+            if not out.endswith("rc=0"):
+                raise RuntimeError(f"host {name}: {what} failed: {out}")
+    finally:
+        for _, path, _, _, _ in jobs:
+            path.unlink(missing_ok=True)

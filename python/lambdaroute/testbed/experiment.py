@@ -21,11 +21,13 @@ import yaml
 
 from lambdaroute import topologies
 from lambdaroute.scenario import Scenario
+from lambdaroute.testbed import cluster as cluster_mod
 
 __all__ = ["Experiment", "ExperimentError", "YAMLBudgetError", "read_yaml", "read_yaml_file", "load", "for_scenario", "apply_overrides", "find_binary"]
 
 #: How the testbed runs a scenario, whatever the scenario's source.
-SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics"}
+SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics",
+            "servers", "placement"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
@@ -149,6 +151,8 @@ class Experiment:
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
+    #: The servers the run is spread over (``servers:``, ``placement:``); None: this machine.
+    cluster: cluster_mod.ClusterSpec | None = None
 
 
 def _by_name(items: list[dict[str, Any]], key: Any) -> dict[str, dict[str, Any]]:
@@ -333,6 +337,12 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
     binary = data.get("binary")
     if binary and not Path(binary).is_absolute():
         binary = str(base / binary)
+    try:
+        cluster = cluster_mod.parse(data.get("servers"), data.get("placement"), where, base)
+        if cluster is not None:
+            cluster_mod.place(cluster, scenario, f"{where}: placement")
+    except ValueError as e:
+        raise ExperimentError(str(e)) from None
     return Experiment(
         name=name,
         description=str(data.get("description", "")),
@@ -348,6 +358,7 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         grace=float(data.get("grace", 10.0)),
         report_congestion=report_congestion,
         metrics=metrics,
+        cluster=cluster,
     )
 
 

@@ -149,9 +149,12 @@ class Monitor:
         samples: int = 2,
         clock: Callable[[], float] | None = None,
         origin: float | None = None,
+        root_command: Callable[[str, list[str]], list[str]] | None = None,
     ) -> None:
         self.scenario = scenario
         self.bridges = bridges
+        #: Switch, command -> the command run where the switch is (across servers: over SSH).
+        self.root_command = root_command or (lambda _switch, args: args)
         self.interval = interval
         self.reporter = reporter
         self.clock = clock or time.monotonic
@@ -174,7 +177,7 @@ class Monitor:
 
     def _read(self) -> dict[str, dict[int, int]]:
         procs = {
-            sw: subprocess.Popen(["ovs-ofctl", "--no-names", "dump-ports", br],
+            sw: subprocess.Popen(self.root_command(sw, ["ovs-ofctl", "--no-names", "dump-ports", br]),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for sw, br in self.bridges.items()
         }

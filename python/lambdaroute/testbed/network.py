@@ -52,6 +52,7 @@ from lambdaroute.scenario import Host as ScenarioHost
 from lambdaroute.scenario import Scenario
 from lambdaroute.testbed.batch import htb, neighbours, pfifo_queues, veth_pairs
 from lambdaroute.testbed.cleanup import BRIDGE_MARK, Cleanup, RunState, process_id
+from lambdaroute.testbed.cluster import Cluster, node_classes
 from lambdaroute.testbed.features import Features
 
 __all__ = ["EmulatedNetwork", "NetworkError", "bridge_names", "host_prefix", "USERSPACE_QUEUE"]
@@ -133,8 +134,11 @@ class EmulatedNetwork:
         delay_mechanism: str,
         workdir: Path,
         state: RunState | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.scenario = scenario
+        #: The servers the network is spread over (:mod:`lambdaroute.testbed.cluster`); None: this machine.
+        self.cluster = cluster
         self.features = features
         self.tag = tag
         self.delay_mechanism = delay_mechanism
@@ -150,7 +154,8 @@ class EmulatedNetwork:
         self.topo: Any = None
         #: Links and hosts configured in batches (a few commands in all instead of several
         #: per interface), unless netem carries delay, loss and queues (Mininet's TCLink then).
-        self.batched = delay_mechanism != "netem" and os.environ.get("LAMBDAROUTE_TESTBED_BATCH", "1") != "0"
+        self.batched = (delay_mechanism != "netem" and cluster is None
+                        and os.environ.get("LAMBDAROUTE_TESTBED_BATCH", "1") != "0")
         #: Seconds each phase of :meth:`start` took (``hosts``, ``links``, ``shaping``, ...), in
         #: the order they ran; ``shaping`` (tc on the links) is part of ``links``.
         self.timings: dict[str, float] = {}
@@ -198,8 +203,24 @@ class EmulatedNetwork:
                 kwargs.setdefault("cls2", TimedTCIntf)
                 super().__init__(*args, **kwargs)
 
+        classes: tuple[type, type, type] | None = None
+        datapaths: dict[str, str] = {}
+        if self.cluster is not None:
+            host_cls, switch_cls, tunnel_cls = node_classes(self.cluster)
+
+            class TimedTunnel(tunnel_cls):  # type: ignore[misc, valid-type]
+                def __init__(self, *args: Any, **kwargs: Any) -> None:
+                    kwargs.setdefault("cls1", TimedTCIntf)
+                    kwargs.setdefault("cls2", TimedTCIntf)
+                    super().__init__(*args, **kwargs)
+
+            classes = (host_cls, switch_cls, TimedTunnel)
+            datapaths = {name: "kernel" if f["ovs_kernel"] else "user" for name, f in self.cluster.features.items()}
+            datapaths["localhost"] = self.features.datapath
         self.topo = ScenarioTopo(self.scenario, tag=self.tag, datapath=self.features.datapath,
-                                 delay_mechanism=self.delay_mechanism, batch=self.batched)
+                                 delay_mechanism=self.delay_mechanism, batch=self.batched,
+                                 placement=self.cluster.placement if self.cluster else None,
+                                 datapaths=datapaths, classes=classes)
         net = Mininet(
             topo=self.topo,
             controller=None,
@@ -246,10 +267,11 @@ class EmulatedNetwork:
         with self._phase("switches"):
             net.start()
             # Mark our bridges, so `lambdaroute-testbed clean` finds them even after a reboot.
-            marks: list[str] = []
-            for bridge in self.bridges.values():
-                marks += ["--", "set", "Bridge", bridge, f"external_ids:{BRIDGE_MARK}={self.tag}"]
-            _run(["ovs-vsctl", *marks[1:]], "marking the bridges")
+            for switches in self._by_server(list(self.bridges)).values():
+                marks: list[str] = []
+                for name in switches:
+                    marks += ["--", "set", "Bridge", self.bridges[name], f"external_ids:{BRIDGE_MARK}={self.tag}"]
+                _run(self.root_command(switches[0], ["ovs-vsctl", *marks[1:]]), "marking the bridges")
         if self.batched:
             # After the switches: OVS resets the qdisc of a port it adds (Mininet's TCReapply).
             with self._phase("shaping"):
@@ -264,6 +286,22 @@ class EmulatedNetwork:
         if not self.batched:
             with self._phase("ethtool"):
                 self._checksum_offload_off()
+
+    # ----- which machine -----
+
+    def root_command(self, node: str, args: list[str]) -> list[str]:
+        """``args`` as run in the root namespace of the machine of ``node`` (a scenario switch
+        or host): here, or over SSH on its server."""
+        return args if self.cluster is None else self.cluster.command(node, args)
+
+    def _by_server(self, nodes: list[str]) -> dict[str, list[str]]:
+        """``nodes`` grouped by server (one group, ``localhost``, on one machine)."""
+        if self.cluster is None:
+            return {"localhost": list(nodes)} if nodes else {}
+        groups: dict[str, list[str]] = {}
+        for name in nodes:
+            groups.setdefault(self.cluster.placement[name], []).append(name)
+        return groups
 
     # ----- the batched build (no netem: bandwidth only) -----
 
@@ -380,7 +418,8 @@ class EmulatedNetwork:
                 _run(["tc", "-batch", str(Path(tmp) / "shaping.tc")], "shaping of the switch ports")
 
     def _checksum_offload_off(self) -> None:
-        if self.features.datapath == "user":
+        # Across servers, always: a host's packets may cross a userspace datapath elsewhere.
+        if self.features.datapath == "user" or self.cluster is not None:
             net = self.net
             for h in self.scenario.hosts:
                 node = net.get(h.name)
@@ -392,6 +431,7 @@ class EmulatedNetwork:
         """Every switch's flows with one ``ovs-ofctl add-flows`` each (all switches at once),
         then each switch's ``dump-flows`` (all at once) counted against the scenario."""
         expected: dict[str, int] = {}
+        texts: dict[str, str | None] = {}
         adding: dict[str, tuple[str, subprocess.Popen[str]]] = {}
         with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
             try:
@@ -399,20 +439,27 @@ class EmulatedNetwork:
                     bridge = self.bridges[sw.name]
                     entries = self.scenario.flows(sw.name)
                     expected[sw.name] = len(entries)
-                    path = Path(tmp) / f"{bridge}.flows"
-                    path.write_text("".join(e.ofctl + "\n" for e in entries), encoding="utf-8")
+                    text = "".join(e.ofctl + "\n" for e in entries)
+                    if self.cluster is not None and self.cluster.is_remote(sw.name):
+                        # On another server: the flows on stdin (`-`) through SSH.
+                        source, texts[sw.name] = "-", text
+                    else:
+                        path = Path(tmp) / f"{bridge}.flows"
+                        path.write_text(text, encoding="utf-8")
+                        source, texts[sw.name] = str(path), None
                     adding[sw.name] = (bridge, subprocess.Popen(
-                        ["ovs-ofctl", "add-flows", bridge, str(path)],
+                        self.root_command(sw.name, ["ovs-ofctl", "add-flows", bridge, source]),
+                        stdin=subprocess.PIPE if source == "-" else subprocess.DEVNULL,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
             finally:
                 # Every started ovs-ofctl is waited for, also when starting another failed.
-                said = {name: (bridge, proc.communicate()[0], proc.returncode)
+                said = {name: (bridge, proc.communicate(texts[name])[0], proc.returncode)
                         for name, (bridge, proc) in adding.items()}
         for name, (bridge, text, code) in said.items():
             if code != 0 or text.strip():
                 raise NetworkError(f"switch {name} ({bridge}): `ovs-ofctl add-flows` said: "
                                    f"{text.strip() or f'exit {code}'}")
-        dumping = {name: subprocess.Popen(["ovs-ofctl", "--no-names", "dump-flows", self.bridges[name]],
+        dumping = {name: subprocess.Popen(self.root_command(name, ["ovs-ofctl", "--no-names", "dump-flows", self.bridges[name]]),
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for name in expected}
         dumps = {name: (proc.communicate(), proc.returncode) for name, proc in dumping.items()}
@@ -437,31 +484,45 @@ class EmulatedNetwork:
             queue = link.queue if link.queue is not None else (
                 USERSPACE_QUEUE if self.features.datapath == "user" else None)
             if link.bw is not None and queue is not None:
-                wanted += [(f"{self.bridges[link.a]}-eth{link.port_a}", int(queue)),
-                           (f"{self.bridges[link.b]}-eth{link.port_b}", int(queue))]
+                wanted += [(link.a, f"{self.bridges[link.a]}-eth{link.port_a}", int(queue)),
+                           (link.b, f"{self.bridges[link.b]}-eth{link.port_b}", int(queue))]
         for h in self.scenario.hosts:
             queue = h.link.queue if h.link.queue is not None else (
                 USERSPACE_QUEUE if self.features.datapath == "user" else None)
             if h.link.bw is not None and queue is not None:
-                wanted.append((f"{self.bridges[h.switch]}-eth{h.port}", int(queue)))
+                wanted.append((h.switch, f"{self.bridges[h.switch]}-eth{h.port}", int(queue)))
         if not wanted:
             return
-        # All ports are in the root namespace: one tc for all of them.
-        with _batch_file(pfifo_queues(wanted), ".tc", self.workdir) as path:
-            _run(["tc", "-batch", path], f"queues of {len(wanted)} switch ports")
-        for intf, queue in wanted:
+        # All ports are in the root namespace: one tc for all of them (per server), on stdin.
+        for switches in self._by_server(sorted({sw for sw, _, _ in wanted})).values():
+            ports = [(intf, queue) for sw, intf, queue in wanted if sw in switches]
+            done = subprocess.run(self.root_command(switches[0], ["tc", "-batch", "-"]), input=pfifo_queues(ports),
+                                  capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise NetworkError(f"queues of {len(ports)} switch ports: `tc -batch` failed ({done.returncode}): "
+                                   f"{done.stderr.strip()}")
+        for _, intf, queue in wanted:
             self.queue_limits[intf] = queue
 
     def _install_arp(self) -> None:
         hosts = self.scenario.hosts
-        for h in hosts:
-            lines = neighbours(f"{h.name}-eth0", ((g.ip, g.mac) for g in hosts if g is not h))
-            if not lines:
-                continue
-            with _batch_file(lines, ".neigh", self.workdir) as path:
-                out = self.net.get(h.name).cmd(f"ip -batch {path} 2>&1; echo rc=$?").strip()
-            if not out.endswith("rc=0"):
-                raise NetworkError(f"host {h.name}: static ARP entries failed: {out}")
+        files: list[tuple[str, Path]] = []
+        try:
+            for h in hosts:
+                lines = neighbours(f"{h.name}-eth0", ((g.ip, g.mac) for g in hosts if g is not h))
+                if lines:
+                    path = Path(self.workdir) / f".{h.name}.neigh"
+                    path.write_text(lines, encoding="utf-8")
+                    files.append((h.name, path))
+            if self.cluster is not None:
+                self.cluster.sync()
+            for name, path in files:
+                out = self.net.get(name).cmd(f"ip -batch {path} 2>&1; echo rc=$?").strip()
+                if not out.endswith("rc=0"):
+                    raise NetworkError(f"host {name}: static ARP entries failed: {out}")
+        finally:
+            for _, path in files:
+                path.unlink(missing_ok=True)
 
     def _stop(self) -> None:
         net, self.net = self.net, None
@@ -480,9 +541,9 @@ class EmulatedNetwork:
             net.stop()
         finally:
             # net.stop() deletes its bridges; make sure, by name, that none of ours is left.
-            for bridge in self.bridges.values():
+            for name, bridge in self.bridges.items():
                 subprocess.run(
-                    ["ovs-vsctl", "--if-exists", "del-br", bridge],
+                    self.root_command(name, ["ovs-vsctl", "--if-exists", "del-br", bridge]),
                     check=False,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -497,7 +558,8 @@ class EmulatedNetwork:
 
     def dump_flows(self, switch: str) -> str:
         """``ovs-ofctl dump-flows`` of a scenario switch."""
-        return _run(["ovs-ofctl", "--no-names", "dump-flows", self.bridges[switch]], f"switch {switch}")
+        return _run(self.root_command(switch, ["ovs-ofctl", "--no-names", "dump-flows", self.bridges[switch]]),
+                    f"switch {switch}")
 
     def ping(self, a: str, b: ScenarioHost | str, count: int = 5, interval: float = 0.2) -> list[float]:
         """RTTs in ms of ``count`` pings from host ``a`` to host ``b``."""

@@ -380,6 +380,12 @@ class Nodes:
             self.state.add("pids", pid)
         return np
 
+    def python(self, host: str, outside: bool = False) -> str:
+        """The Python that runs the testbed's standard-library scripts in ``host``: this one,
+        or ``python3`` where the host lives on another server (this venv is not there)."""
+        cluster = getattr(self.network, "cluster", None)
+        return "python3" if cluster is not None and not outside and cluster.is_remote(host) else sys.executable
+
     def metrics_args(self, h: Host) -> tuple[list[str], list[str]]:
         """``--metrics-listen <host ip>:9464`` and that address, when :attr:`metrics` is on."""
         if not self.metrics:
@@ -418,7 +424,7 @@ class Nodes:
         try:
             for np in nps:
                 if np.listens:
-                    probe = [sys.executable, "-c", _PROBE, str(timeout), *np.listens]
+                    probe = [self.python(np.host, np.outside), "-c", _PROBE, str(timeout), *np.listens]
                     probes.append((np, subprocess.Popen(probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                                    if np.outside else self.network.node(np.host).popen(
                                        probe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))

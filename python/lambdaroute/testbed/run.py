@@ -38,6 +38,7 @@ from typing import Any, TextIO
 from lambdaroute.scenario import Scenario
 from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
+from lambdaroute.testbed.cluster import Cluster, ClusterSpec
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
 from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
@@ -118,27 +119,41 @@ class Bed:
             "bridges": self.network.bridges,
             "queue_limits": self.network.queue_limits,
             "nat": self.gateway.as_dict() if self.gateway else None,
+            "cluster": self.network.cluster.as_dict() if self.network.cluster else None,
             "timings_s": self.timings,
         }
 
 
 @contextmanager
 def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary: str | None = None,
-            seed: int | None = None) -> Iterator[Bed]:
-    """The scenario's network, with delay and NAT, undone on exit (also on error and Ctrl-C)."""
+            seed: int | None = None, cluster: ClusterSpec | None = None) -> Iterator[Bed]:
+    """The scenario's network, with delay and NAT, undone on exit (also on error and Ctrl-C);
+    spread over the servers of ``cluster`` when given (:mod:`lambdaroute.testbed.cluster`)."""
     require_tools()
     binary = find_binary(binary)
     features = detect()
-    mechanism = delay_mod.choose(delay, features)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
     for item in clean_stale():
         log.warning("removed a leftover of a run that died: %s", item)
     tag = new_tag()
+    servers: Cluster | None = None
+    if cluster is not None:
+        _check_cluster_scenario(scenario)
+        servers = Cluster(cluster, scenario, tag, workdir)
+        servers.check()
+        # netem only where every server has it: one mechanism for the whole network.
+        features = Features(features.kernel, features.netem and all(f["netem"] for f in servers.features.values()),
+                            features.ovs_kernel)
+    mechanism = delay_mod.choose(delay, features)
     state = RunState(tag)
     cleanup = Cleanup()
     cleanup.push("remove the run state file", state.remove)
-    network = EmulatedNetwork(scenario, features, tag, mechanism, workdir, state)
+    if servers is not None:
+        cleanup.push("close the SSH connections to the other servers", servers.close)
+        cleanup.push("remove the PID files on the other servers", servers.remove_remote_files)
+        servers.install(binary)
+    network = EmulatedNetwork(scenario, features, tag, mechanism, workdir, state, servers)
     bed = Bed(scenario, network, features, mechanism, tag, state, cleanup, binary, workdir)
     with terminate_on_sigterm():
         try:
@@ -166,6 +181,17 @@ def start_testbed(scenario: Scenario, workdir: Path, delay: str = "auto", binary
             if "teardown" in network.timings:
                 bed.timings["teardown"] = network.timings["teardown"]
             bed.timings["cleanup_errors"] = float(len(errors))
+
+
+def _check_cluster_scenario(scenario: Scenario) -> None:
+    """What a run across servers does not do yet, refused before anything starts."""
+    if list(scenario.events):
+        raise RuntimeError("events: not supported across servers yet; run the scenario on one machine "
+                           "(drop `servers:`) or drop its `events:`")
+    for h in scenario.hosts_with("computer"):
+        if (h.computer or {}).get("executor") == "face":
+            raise RuntimeError(f"host {h.name}: face computers need this machine's Python and OpenCV: not "
+                               "supported across servers yet")
 
 
 #: The setup phases in the order they run, as :func:`format_timings` shows them.
@@ -429,7 +455,7 @@ def run(
                 stream.write(f"  trace {os.path.normpath(tr['path'])}: {tr['rows']} rows read from {tr['first']}{unknown}; "
                              f"{sum(f['calls'] for f in written['files'])} calls scheduled for "
                              f"{len(written['files'])} clients\n")
-        with start_testbed(scenario, out, experiment.delay, experiment.binary) as bed:
+        with start_testbed(scenario, out, experiment.delay, experiment.binary, cluster=experiment.cluster) as bed:
             state_data = bed.state.data
             metadata["versions"] = _versions(bed.binary)
             stream.write(f"  network up in {bed.timings['network']:.1f} s: datapath {bed.features.datapath}, "
@@ -506,13 +532,17 @@ def run(
             # background schedule and the clients' start times (client CSVs shifted by them).
             origin = time.monotonic()
             monitor = Monitor(scenario, bed.network.bridges, out, reporter, origin=origin,
+                              root_command=bed.network.root_command,
                               **experiment.monitor)  # type: ignore[arg-type]
             monitor.start()
             bed.cleanup.push("stop the monitor", monitor.stop)
             if experiment.metrics is not None:
                 # From inside the emulated network, where the nodes listen: the controller's host
-                # (any host reaches every other through the static flows).
-                scrape_host = (ctl_hosts or scenario.hosts_with("router") or scenario.hosts_with("computer"))[0].name
+                # (any host reaches every other through the static flows); on this machine.
+                candidates = ctl_hosts + scenario.hosts_with("router") + scenario.hosts_with("computer")
+                scrape_host = next((h.name for h in candidates if not (bed.network.cluster and
+                                                                       bed.network.cluster.is_remote(h.name))),
+                                   candidates[0].name)
                 targets = nodes.metrics_targets()
                 nodes.start_scraper(scrape_host, targets, experiment.metrics, origin, out / "metrics.csv")
                 metadata["metrics"] = {"interval_s": experiment.metrics, "host": scrape_host, "port": METRICS_PORT,
@@ -582,6 +612,9 @@ def run(
             metadata["stop_order"] = stopped
             background.stop()
             monitor.stop()
+            if bed.network.cluster is not None:
+                # What the nodes on other servers wrote (client CSVs) comes back here.
+                bed.network.cluster.pull()
             transitions = list(monitor.transitions)
             metadata["monitor"] = monitor.as_dict()
             metadata["clients"] = [

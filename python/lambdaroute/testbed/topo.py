@@ -57,8 +57,15 @@ class ScenarioTopo(Topo):  # type: ignore[misc]  # Mininet ships no type hints
     """
 
     def __init__(self, scenario: Scenario, *, tag: str, datapath: str = "kernel",
-                 delay_mechanism: str = "netem", batch: bool = False) -> None:
+                 delay_mechanism: str = "netem", batch: bool = False,
+                 placement: dict[str, str] | None = None, datapaths: dict[str, str] | None = None,
+                 classes: tuple[type, type, type] | None = None) -> None:
         self.scenario = scenario
+        #: Across servers (:mod:`lambdaroute.testbed.cluster`): node -> server name, the
+        #: datapath of each server, and the host, switch and link classes that reach them.
+        self.placement = placement
+        self.datapaths = datapaths or {}
+        self.classes = classes
         self.batch = batch
         self.tag = tag
         self.datapath = datapath
@@ -69,26 +76,36 @@ class ScenarioTopo(Topo):  # type: ignore[misc]  # Mininet ships no type hints
         super().__init__()
 
     def build(self) -> None:  # type: ignore[override]
+        host_cls, switch_cls, link_cls = self.classes or (None, OVSSwitch, None)
+
+        def where(name: str) -> dict[str, Any]:
+            return {} if self.placement is None else {"cluster_server": self.placement[name]}
+
         for index, switch in enumerate(self.scenario.switches, start=1):
+            server = (self.placement or {}).get(switch.name)
             self.addSwitch(
                 self.bridges[switch.name],
-                cls=OVSSwitch,
-                datapath=self.datapath,
+                cls=switch_cls,
+                datapath=self.datapaths.get(server, self.datapath) if server else self.datapath,
                 failMode="secure",
                 protocols="OpenFlow10,OpenFlow13",
                 dpid=f"{index:016x}",
                 # One ovs-vsctl for all bridges (batch=True), or one each; the testbed batches
                 # when it shapes the links itself (no netem).
                 batch=self.batch,
+                **where(switch.name),
             )
         for host in self.scenario.hosts:
-            self.addHost(host.name, ip=f"{host.ip}/{self.prefix}", mac=host.mac)
+            extra: dict[str, Any] = {"cls": host_cls, **where(host.name)} if host_cls else {}
+            self.addHost(host.name, ip=f"{host.ip}/{self.prefix}", mac=host.mac, **extra)
         for link in self.scenario.links:
+            crossing = self.placement is not None and self.placement[link.a] != self.placement[link.b]
             self.addLink(
                 self.bridges[link.a],
                 self.bridges[link.b],
                 port1=link.port_a,
                 port2=link.port_b,
+                **({"cls": link_cls} if crossing and link_cls else {}),
                 **link_options(link.shaping, self.delay_mechanism),
             )
         for host in self.scenario.hosts:
