@@ -10,6 +10,8 @@
 #                      local box, runs `sudo make experiment` and the 20 ms delay test in it with
 #                      the prebuilt artifacts, copies the results to results/vm/, destroys the VM
 #                      and stops what it started (tools/vm/check.sh)
+#   make vm-cluster-check  as root, not in make test: the same VM as the second server of the
+#                      tests of runs across servers (python/tests/test_testbed_cluster.py), run here
 #
 # VM_BIN=path takes an existing release binary instead of `make release`; VM_NICE=19 runs
 # libvirt (and so the emulated VM) at that niceness, for machines shared with other work.
@@ -25,7 +27,7 @@ VM_VAGRANT_ENV := VAGRANT_HOME=$(VM_DIR)/vagrant.d VAGRANT_DOTFILE_PATH=$(VM_DIR
 VM_APT := vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base qemu-system-x86 \
   qemu-utils mmdebstrap grub-pc-bin grub2-common fdisk rsync openssh-client
 
-.PHONY: vm-validate vm-deps vm-box vm-prebuilt vm-check
+.PHONY: vm-validate vm-deps vm-box vm-prebuilt vm-check vm-cluster-check
 
 vm-validate:
 	@command -v vagrant >/dev/null && dpkg-query -W -f='$${Status}' vagrant-libvirt 2>/dev/null | grep -q "install ok installed" || { \
@@ -70,3 +72,6 @@ vm-prebuilt: $(if $(filter $(BIN),$(VM_BIN)),release) venv
 
 vm-check: vm-deps $(VM_BOX) vm-prebuilt
 	$(VM_VAGRANT_ENV) VM_DIR=$(VM_DIR) VM_NICE=$(VM_NICE) tools/vm/check.sh $(VM_BOX) $(VM_PREBUILT) $(VM_RESULTS)
+
+vm-cluster-check: vm-deps $(VM_BOX) vm-prebuilt testbed-deps
+	$(VM_VAGRANT_ENV) VM_DIR=$(VM_DIR) VM_NICE=$(VM_NICE) VM_MODE=cluster tools/vm/check.sh $(VM_BOX) $(VM_PREBUILT) $(VM_RESULTS)

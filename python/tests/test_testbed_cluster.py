@@ -18,7 +18,7 @@ from lambdaroute.testbed.cleanup import leftovers
 from lambdaroute.testbed.cluster import parse
 from lambdaroute.testbed.experiment import load
 from lambdaroute.testbed.run import run, start_testbed
-from testbed_support import loopback_server, require_mininet, root_iptables
+from testbed_support import require_mininet, root_iptables, second_server
 
 pytestmark = pytest.mark.mininet
 
@@ -47,8 +47,8 @@ def test_a_link_between_two_servers_is_a_tunnel_with_its_delay_and_bandwidth(tmp
     require_mininet()
     before, taps = root_iptables(), _taps()
     scenario = Scenario.from_yaml(ACROSS)
-    with loopback_server(tmp_path / "ssh") as config:
-        spec = parse(["localhost", {"name": "second", "address": "127.0.0.1", "ssh_config": str(config)}],
+    with second_server(tmp_path / "ssh") as server:
+        spec = parse(["localhost", server],
                      {"s1": "localhost", "s2": "second", "s3": "second"}, "test", tmp_path)
         with start_testbed(scenario, tmp_path / "run", cluster=spec) as bed:
             state = bed.state.data
@@ -58,7 +58,7 @@ def test_a_link_between_two_servers_is_a_tunnel_with_its_delay_and_bandwidth(tmp
                 "h4": "second"}
             # h2's shell runs through SSH: its host is another server's namespace.
             h2 = bed.network.node("h2")
-            assert h2.isRemote and h2.cmd("echo $SSH_CONNECTION").split()[0] == "127.0.0.1"
+            assert h2.isRemote and h2.cmd("echo $SSH_CONNECTION").split()[2] == server["address"]
             assert [t["servers"] for t in cluster.tunnels] == [["localhost", "second"]] * 2, cluster.tunnels
             # The tunnel's two ends are the switches' ports, shaped as the link says.
             s1, s3 = bed.network.bridges["s1"], bed.network.bridges["s3"]
@@ -100,9 +100,8 @@ def test_the_grid_experiment_split_over_two_servers_runs_as_on_one(tmp_path):
     require_mininet()
     taps = _taps()
     data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())
-    with loopback_server(tmp_path / "ssh") as config:
-        data.update(duration=10, servers=["localhost", {"name": "second", "address": "127.0.0.1",
-                                                        "ssh_config": str(config)}], placement="auto")
+    with second_server(tmp_path / "ssh") as server:
+        data.update(duration=10, servers=["localhost", server], placement="auto")
         exp = load(REPO / "experiments" / "grid.yaml", data)
         result = run(exp, results=tmp_path, progress=False)
     cluster = result.metadata["cluster"]

@@ -97,3 +97,22 @@ def loopback_server(folder: Path) -> Iterator[Path]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+#: A real second server for the runs across servers (``make vm-cluster-check`` sets them: the
+#: VM's address and an ``ssh -F`` file that reaches it as root); unset, the loopback one.
+SECOND_SERVER = "LAMBDAROUTE_SECOND_SERVER"
+SECOND_SERVER_SSH_CONFIG = "LAMBDAROUTE_SECOND_SERVER_SSH_CONFIG"
+
+
+@contextmanager
+def second_server(folder: Path) -> Iterator[dict[str, str]]:
+    """The ``servers:`` entry of a second server: the one :data:`SECOND_SERVER` names, or
+    :func:`loopback_server`'s."""
+    address = os.environ.get(SECOND_SERVER)
+    if address:
+        config = os.environ.get(SECOND_SERVER_SSH_CONFIG)
+        yield {"name": "second", "address": address, **({"ssh_config": config} if config else {})}
+        return
+    with loopback_server(folder) as config:
+        yield {"name": "second", "address": "127.0.0.1", "ssh_config": str(config)}

@@ -2,6 +2,9 @@
 # make vm-check (mk/vm.mk): the Vagrantfile booted for real under libvirt with a local box, the
 # default experiment and the 20 ms delay test run in it with prebuilt artifacts, the results
 # copied out, everything it started undone.
+# make vm-cluster-check (VM_MODE=cluster): the same VM made a second Mininet server (the
+# testbed's packages, root login by a key of .vm/, tunnels permitted in its sshd), then the
+# tests of runs across servers here with the VM as their second server.
 #
 #   tools/vm/check.sh BOX PREBUILT RESULTS      (as root)
 #
@@ -22,6 +25,7 @@ PREBUILT=$(realpath "${2:?usage: check.sh BOX PREBUILT RESULTS}")
 RESULTS=$(realpath -m "${3:?usage: check.sh BOX PREBUILT RESULTS}")
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 NICE=${VM_NICE:-0}
+MODE=${VM_MODE:-experiment}
 export VAGRANT_HOME=${VAGRANT_HOME:-$REPO/.vm/vagrant.d}
 export VAGRANT_DOTFILE_PATH=${VAGRANT_DOTFILE_PATH:-$REPO/.vm/vagrant}
 export VAGRANT_CHECKPOINT_DISABLE=1
@@ -121,7 +125,7 @@ teardown() {
   took[total]=$(since "$T0")
   {
     echo "vm-check $(date -Is): exit $rc"
-    for k in daemons box-add vagrant-up boot experiment rtt-test copy teardown total; do
+    for k in daemons box-add vagrant-up boot prepare cluster-test experiment rtt-test copy teardown total; do
       [ -n "${took[$k]:-}" ] && printf '%-11s %5s s\n' "$k" "${took[$k]}"
     done
     [ -n "${RTT_LINE:-}" ] && echo "$RTT_LINE"
@@ -223,6 +227,37 @@ log "up in ${took[vagrant-up]} s (boot to ssh ${took[boot]:-?} s), domain $domai
 vagrant ssh-config > "$SSH_CONFIG"
 vm() { ssh -F "$SSH_CONFIG" -o LogLevel=ERROR default "$@"; }
 vm 'uname -r; grep -m1 "model name" /proc/cpuinfo' | sed 's/^/vm-check: in the VM: /'
+
+# ----- the VM as a second server -----
+
+if [ "$MODE" = cluster ]; then
+  t=$(date +%s)
+  key=${VM_DIR:-$REPO/.vm}/cluster_key
+  [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C lambdaroute-vm-cluster -f "$key"
+  log "the testbed's packages in the VM (log: $OUT/cluster-deps.log)"
+  vm 'cd /vagrant && sudo make testbed-deps PREBUILT=/prebuilt' >"$OUT/cluster-deps.log" 2>&1
+  log "root login by key, tunnels permitted"
+  vm "sudo sh -c 'mkdir -p /root/.ssh && cat >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys'" <"$key.pub"
+  vm "printf 'PermitTunnel yes\nMaxSessions 200\nMaxStartups 200:30:400\nUseDNS no\n' | sudo tee /etc/ssh/sshd_config.d/lambdaroute.conf >/dev/null && sudo systemctl restart ssh"
+  vm_ip=$(awk '$1 == "HostName" { print $2; exit }' "$SSH_CONFIG")
+  vm 'cat /etc/ssh/ssh_host_ed25519_key.pub' | awk -v ip="$vm_ip" '{ print ip, $1, $2 }' >"$OUT/known_hosts"
+  printf 'Host %s\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n' \
+    "$vm_ip" "$key" "$OUT/known_hosts" >"$OUT/cluster-ssh-config"
+  took[prepare]=$(since "$t")
+  log "the tests across servers, the VM ($vm_ip) second (log: $OUT/cluster-test.log)"
+  t=$(date +%s)
+  set +e
+  LAMBDAROUTE_SECOND_SERVER=$vm_ip LAMBDAROUTE_SECOND_SERVER_SSH_CONFIG=$OUT/cluster-ssh-config \
+    make -C "$REPO" --no-print-directory test-testbed PYTEST_ARGS=tests/test_testbed_cluster.py \
+    >"$OUT/cluster-test.log" 2>&1
+  test_rc=$?
+  set -e
+  took[cluster-test]=$(since "$t")
+  RTT_LINE=$(grep -m1 -oE 'nfqueue: .*Mbit/s link|netem: .*Mbit/s link' "$OUT/cluster-test.log" || true)
+  grep -E 'passed|failed|error' "$OUT/cluster-test.log" | tail -3
+  [ "$test_rc" = 0 ] || { tail -40 "$OUT/cluster-test.log" >&2; echo "vm-cluster-check: the tests failed ($test_rc): $OUT/cluster-test.log" >&2; }
+  exit "$test_rc"
+fi
 
 # ----- in the VM -----
 
