@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
 use crate::tls::{CA_FILE, CA_KEY_FILE, Role, TlsFiles};
@@ -297,7 +297,10 @@ mod tests {
             ips: vec![],
             dns: vec![],
         };
-        assert!(matches!(make_node(dir.path(), &bad), Err(CertsError::BadName(_))));
+        assert!(matches!(
+            make_node(dir.path(), &bad),
+            Err(CertsError::BadName(_))
+        ));
         let empty = tempfile::tempdir().unwrap();
         let error = make_node(
             empty.path(),

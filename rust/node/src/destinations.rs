@@ -65,18 +65,9 @@ pub(crate) fn endpoint_with_scheme(
 
 impl Destinations {
     /// No destinations yet; each gets `max_in_flight` calls in flight at most (at least 1) and
-    /// `connect_timeout` to connect.
-    pub fn new(max_in_flight: usize, connect_timeout: Duration) -> Self {
-        Self::with_security(max_in_flight, connect_timeout, ClientSecurity::plain())
-    }
-
-    /// As [`Destinations::new`], connecting as `security` says (secured mode: TLS with the
-    /// router's certificate).
-    pub fn with_security(
-        max_in_flight: usize,
-        connect_timeout: Duration,
-        security: ClientSecurity,
-    ) -> Self {
+    /// `connect_timeout` to connect, connecting as `security` says (secured mode: TLS with
+    /// the router's certificate).
+    pub fn new(max_in_flight: usize, connect_timeout: Duration, security: ClientSecurity) -> Self {
         Self {
             by_endpoint: RwLock::new(HashMap::new()),
             max_in_flight: max_in_flight.max(1),

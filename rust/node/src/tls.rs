@@ -431,7 +431,10 @@ fn read_tokens(path: &Path) -> Result<Vec<String>, TlsError> {
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(TlsError::Content {
                 path: path.to_owned(),
-                problem: format!("line {}: the token has a space or a non-ASCII byte", number + 1),
+                problem: format!(
+                    "line {}: the token has a space or a non-ASCII byte",
+                    number + 1
+                ),
                 hint: TOKEN_HINT,
             });
         }
@@ -512,7 +515,10 @@ impl Security {
     /// The guard of a listener of `surface`.
     pub fn guard(&self, surface: Surface) -> GuardLayer {
         let tls = self.tls.is_some();
-        let tokens = self.call_tokens.clone().filter(|_| surface == Surface::Lambdas);
+        let tokens = self
+            .call_tokens
+            .clone()
+            .filter(|_| surface == Surface::Lambdas);
         GuardLayer {
             policy: Arc::new(Policy {
                 surface,
@@ -751,7 +757,10 @@ impl Policy {
 }
 
 fn bearer(request: &http::Request<Body>) -> Option<&[u8]> {
-    let value = request.headers().get(http::header::AUTHORIZATION)?.as_bytes();
+    let value = request
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .as_bytes();
     let prefix = b"Bearer ";
     (value.len() > prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix))
         .then(|| &value[prefix.len()..])
@@ -837,14 +846,20 @@ mod tests {
         assert!(!mark.contains(&Role::Router) && !mark.contains(&Role::Monitor));
         let report = allowed(Surface::Controller, "/lambdaroute.rpc.Congestion/Report");
         assert!(!report.contains(&Role::Computer) && !report.contains(&Role::Router));
-        let announce = allowed(Surface::Controller, "/uiiit.rpc.EdgeController/AnnounceComputer");
+        let announce = allowed(
+            Surface::Controller,
+            "/uiiit.rpc.EdgeController/AnnounceComputer",
+        );
         assert!(!announce.contains(&Role::Router));
     }
 
     #[test]
     fn missing_files_name_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
-        let error = TlsFiles::in_dir(dir.path(), "r1").load().unwrap_err().to_string();
+        let error = TlsFiles::in_dir(dir.path(), "r1")
+            .load()
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("ca.pem"), "{error}");
         assert!(error.contains("lambdaroute certs"), "{error}");
     }
