@@ -23,7 +23,8 @@ pub struct TlsArgs {
     /// This node's name in --tls-dir (default: the role's, e.g. router, operator).
     #[arg(long, value_name = "NAME")]
     tls_name: Option<String>,
-    /// The CA certificate every peer must be signed by (default: DIR/ca.pem).
+    /// The CA certificate every peer must be signed by (default: DIR/ca.pem). Alone: check the
+    /// server and present no certificate (a client with --call-token-file).
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// This node's certificate (default: DIR/NAME.pem).
@@ -46,6 +47,14 @@ impl TlsArgs {
             }
             if given.iter().all(|f| f.is_none()) {
                 return Ok(None);
+            }
+            if self.tls_ca.is_some() && self.tls_cert.is_none() && self.tls_key.is_none() {
+                // Checked by [`TlsArgs::load`]: a caller with no certificate of its own.
+                return Ok(Some(TlsFiles {
+                    ca: self.tls_ca.clone().unwrap_or_default(),
+                    cert: PathBuf::new(),
+                    key: PathBuf::new(),
+                }));
             }
             if given.iter().any(|f| f.is_none()) {
                 bail!(
@@ -72,6 +81,9 @@ impl TlsArgs {
         let Some(files) = self.files(default_name)? else {
             return Ok(None);
         };
+        if files.cert.as_os_str().is_empty() {
+            return Ok(Some(TlsFiles::load_ca_only(&files.ca)?));
+        }
         let tls = files.load()?;
         if let Some(role) = role
             && !tls.roles().contains(&role)

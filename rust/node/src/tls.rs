@@ -241,10 +241,31 @@ impl TlsFiles {
         let roles = roles_of(&chain[0]);
         Ok(NodeTls {
             ca_pem,
-            cert_pem,
-            key_pem,
+            identity: Some((cert_pem, key_pem)),
             roles,
             files: self.clone(),
+        })
+    }
+
+    /// A caller without a certificate of its own (a client with a call token): it checks
+    /// the server against the CA at `ca` and presents nothing.
+    pub fn load_ca_only(ca: &Path) -> Result<NodeTls, TlsError> {
+        let ca_pem = std::fs::read(ca).map_err(|error| TlsError::Read {
+            what: "the CA certificate",
+            path: ca.to_owned(),
+            error,
+            hint: MAKE_CERTS,
+        })?;
+        certificates(ca, &ca_pem)?;
+        Ok(NodeTls {
+            ca_pem,
+            identity: None,
+            roles: Vec::new(),
+            files: TlsFiles {
+                ca: ca.to_owned(),
+                cert: PathBuf::new(),
+                key: PathBuf::new(),
+            },
         })
     }
 }
@@ -331,8 +352,8 @@ pub fn names_host(cert: &CertificateDer<'_>, host: &str) -> bool {
 #[derive(Clone)]
 pub struct NodeTls {
     ca_pem: Vec<u8>,
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
+    /// The certificate and key PEM; `None` for a caller that presents none.
+    identity: Option<(Vec<u8>, Vec<u8>)>,
     roles: Vec<Role>,
     files: TlsFiles,
 }
@@ -358,18 +379,29 @@ impl NodeTls {
         &self.files
     }
 
-    fn server_config(&self, client_auth_optional: bool, handshake: Duration) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    fn server_config(
+        &self,
+        client_auth_optional: bool,
+        handshake: Duration,
+    ) -> Result<ServerTlsConfig, TlsError> {
+        let Some((cert, key)) = &self.identity else {
+            return Err(TlsError::Setup(
+                "a node that listens needs its own certificate and key (--tls-dir, or --tls-cert and --tls-key), not only --tls-ca".into(),
+            ));
+        };
+        Ok(ServerTlsConfig::new()
+            .identity(Identity::from_pem(cert, key))
             .client_ca_root(Certificate::from_pem(&self.ca_pem))
             .client_auth_optional(client_auth_optional)
-            .timeout(handshake)
+            .timeout(handshake))
     }
 
     fn client_config(&self) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca_pem))
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+        let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
+        match &self.identity {
+            Some((cert, key)) => config.identity(Identity::from_pem(cert, key)),
+            None => config,
+        }
     }
 }
 
@@ -504,7 +536,7 @@ impl Security {
                 install_crypto_provider();
                 let optional = surface == Surface::Lambdas;
                 server
-                    .tls_config(tls.server_config(optional, handshake))
+                    .tls_config(tls.server_config(optional, handshake)?)
                     .map_err(|e| TlsError::Setup(e.to_string()))?
             }
             None => server,
