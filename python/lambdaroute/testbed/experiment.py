@@ -25,7 +25,7 @@ from lambdaroute.scenario import Scenario
 __all__ = ["Experiment", "ExperimentError", "YAMLBudgetError", "read_yaml", "read_yaml_file", "load", "for_scenario", "apply_overrides", "find_binary"]
 
 #: How the testbed runs a scenario, whatever the scenario's source.
-SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics"}
+SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics", "secure"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
@@ -146,6 +146,9 @@ class Experiment:
     report_congestion: bool = True
     #: Seconds between scrapes of the nodes' Prometheus metrics (``metrics.csv``); None: off.
     metrics: float | None = None
+    #: Secured mode (docs/security.md): certificates made by ``lambdaroute certs`` into the run
+    #: directory, every node started with ``--tls-dir``; ``secure: true`` in the file.
+    secure: bool = False
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
@@ -329,6 +332,12 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
+    secure = data.get("secure", False)
+    if not isinstance(secure, bool):
+        raise ExperimentError(f"{where}: secure `{secure}`: expected true or false")
+    if secure and scenario.external:
+        raise ExperimentError(f"{where}: secure: true with external computers (outside Mininet) is not "
+                              f"supported yet: drop `secure` or the scenario's `external` computers")
     results = Path(data.get("results", "results"))
     binary = data.get("binary")
     if binary and not Path(binary).is_absolute():
@@ -348,6 +357,7 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         grace=float(data.get("grace", 10.0)),
         report_congestion=report_congestion,
         metrics=metrics,
+        secure=secure,
     )
 
 
