@@ -27,7 +27,7 @@ __all__ = ["Experiment", "ExperimentError", "YAMLBudgetError", "read_yaml", "rea
 
 #: How the testbed runs a scenario, whatever the scenario's source.
 SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics",
-            "servers", "placement"}
+            "secure", "servers", "placement"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
@@ -148,6 +148,9 @@ class Experiment:
     report_congestion: bool = True
     #: Seconds between scrapes of the nodes' Prometheus metrics (``metrics.csv``); None: off.
     metrics: float | None = None
+    #: Secured mode (docs/security.md): certificates made by ``lambdaroute certs`` into the run
+    #: directory, every node started with ``--tls-dir``; ``secure: true`` in the file.
+    secure: bool = False
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
@@ -333,6 +336,12 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
+    secure = data.get("secure", False)
+    if not isinstance(secure, bool):
+        raise ExperimentError(f"{where}: secure `{secure}`: expected true or false")
+    if secure and scenario.external:
+        raise ExperimentError(f"{where}: secure: true with external computers (outside Mininet) is not "
+                              f"supported yet: drop `secure` or the scenario's `external` computers")
     results = Path(data.get("results", "results"))
     binary = data.get("binary")
     if binary and not Path(binary).is_absolute():
@@ -359,6 +368,7 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         report_congestion=report_congestion,
         metrics=metrics,
         cluster=cluster,
+        secure=secure,
     )
 
 

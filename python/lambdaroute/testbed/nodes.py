@@ -353,6 +353,9 @@ class Nodes:
         self.controller: tuple[Host, str, NodeProcess] | None = None
         #: Every controller, router and computer started from now on serves ``/metrics``.
         self.metrics = False
+        #: Secured mode: the directory of ``lambdaroute certs`` (:meth:`make_certs`); every node
+        #: and tool started from now on speaks TLS with its host's certificate.
+        self.tls_dir: Path | None = None
         # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
         # run() pushes it again after the traffic so that nodes go before the traffic.
         cleanup.push("stop the nodes", self.stop_all)
@@ -385,6 +388,22 @@ class Nodes:
         or ``python3`` where the host lives on another server (this venv is not there)."""
         cluster = getattr(self.network, "cluster", None)
         return "python3" if cluster is not None and not outside and cluster.is_remote(host) else sys.executable
+
+    def make_certs(self) -> Path:
+        """Secured mode: ``lambdaroute certs`` into ``<run>/certs``: a CA, a certificate per
+        router, computer, controller and client host at its address, and ``operator`` and
+        ``monitor`` (the testbed's tools, run in the hosts); later nodes start secured."""
+        out = self.out / "certs"
+        for command in certs_commands(self.binary, out, self.scenario):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
+        self.tls_dir = out
+        return out
+
+    def tls_args(self, name: str) -> list[str]:
+        """``--tls-dir DIR --tls-name NAME`` in secured mode, else nothing."""
+        return tls_args(self.tls_dir, name)
 
     def metrics_args(self, h: Host) -> tuple[list[str], list[str]]:
         """``--metrics-listen <host ip>:9464`` and that address, when :attr:`metrics` is on."""
@@ -567,6 +586,7 @@ class Nodes:
             args += ["--conditions", str(self.write_conditions(h.name))]
         if controller:
             args += ["--controller", controller]
+        args += self.tls_args(h.name)
         listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
                                                  endpoint(h, UTIL_PORT + n - 1)]
         metrics, metrics_listen = self.metrics_args(h)
@@ -646,6 +666,7 @@ class Nodes:
                 "--estimator", estimator, "--seed", str(self.router_seed + index)]
         if controller:
             args += ["--controller", controller]
+        args += self.tls_args(h.name)
         metrics, metrics_listen = self.metrics_args(h)
         return args + metrics, [listen, table, *metrics_listen]
 
@@ -657,6 +678,7 @@ class Nodes:
         if control.get("installer") == "two-tier" and control.get("objective"):
             args += ["--objective", control["objective"]]
         args += ["--router-timeout", f"{router_timeout(self.scenario, host)}s"]
+        args += self.tls_args(host.name)
         metrics, metrics_listen = self.metrics_args(host)
         np = self.spawn(host.name, "controller", args + metrics, f"controller-{host.name}.log",
                         [listen, *metrics_listen])
@@ -669,7 +691,7 @@ class Nodes:
         if self.controller is None:
             raise RuntimeError("no controller in this run")
         host, address, _ = self.controller
-        command = [self.binary, "view", "--controller", address]
+        command = [self.binary, "view", "--controller", address, *self.tls_args("operator")]
         proc = self.network.node(host.name).popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
         out, err = proc.communicate(timeout=30)
@@ -736,7 +758,7 @@ class Nodes:
 
     def table(self, router: Host, *args: str) -> str:
         """Runs ``lambdaroute table --router <router's table service> ARGS`` in the router's host."""
-        command = [self.binary, "table", "--router", endpoint(router, TABLE_PORT), *args]
+        command = [self.binary, "table", "--router", endpoint(router, TABLE_PORT), *self.tls_args("operator"), *args]
         proc = self.network.node(router.name).popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
         out, err = proc.communicate(timeout=30)
@@ -772,13 +794,43 @@ class Nodes:
             (out / f"{r.name}.txt").write_text(text, encoding="utf-8")
 
 
+#: The scenario roles that get a certificate, and the certificate role of each.
+CERT_ROLES = {"router": "router", "computer": "computer", "controller": "controller", "client": "client"}
+
+
+def certs_commands(binary: str, out: Path, scenario: Scenario) -> list[list[str]]:
+    """The ``lambdaroute certs`` commands of a run in secured mode: the CA, one certificate per
+    router, computer, controller and client host (named after the host, for its address), and
+    ``operator`` (the table and view tools) and ``monitor`` (congestion reports), which the
+    testbed runs inside the hosts, so each names every host address."""
+    commands = [[binary, "certs", "--out", str(out), "--ca"]]
+    addresses = []
+    for role, cert_role in CERT_ROLES.items():
+        for h in scenario.hosts_with(role):
+            commands.append([binary, "certs", "--out", str(out), "--node", h.name, "--role", cert_role,
+                             "--ip", h.ip])
+            addresses.append(h.ip)
+    tools = ",".join(["127.0.0.1", *sorted(set(addresses))])
+    for tool in ("operator", "monitor"):
+        commands.append([binary, "certs", "--out", str(out), "--node", tool, "--role", tool, "--ip", tools])
+    return commands
+
+
+def tls_args(tls_dir: Path | None, name: str) -> list[str]:
+    """``--tls-dir DIR --tls-name NAME`` when ``tls_dir`` is set (secured mode), else nothing."""
+    return ["--tls-dir", str(tls_dir), "--tls-name", name] if tls_dir is not None else []
+
+
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
-                   base: Path | None = None, schedule: Path | None = None) -> list[str]:
+                   base: Path | None = None, schedule: Path | None = None,
+                   tls_dir: Path | None = None) -> list[str]:
     """``lambdaroute client`` arguments for a workload (after the binary); image paths relative
     to ``base`` (default: the current directory); an ``aot`` workload sends the calls of its
-    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
+    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`); in secured mode
+    (``tls_dir``) with the client host's certificate."""
     args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
-            "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output)]
+            "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output),
+            *tls_args(tls_dir, workload.client)]
     lo, hi = workload.size
     args += ["--sizes", f"{lo}" if lo == hi else f"{lo}-{hi}"]
     p = workload.params

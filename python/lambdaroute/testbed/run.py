@@ -468,6 +468,12 @@ def run(
                     raise RuntimeError(f"metrics: the binary {bed.binary} has no --metrics-listen: build a newer one "
                                        f"(`make release`) or drop `metrics:` from the experiment")
                 nodes.metrics = True
+            if experiment.secure:
+                if not binary_has(bed.binary, "certs"):
+                    raise RuntimeError(f"secure: the binary {bed.binary} has no `certs` subcommand: build a newer "
+                                       f"one (`make release`) or drop `secure:` from the experiment")
+                nodes.make_certs()
+                metadata["secure"] = True
 
             # Tables: the controller if there is one and the binary has it, else the testbed.
             ctl_hosts = scenario.hosts_with("controller")
@@ -524,7 +530,7 @@ def run(
                     text, _ = p.communicate(timeout=30)
                     return p.returncode, text.decode(errors="replace")
 
-                reporter = controller_reporter(run_in_controller_host, bed.binary, controller or "")
+                reporter = controller_reporter(run_in_controller_host, bed.binary, controller or "", nodes.tls_dir)
                 metadata["congestion_reports"] = "controller"
             else:
                 metadata["congestion_reports"] = "injected reporter" if reporter else "recorded only (no controller)"
@@ -572,7 +578,7 @@ def run(
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i, base, aot_schedules.get(i))
+                                          scenario.seed * 1000 + i, base, aot_schedules.get(i), nodes.tls_dir)
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)

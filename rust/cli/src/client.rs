@@ -88,6 +88,10 @@ pub struct ClientArgs {
     /// cropped out (as serverlessonedge's `facerecclient --eyes`).
     #[arg(long, value_name = "LAMBDA", num_args = 0..=1, default_missing_value = "eyerec0", requires = "image")]
     eyes: Option<String>,
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
+    #[command(flatten)]
+    call_token: crate::security::CallTokenArgs,
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -133,6 +137,12 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
         dry: args.dry,
         images,
+        security: lambdaroute_node::tls::Security {
+            call_token: args.call_token.token()?,
+            ..args
+                .tls
+                .security("client", Some(lambdaroute_node::tls::Role::Client))?
+        },
         ..ClientOptions::new(args.router, args.lambda)
     };
     let report = client::run_until(options, crate::shutdown_signal()).await?;

@@ -11,6 +11,7 @@ use lambdaroute_node::controller::{
     self, ControllerOptions, DEFAULT_LISTEN, format_view, view::CongestionClientConn,
 };
 use lambdaroute_node::metrics::ControllerMetrics;
+use lambdaroute_node::tls::Role;
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,8 +60,14 @@ pub struct ControllerArgs {
     /// are many round trips of a slow network away (`2s`, `500ms`, or seconds; default 2s).
     #[arg(long, value_parser = crate::duration::parse)]
     router_timeout: Option<Duration>,
+    /// Period at which each router's tables are read again: entries someone else installed
+    /// there are removed, entries someone else removed come back (`5s`, `1s`, or seconds).
+    #[arg(long, value_parser = crate::duration::parse)]
+    audit_interval: Option<Duration>,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
@@ -104,8 +111,18 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         !router_timeout.is_zero(),
         "--router-timeout must be longer than 0"
     );
+    let audit_interval = args
+        .audit_interval
+        .unwrap_or(controller::DEFAULT_AUDIT_INTERVAL);
+    anyhow::ensure!(
+        !audit_interval.is_zero(),
+        "--audit-interval must be longer than 0"
+    );
+    let security = args.tls.security("controller", Some(Role::Controller))?;
     let mut registry = args.metrics.registry();
     let options = ControllerOptions {
+        audit_interval,
+        security,
         paths,
         router_timeout,
         metrics: registry.as_mut().map(ControllerMetrics::register),
@@ -142,10 +159,15 @@ pub struct CongestionArgs {
     /// Link names, as in the controller's paths file.
     #[arg(required = true, value_name = "LINK")]
     links: Vec<String>,
+    /// Secured mode: reports take a monitor's (or an operator's) certificate; --tls-name
+    /// defaults to monitor.
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn congestion(args: CongestionArgs) -> anyhow::Result<()> {
-    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    let security = args.tls.security("monitor", None)?.client()?;
+    let mut client = CongestionClientConn::connect_with(&args.controller, &security).await?;
     let congested = matches!(args.state, LinkState::Congested);
     let mut last = None;
     for link in &args.links {
@@ -182,10 +204,15 @@ pub struct ViewArgs {
     /// The controller.
     #[arg(long, default_value = "127.0.0.1:6475")]
     controller: String,
+    /// Secured mode: the view takes an operator's or a monitor's certificate; --tls-name
+    /// defaults to operator.
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn view(args: ViewArgs) -> anyhow::Result<()> {
-    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    let security = args.tls.security("operator", None)?.client()?;
+    let mut client = CongestionClientConn::connect_with(&args.controller, &security).await?;
     print!("{}", format_view(&client.view().await?));
     Ok(())
 }

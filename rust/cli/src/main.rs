@@ -11,6 +11,7 @@ mod limits;
 mod metrics;
 mod netem;
 mod router;
+mod security;
 mod table;
 mod trace;
 
@@ -51,6 +52,8 @@ enum Role {
     Bench(bench::BenchArgs),
     /// Array of Things traces: generate a digest, read (check, filter) one, make call schedules.
     Trace(trace::TraceArgs),
+    /// Make a CA and node certificates for secured mode (--tls-dir; docs/security.md).
+    Certs(security::CertsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -103,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Role::ControllerView(args) => controller::view(args).await,
             Role::Bench(args) => bench::run(args).await,
             Role::Trace(args) => trace::run(args),
+            Role::Certs(args) => security::certs(args),
         }
     });
     match result {

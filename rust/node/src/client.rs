@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::destinations::endpoint;
+use crate::tls::{ClientSecurity, Security};
 
 /// How calls are generated.
 #[derive(Clone, Debug)]
@@ -75,6 +75,8 @@ pub struct ClientOptions {
     pub max_request_bytes: usize,
     /// Send images (face detection) instead of text payloads; `None`: text of `sizes` bytes.
     pub images: Option<ImageCalls>,
+    /// Plain or secured ([`Security`]): TLS with the client's certificate, the call token.
+    pub security: Security,
 }
 
 /// Images to send, one per call in turn, in `datain` (the lambda's input is empty).
@@ -180,6 +182,7 @@ impl ClientOptions {
             dry: false,
             max_request_bytes: crate::router::DEFAULT_MAX_REQUEST_BYTES,
             images: None,
+            security: Security::plain(),
         }
     }
 }
@@ -300,6 +303,8 @@ struct Run {
     stopping: tokio::sync::watch::Receiver<bool>,
     channels: Mutex<std::collections::HashMap<String, Channel>>,
     problems: Mutex<Vec<String>>,
+    /// How calls connect and authenticate.
+    security: ClientSecurity,
 }
 
 /// The input of a call.
@@ -378,7 +383,10 @@ impl Run {
         if let Some(channel) = channels.get(router) {
             return Ok(channel.clone());
         }
-        let channel = endpoint(router, Duration::from_secs(5))?.connect_lazy();
+        let channel = self
+            .security
+            .endpoint(router, Duration::from_secs(5))?
+            .connect_lazy();
         channels.insert(router.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -449,6 +457,8 @@ impl Run {
                 let mut client = EdgeServerClient::new(channel)
                     .max_decoding_message_size(self.options.max_request_bytes)
                     .max_encoding_message_size(self.options.max_request_bytes);
+                let mut request = tonic::Request::new(request);
+                self.security.authorize(&mut request);
                 match tokio::time::timeout(self.options.timeout, client.run_lambda(request)).await {
                     Ok(Ok(response)) => Ok(response.into_inner()),
                     Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
@@ -588,7 +598,10 @@ pub async fn run_until(
     options: ClientOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Report> {
-    endpoint(&options.router, Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    let security = options.security.client()?;
+    security
+        .endpoint(&options.router, Duration::from_secs(5))
+        .map_err(anyhow::Error::msg)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let run = Arc::new(Run {
@@ -600,6 +613,7 @@ pub async fn run_until(
         stopping: stop_rx,
         channels: Mutex::new(Default::default()),
         problems: Mutex::new(Vec::new()),
+        security,
     });
     let stopper = tokio::spawn(async move {
         stop.await;

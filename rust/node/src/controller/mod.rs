@@ -48,6 +48,7 @@ pub use view::format_view;
 
 use crate::limits::{self, Limits};
 use crate::metrics::ControllerMetrics;
+use crate::tls::{Security, Surface};
 
 /// Default address of the controller.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
@@ -57,6 +58,9 @@ pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
 /// Time limit of one call to a router, by default: a router that does not answer within it is
 /// dropped until it announces itself again.
 pub const DEFAULT_ROUTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Period of the controller's re-reading of each router's tables, by default.
+pub const DEFAULT_AUDIT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How a controller runs.
 #[derive(Clone, Debug)]
@@ -74,6 +78,12 @@ pub struct ControllerOptions {
     /// Count routers, computers, installs and congestion here
     /// ([`ControllerMetrics::register`]); `None` counts nothing.
     pub metrics: Option<ControllerMetrics>,
+    /// Plain or secured mode ([`Security`]): TLS on the listener and towards the routers,
+    /// and which roles may call what.
+    pub security: Security,
+    /// Period at which each router's tables are read again, so that entries installed there
+    /// by anyone else are removed and entries removed by anyone else come back.
+    pub audit_interval: Duration,
 }
 
 impl ControllerOptions {
@@ -87,6 +97,8 @@ impl ControllerOptions {
             resync_grace: DEFAULT_RESYNC_GRACE,
             router_timeout: DEFAULT_ROUTER_TIMEOUT,
             metrics: None,
+            security: Security::plain(),
+            audit_interval: DEFAULT_AUDIT_INTERVAL,
         }
     }
 }
@@ -192,8 +204,9 @@ async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let controller = Arc::new(service::Controller::new(&options));
+    let controller = Arc::new(service::Controller::new(&options)?);
     info!(
+        secured = options.security.is_secured(),
         listen = %listener.local_addr()?,
         installer = %options.installer,
         paths = options.paths.as_ref().map_or(0, Paths::len),
@@ -208,8 +221,13 @@ async fn serve(
     let service = service::Service(Arc::clone(&controller));
     // The defaults: the controller's peers are few, and its messages small.
     let limits = Limits::default();
-    let result = limits
-        .server()
+    let result = options
+        .security
+        .server(
+            limits.server(),
+            Surface::Controller,
+            limits.handshake_timeout,
+        )?
         .layer(limits.admission(4 << 20))
         .add_service(EdgeControllerServer::new(service.clone()))
         .add_service(PresenceServer::new(service.clone()))
