@@ -5,6 +5,7 @@
 //! [`Announcer`] keeps the router announced and reports the destinations that fail.
 
 mod dispatch;
+mod in_process;
 mod marks_service;
 mod table_service;
 
@@ -34,6 +35,7 @@ use crate::membership::{self, Announcer, FailureReports, Member};
 use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 pub use dispatch::LOOP_HOPS;
+pub use in_process::{InProcessRouter, RUN_LAMBDA_PATH};
 
 /// Default port of the lambda service.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6473";
