@@ -99,8 +99,9 @@ fn with_computer(computer: &str, external: &str) -> String {
     )
 }
 
-// Found by the fuzz target scenario_yaml (docs/fuzzing.md): a preset computer with 100
-// million lambdas passed, and the offered load then built 200 million containers.
+// Found reviewing the scenario loader for its fuzz target (docs/fuzzing.md): a preset
+// computer with 100 million lambdas passed, and the offered load then built 200 million
+// containers (the fuzz target timed out on it).
 #[test]
 fn a_computer_with_too_many_lambdas_is_refused_at_its_field() {
     let text = with_computer("{preset: raspberry, lambdas: 100000000}", "");
