@@ -4,6 +4,7 @@
 #   make experiments  the papers' experiments and their report (QUICK=1: minutes, not an hour)
 #   make test         everything CI runs (lint, Rust tests, Python tests, vagrant validate)
 #   make vm-check     the default experiment in a real Debian 12 VM (mk/vm.mk; not in make test)
+#   make fuzz-smoke   every fuzz target 60 s (mk/fuzz.mk, docs/fuzzing.md; not in make test)
 #
 # Every install step is idempotent: it checks before it installs.
 
@@ -109,6 +110,7 @@ bench-trace: release
 -include mk/python.mk
 -include mk/testbed.mk
 -include mk/vm.mk
+-include mk/fuzz.mk
 
 ## ----- top level -----
 

@@ -290,6 +290,10 @@ pub struct Computer {
 /// Most computer endpoints one host serves (`computer: {endpoints: N}`).
 pub const MAX_COMPUTER_ENDPOINTS: u32 = 1024;
 
+/// Most lambdas of each kind of a preset computer (`computer: {lambdas: N}`): each is a
+/// container and a lambda of its configuration, which the offered load builds per computer.
+pub const MAX_COMPUTER_LAMBDAS: u32 = 1000;
+
 impl Computer {
     /// A computer with the preset's processor and one lambda of each kind.
     pub fn preset(preset: Preset) -> Self {

@@ -366,6 +366,14 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// An unsigned integer from `min` to `max`: one past `max` is refused, not truncated.
+    fn uint_to(&self, node: &Node, field: &str, what: &str, min: u64, max: u64) -> Result<u64> {
+        match self.uint(node, field, what, min)? {
+            n if n <= max => Ok(n),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
     /// A keyword that `T::from_str` reads; `names` are the accepted ones (for the message).
     fn keyword<T: FromStr>(&self, node: &Node, field: &str, names: &[&str]) -> Result<T> {
         let what = format!("one of {}", describe_list(names));
@@ -621,7 +629,20 @@ impl<'f> Reader<'f> {
                     }
                     p as u16
                 }
-                None => EXTERNAL_FIRST_PORT + 2 * i as u16,
+                None => {
+                    // Ports 10100, 10102, ... while they last.
+                    let default = u64::from(EXTERNAL_FIRST_PORT) + 2 * i as u64;
+                    if default > 65534 {
+                        return Err(self.err(
+                            node.pos,
+                            &path,
+                            format!(
+                                "no default port left for external computer {i}: give it a `port`"
+                            ),
+                        ));
+                    }
+                    default as u16
+                }
             };
             for p in [port, port + 1] {
                 if let Some(other) = ports.insert(p, name.clone()) {
@@ -1171,11 +1192,13 @@ impl<'f> Reader<'f> {
             return Ok(c);
         }
         if let Some(n) = obj.get("lambdas") {
-            c.lambdas = self.uint(
+            let what = format!("a number of lambdas of each kind, 1 to {MAX_COMPUTER_LAMBDAS}");
+            c.lambdas = self.uint_to(
                 n,
                 &obj.field("lambdas"),
-                "a number of lambdas of each kind, at least 1",
+                &what,
                 1,
+                u64::from(MAX_COMPUTER_LAMBDAS),
             )? as u32;
         }
         c.speed = self.opt_number_where(
@@ -1185,8 +1208,8 @@ impl<'f> Reader<'f> {
             |x| x > 0.0,
         )?;
         if let Some(n) = obj.get("cores") {
-            c.cores =
-                Some(self.uint(n, &obj.field("cores"), "a number of cores, at least 1", 1)? as u32);
+            let what = "a number of cores, at least 1";
+            c.cores = Some(self.uint_to(n, &obj.field("cores"), what, 1, u32::MAX.into())? as u32);
         }
         if let Some(n) = obj.get("memory") {
             c.memory = Some(self.uint(
@@ -1228,11 +1251,12 @@ impl<'f> Reader<'f> {
             queue: obj
                 .get("queue")
                 .map(|n| {
-                    self.uint(
+                    self.uint_to(
                         n,
                         &obj.field("queue"),
                         "a queue length in packets, at least 1",
                         1,
+                        u32::MAX.into(),
                     )
                     .map(|q| q as u32)
                 })
@@ -1357,11 +1381,12 @@ impl<'f> Reader<'f> {
                 let threads = obj
                     .get("threads")
                     .map(|n| {
-                        self.uint(
+                        self.uint_to(
                             n,
                             &obj.field("threads"),
                             "a number of threads, at least 1",
                             1,
+                            u32::MAX.into(),
                         )
                     })
                     .transpose()?

@@ -5,6 +5,7 @@
 //! [`Announcer`] keeps the router announced and reports the destinations that fail.
 
 mod dispatch;
+mod in_process;
 mod marks_service;
 mod table_service;
 
@@ -35,6 +36,7 @@ use crate::metrics::{LambdaMetrics, RouterMetrics};
 use crate::tls::{ClientSecurity, Security, Surface};
 
 pub use dispatch::LOOP_HOPS;
+pub use in_process::{InProcessRouter, RUN_LAMBDA_PATH};
 
 /// Default port of the lambda service.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6473";
