@@ -353,6 +353,9 @@ class Nodes:
         self.controller: tuple[Host, str, NodeProcess] | None = None
         #: Every controller, router and computer started from now on serves ``/metrics``.
         self.metrics = False
+        #: The routers' ``--call-timeout`` in s (the experiment's ``timeouts.call``); None: the
+        #: router's default (60 s).
+        self.call_timeout: float | None = None
         # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
         # run() pushes it again after the traffic so that nodes go before the traffic.
         cleanup.push("stop the nodes", self.stop_all)
@@ -646,6 +649,8 @@ class Nodes:
                 "--estimator", estimator, "--seed", str(self.router_seed + index)]
         if controller:
             args += ["--controller", controller]
+        if self.call_timeout is not None:
+            args += ["--call-timeout", f"{self.call_timeout:g}s"]
         metrics, metrics_listen = self.metrics_args(h)
         return args + metrics, [listen, table, *metrics_listen]
 
@@ -773,12 +778,18 @@ class Nodes:
 
 
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
-                   base: Path | None = None, schedule: Path | None = None) -> list[str]:
+                   base: Path | None = None, schedule: Path | None = None,
+                   fallback: list[Host] | None = None, timeout: float | None = None) -> list[str]:
     """``lambdaroute client`` arguments for a workload (after the binary); image paths relative
     to ``base`` (default: the current directory); an ``aot`` workload sends the calls of its
-    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
-    args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
+    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`). ``fallback``: the
+    workload's fallback routers, after ``router`` in ``--router A,B`` (the client fails over
+    to them in order); ``timeout``: the client's ``--timeout`` in s (None: its default)."""
+    routers = ",".join(endpoint(r, ROUTER_PORT) for r in [router, *(fallback or [])])
+    args = ["client", "--router", routers, "--lambda", workload.lambda_,
             "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output)]
+    if timeout is not None:
+        args += ["--timeout", f"{timeout:g}s"]
     lo, hi = workload.size
     args += ["--sizes", f"{lo}" if lo == hi else f"{lo}-{hi}"]
     p = workload.params
