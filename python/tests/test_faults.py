@@ -207,3 +207,80 @@ def test_the_builder_takes_a_fallback_and_freeze_events():
     b.add_workload("u1", "r1", pattern="poisson", rate=2, fallback=["r1"])
     with pytest.raises(ScenarioError, match="is the workload's `router`"):
         b.build()
+
+
+FREEZE = """
+name: freeze
+duration: 20
+switches: [{name: s1}]
+hosts:
+  - {name: r1, switch: s1, role: router}
+  - {name: c1, switch: s1, role: computer}
+events:
+  - {at: 1, kind: computer-freeze, host: c1}
+  - {at: 2, kind: computer-thaw, host: c1}
+  - {at: 3, kind: computer-freeze, host: c1}
+"""
+
+
+def _state(pid: int) -> str:
+    """The process's state letter in /proc (T: stopped by a signal)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2]
+
+
+def test_freeze_and_thaw_events_stop_and_continue_the_computer_process_by_handle(tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from lambdaroute import Scenario
+    from lambdaroute.testbed import events as events_mod
+    from lambdaroute.testbed.nodes import NodeProcess, Nodes
+
+    scenario = Scenario.from_yaml(FREEZE)
+    nodes = Nodes(SimpleNamespace(), scenario, "lambdaroute", tmp_path, SimpleNamespace(push=lambda what, action: None))
+    proc = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"])
+    try:
+        nodes.running.append(NodeProcess("c1", "computer", ["lambdaroute", "computer"], tmp_path / "c1.log", proc))
+        runner = events_mod.EventRunner(None, nodes, scenario, None, 1)
+        origin = time.monotonic()
+
+        def settled(state: str) -> bool:
+            deadline = time.monotonic() + 5
+            while _state(proc.pid) != state:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+            return True
+
+        done = runner.tick(1.0, origin)
+        assert [(a.kind, a.detail, a.error) for a in done] == [
+            ("computer-freeze", "SIGSTOP to 1 process (suspended, not killed)", "")]
+        assert settled("T") and proc.poll() is None
+        done = runner.tick(2.0, origin)
+        assert [(a.kind, a.detail) for a in done] == [("computer-thaw", "SIGCONT to 1 process (resumed)")]
+        assert settled("S") or _state(proc.pid) == "R"
+        runner.tick(3.0, origin)
+        assert settled("T") and runner.frozen == {"c1"}
+        # Still frozen when the run ends: thawed before the nodes stop, and recorded.
+        done = runner.thaw_all(origin)
+        assert [(a.kind, a.target, a.error) for a in done] == [("computer-thaw", "c1", "")]
+        assert "at the end of the run" in done[0].detail and runner.frozen == set()
+        assert settled("S") or _state(proc.pid) == "R"
+        rows = list(csv.DictReader(open(_write(runner, tmp_path), encoding="utf-8")))
+        assert [r["kind"] for r in rows] == ["computer-freeze", "computer-thaw", "computer-freeze", "computer-thaw"]
+        from lambdaroute.scenario import Event
+
+        with pytest.raises(RuntimeError, match="computer c1 is not frozen"):
+            runner.apply(Event(at=4.0, kind="computer-thaw", host="c1"))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _write(runner, tmp_path: Path) -> Path:
+    path = tmp_path / "events.csv"
+    runner.write_csv(path)
+    return path
