@@ -356,6 +356,9 @@ class Nodes:
         #: Secured mode: the directory of ``lambdaroute certs`` (:meth:`make_certs`); every node
         #: and tool started from now on speaks TLS with its host's certificate.
         self.tls_dir: Path | None = None
+        #: The routers' ``--call-timeout`` in s (the experiment's ``timeouts.call``); None: the
+        #: router's default (60 s).
+        self.call_timeout: float | None = None
         # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
         # run() pushes it again after the traffic so that nodes go before the traffic.
         cleanup.push("stop the nodes", self.stop_all)
@@ -667,6 +670,8 @@ class Nodes:
         if controller:
             args += ["--controller", controller]
         args += self.tls_args(h.name)
+        if self.call_timeout is not None:
+            args += ["--call-timeout", f"{self.call_timeout:g}s"]
         metrics, metrics_listen = self.metrics_args(h)
         return args + metrics, [listen, table, *metrics_listen]
 
@@ -823,14 +828,20 @@ def tls_args(tls_dir: Path | None, name: str) -> list[str]:
 
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
                    base: Path | None = None, schedule: Path | None = None,
-                   tls_dir: Path | None = None) -> list[str]:
+                   tls_dir: Path | None = None, fallback: list[Host] | None = None,
+                   timeout: float | None = None) -> list[str]:
     """``lambdaroute client`` arguments for a workload (after the binary); image paths relative
     to ``base`` (default: the current directory); an ``aot`` workload sends the calls of its
     ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`); in secured mode
-    (``tls_dir``) with the client host's certificate."""
-    args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
+    (``tls_dir``) with the client host's certificate. ``fallback``: the workload's fallback
+    routers, after ``router`` in ``--router A,B`` (the client fails over to them in order);
+    ``timeout``: the client's ``--timeout`` in s (None: its default)."""
+    routers = ",".join(endpoint(r, ROUTER_PORT) for r in [router, *(fallback or [])])
+    args = ["client", "--router", routers, "--lambda", workload.lambda_,
             "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output),
             *tls_args(tls_dir, workload.client)]
+    if timeout is not None:
+        args += ["--timeout", f"{timeout:g}s"]
     lo, hi = workload.size
     args += ["--sizes", f"{lo}" if lo == hi else f"{lo}-{hi}"]
     p = workload.params

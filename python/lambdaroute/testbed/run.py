@@ -40,6 +40,7 @@ from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
 from lambdaroute.testbed.cluster import Cluster, ClusterSpec
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed import faults
 from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
@@ -429,6 +430,7 @@ def run(
         stream.write("  WARNING: the workloads offer more than the computers can serve: latencies will grow "
                      "without bound; lower the rates or add computers\n")
     events: EventRunner | None = None
+    figures_of_faults: list[faults.FaultFigures] = []
     t_start = time.monotonic()
     calls: list[report.Call] = []
     transitions: list[Transition] = []
@@ -474,6 +476,9 @@ def run(
                                        f"one (`make release`) or drop `secure:` from the experiment")
                 nodes.make_certs()
                 metadata["secure"] = True
+            nodes.call_timeout = experiment.timeouts.get("call")
+            if experiment.timeouts:
+                metadata["timeouts"] = experiment.timeouts
 
             # Tables: the controller if there is one and the binary has it, else the testbed.
             ctl_hosts = scenario.hosts_with("controller")
@@ -578,7 +583,9 @@ def run(
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i, base, aot_schedules.get(i), nodes.tls_dir)
+                                          scenario.seed * 1000 + i, base, aot_schedules.get(i), nodes.tls_dir,
+                                          fallback=[scenario.host(r) for r in w.fallback],
+                                          timeout=experiment.timeouts.get("client"))
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
@@ -610,6 +617,10 @@ def run(
                 nodes.stop_role("scraper", timeout=15)
                 metadata["metrics"]["scraper_exit"] = next(
                     (n.proc.returncode for n in nodes.running if n.role == "scraper"), None)
+            # A computer still frozen (computer-freeze without its thaw) resumes, so that it
+            # stops as the others do (SIGTERM, leaving the controller).
+            for applied in (events.thaw_all(origin) if events is not None else []):
+                stream.write(f"  at the end: {applied.kind} {applied.target}: {applied.error or applied.detail}\n")
             stopped = nodes.stop_role("client") + nodes.stop_role("computer")
             if use_controller:
                 # RemoveComputer of each stopped computer reached the controller?
@@ -627,9 +638,13 @@ def run(
                 {"client": c, "started_s": round(t0, 3), "command": np.command, "exit": np.proc.returncode,
                  "csv": str(p.relative_to(out))} for np, t0, c, _, p in clients]
             metadata["background_segments"] = background.segments_started
+            # The router that answered each call (its CSV's endpoint; with failover not always
+            # the workload's), by host name.
+            router_names = {endpoint(h, ROUTER_PORT): h.name for h in scenario.hosts_with("router")}
             for np, t0, client, router, path in clients:
                 if path.exists():
-                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0, "router": router,
+                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0,
+                                             "router": router_names.get(c.router, router),
                                              "scheduled": None if c.scheduled is None else c.scheduled + t0})
                               for c in report.read_calls(path, client)]
             if aot_schedules:
@@ -644,6 +659,13 @@ def run(
         if events is not None:
             events.write_csv(out / "events.csv")
             metadata["events"] = events.as_dicts()
+            run_faults = faults.faults_from_events(metadata["events"], scenario.duration)
+            if run_faults:
+                # What each fault cost: calls lost, time to recover, latency during (faults.csv).
+                figures_of_faults = faults.analyse_by_client(faults.calls_from_report(calls), run_faults,
+                                                             max([scenario.duration, *(c.time for c in calls)]))
+                faults.write_csv(figures_of_faults, out / "faults.csv")
+                metadata["faults"] = [f.as_dict() for f in figures_of_faults]
         metadata.update(bed_meta)
         metadata["wall_time_s"] = round(time.monotonic() - t_start, 3)
         if state_data:
@@ -655,6 +677,8 @@ def run(
         summaries = report.summarize(calls, policy, names)
         found = report.objects_found(calls, names)
         summary_text = report.format_summary(summaries) + report.format_objects(found)
+        if figures_of_faults:
+            summary_text += "\nfaults (faults.csv; docs/reliability.md):\n" + faults.format_table(figures_of_faults)
         if found:
             metadata["objects_found"] = found
         if "tables_ready" in metadata:

@@ -26,9 +26,18 @@ enum PatternName {
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// Router's lambda service, host:port.
-    #[arg(long, default_value = "127.0.0.1:6473")]
-    router: String,
+    /// Router's lambda service, host:port. Given more than once (or as a comma list), the
+    /// first is preferred and the others are fallbacks, in order: a call the router in use
+    /// does not answer (connection refused or reset, unavailable, --timeout) moves the calls
+    /// to the next one and is sent there once more; every second a dry call asks the first
+    /// whether it answers again, and calls go back to it when it does.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:6473"
+    )]
+    router: Vec<String>,
     /// Lambda to call.
     #[arg(long, default_value = "clambda0")]
     lambda: String,
@@ -77,7 +86,7 @@ pub struct ClientArgs {
     #[arg(long)]
     dry: bool,
     /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status,objects,
-    /// scheduled,node.
+    /// scheduled,node,router (the router that answered, or the last one tried).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Send images (JPEG or PNG) in turn, one per call, in `datain` (e.g. --lambda facerec0);
@@ -128,6 +137,16 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         Some(client::ImageCalls::read(&args.image, args.eyes.clone())?)
     };
     let duration = args.duration;
+    let mut routers = args.router.into_iter().map(|r| r.trim().to_owned());
+    let router = routers
+        .next()
+        .filter(|r| !r.is_empty())
+        .context("--router: expected HOST:PORT, e.g. 127.0.0.1:6473")?;
+    let fallback: Vec<String> = routers.collect();
+    anyhow::ensure!(
+        fallback.iter().all(|r| !r.is_empty()),
+        "--router: an empty router in the list; expected HOST:PORT[,HOST:PORT...]"
+    );
     let options = ClientOptions {
         pattern,
         sizes: args.sizes,
@@ -143,7 +162,8 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 .tls
                 .security("client", Some(lambdaroute_node::tls::Role::Client))?
         },
-        ..ClientOptions::new(args.router, args.lambda)
+        fallback,
+        ..ClientOptions::new(router, args.lambda)
     };
     let report = client::run_until(options, crate::shutdown_signal()).await?;
     if let Some(path) = &args.output {

@@ -488,6 +488,10 @@ pub struct Workload {
     pub client: String,
     /// Name of the host, a router, the client sends its calls to.
     pub router: String,
+    /// Routers the client fails over to, in order, when `router` cannot be reached (its
+    /// process down, its host cut off); the client goes back to `router` once it answers
+    /// again. Empty: no failover.
+    pub fallback: Vec<String>,
     /// Name of the lambda the calls invoke, e.g. `clambda0`.
     pub lambda: String,
     /// When the calls are sent.
@@ -583,6 +587,17 @@ pub enum Action {
         /// The computer host.
         host: String,
     },
+    /// A computer freezes: its process is suspended (SIGSTOP), not killed; its connections
+    /// stay open and calls to it wait unanswered.
+    ComputerFreeze {
+        /// The computer host.
+        host: String,
+    },
+    /// A frozen computer resumes (SIGCONT) and answers the calls it was holding.
+    ComputerThaw {
+        /// The computer host.
+        host: String,
+    },
     /// A switch-to-switch link goes down (both ends).
     LinkDown {
         /// The link's name, `a-b` as in [`Link::name`].
@@ -611,11 +626,13 @@ pub enum Action {
 
 impl Action {
     /// Every event kind's keyword, in the order of the documentation.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 10] = [
         "computer-speed",
         "computer-load",
         "computer-stop",
         "computer-start",
+        "computer-freeze",
+        "computer-thaw",
         "link-down",
         "link-up",
         "link-set",
@@ -629,6 +646,8 @@ impl Action {
             Action::ComputerLoad { .. } => "computer-load",
             Action::ComputerStop { .. } => "computer-stop",
             Action::ComputerStart { .. } => "computer-start",
+            Action::ComputerFreeze { .. } => "computer-freeze",
+            Action::ComputerThaw { .. } => "computer-thaw",
             Action::LinkDown { .. } => "link-down",
             Action::LinkUp { .. } => "link-up",
             Action::LinkSet { .. } => "link-set",
@@ -643,6 +662,8 @@ impl Action {
             | Action::ComputerLoad { host, .. }
             | Action::ComputerStop { host }
             | Action::ComputerStart { host }
+            | Action::ComputerFreeze { host }
+            | Action::ComputerThaw { host }
             | Action::RouterRestart { host } => Some(host),
             _ => None,
         }
