@@ -47,7 +47,11 @@ impl InProcessRouter {
         };
         let max_request_bytes = options.max_request_bytes;
         let admission = options.limits.admission(max_request_bytes);
-        let state = Arc::new(RouterState::new(options, FailureReports::default()));
+        let state = Arc::new(RouterState::new(
+            options,
+            FailureReports::default(),
+            crate::tls::ClientSecurity::plain(),
+        ));
         let server = EdgeServerServer::new(Dispatcher::new(Arc::clone(&state)))
             .max_decoding_message_size(max_request_bytes)
             .max_encoding_message_size(max_request_bytes);
