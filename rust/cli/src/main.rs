@@ -7,6 +7,7 @@ mod computer;
 mod controller;
 mod duration;
 mod executor;
+mod gateway;
 mod limits;
 mod metrics;
 mod netem;
@@ -51,6 +52,8 @@ enum Role {
     Bench(bench::BenchArgs),
     /// Array of Things traces: generate a digest, read (check, filter) one, make call schedules.
     Trace(trace::TraceArgs),
+    /// OpenWhisk-compatible front door of a router: OpenWhisk's clients invoke lambdas unchanged.
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -103,6 +106,7 @@ fn main() -> std::process::ExitCode {
             Role::ControllerView(args) => controller::view(args).await,
             Role::Bench(args) => bench::run(args).await,
             Role::Trace(args) => trace::run(args),
+            Role::Gateway(args) => gateway::run(args).await,
         }
     });
     match result {
