@@ -194,6 +194,7 @@ class ScenarioBuilder:
         stop: float | None = None,
         images: list[str | os.PathLike[str]] | None = None,
         eyes: str | None = None,
+        api: str | None = None,
     ) -> None:
         """Calls of lambda ``lambda_`` that ``client`` sends to ``router``: ``pattern``
         closed-loop (``threads``), poisson (``rate`` calls/s), on-off (``rate`` during ON, mean
@@ -201,18 +202,21 @@ class ScenarioBuilder:
         digest ``trace`` with ``window``, ``speedup``, ``group``, ``lambdas``, ``sensors``,
         ``payload``: docs/traces.md); ``size`` bytes, or ``(min, max)`` drawn uniformly;
         ``start``/``stop`` s from the start of the run. Or ``images`` (files sent in turn, e.g.
-        to ``facerec0``), with ``eyes`` the lambda called once per face found."""
+        to ``facerec0``), with ``eyes`` the lambda called once per face found. ``api``
+        ``openwhisk``: the client calls through OpenWhisk's REST API (a gateway on the router's
+        host; docs/openwhisk.md) instead of the router's gRPC service."""
         sizes = {"min": size[0], "max": size[1]} if isinstance(size, (tuple, list)) and len(size) == 2 else size
         workload = {"client": client, "router": router, "lambda": lambda_, "pattern": pattern}
         workload.update(_omit_none(threads=threads, rate=rate, on=on, off=off, trace=_plain(trace),
                                    window=window, speedup=speedup, group=group, lambdas=lambdas,
                                    sensors=sensors, payload=payload,
                                    size=_plain(sizes), start=start, stop=stop,
-                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes))
+                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes,
+                                   api=api))
         keywords = {"lambda_": lambda_, "pattern": pattern, "threads": threads, "rate": rate, "on": on,
                     "off": off, "trace": trace, "window": window, "speedup": speedup, "group": group,
                     "lambdas": lambdas, "sensors": sensors, "payload": payload, "size": size,
-                    "start": start, "stop": stop, "images": images, "eyes": eyes}
+                    "start": start, "stop": stop, "images": images, "eyes": eyes, "api": api}
         self._add("workloads", workload,
                   _Call(_call_text("add_workload", [client, router], keywords), {"lambda": "lambda_"}))
 

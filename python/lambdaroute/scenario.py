@@ -102,6 +102,9 @@ class Workload:
     images: tuple[str, ...] = ()
     #: With images: the lambda called once per object found (e.g. ``eyerec0``).
     eyes: str | None = None
+    #: ``grpc`` (the router's gRPC service) or ``openwhisk`` (OpenWhisk's REST API through a
+    #: gateway on the router's host; docs/openwhisk.md).
+    api: str = "grpc"
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,8 @@ class Scenario:
         for d in self._native.workloads():
             common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
             images, eyes = tuple(d.pop("images", ())), d.pop("eyes", None)
-            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, **common))
+            api = d.pop("api", "grpc")
+            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, api=api, **common))
         return out
 
     @cached_property
