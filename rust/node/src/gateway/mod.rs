@@ -219,6 +219,9 @@ fn app(state: Arc<Gateway>) -> axum::Router {
         .with_state(state)
 }
 
+/// The lambdas of a router's table 0, with their number of destinations.
+type Lambdas = Arc<BTreeMap<String, usize>>;
+
 struct Gateway {
     options: GatewayOptions,
     router: EdgeServerClient<Channel>,
@@ -227,7 +230,7 @@ struct Gateway {
     calls: Arc<Semaphore>,
     /// The lambdas of the router's table 0 (with their number of destinations), and when
     /// they were read.
-    lambdas: tokio::sync::Mutex<Option<(Instant, Arc<BTreeMap<String, usize>>)>>,
+    lambdas: tokio::sync::Mutex<Option<(Instant, Lambdas)>>,
 }
 
 /// An OpenWhisk error answer: status and `{"error", "code"}`.
@@ -318,7 +321,7 @@ impl Gateway {
 
     /// The lambdas of the router's table 0 and their destinations, read again when older
     /// than [`ACTIONS_FRESH`] or when `refresh` asks for it.
-    async fn lambdas(&self, refresh: bool) -> Result<Arc<BTreeMap<String, usize>>, ApiError> {
+    async fn lambdas(&self, refresh: bool) -> Result<Lambdas, ApiError> {
         let mut cached = self.lambdas.lock().await;
         if let Some((at, lambdas)) = cached.as_ref()
             && !refresh
