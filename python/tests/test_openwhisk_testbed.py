@@ -79,7 +79,7 @@ def test_start_gateways_writes_the_key_and_starts_one_gateway_per_router(tmp_pat
 
 
 def test_the_builder_writes_the_api_key_of_a_workload():
-    b = ScenarioBuilder()
+    b = ScenarioBuilder("openwhisk-api")
     b.add_switch("s1")
     b.add_host("r1", switch="s1", role="router")
     b.add_host("u1", switch="s1", role="client")
