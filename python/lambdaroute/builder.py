@@ -195,6 +195,7 @@ class ScenarioBuilder:
         images: list[str | os.PathLike[str]] | None = None,
         eyes: str | None = None,
         fallback: str | list[str] | None = None,
+        api: str | None = None,
     ) -> None:
         """Calls of lambda ``lambda_`` that ``client`` sends to ``router`` (and, when it cannot
         be reached, to the ``fallback`` router or routers, in order): ``pattern``
@@ -203,7 +204,9 @@ class ScenarioBuilder:
         digest ``trace`` with ``window``, ``speedup``, ``group``, ``lambdas``, ``sensors``,
         ``payload``: docs/traces.md); ``size`` bytes, or ``(min, max)`` drawn uniformly;
         ``start``/``stop`` s from the start of the run. Or ``images`` (files sent in turn, e.g.
-        to ``facerec0``), with ``eyes`` the lambda called once per face found."""
+        to ``facerec0``), with ``eyes`` the lambda called once per face found. ``api``
+        ``openwhisk``: the client calls through OpenWhisk's REST API (a gateway on the router's
+        host; docs/openwhisk.md) instead of the router's gRPC service."""
         sizes = {"min": size[0], "max": size[1]} if isinstance(size, (tuple, list)) and len(size) == 2 else size
         workload: dict[str, Any] = {"client": client, "router": router}
         if fallback is not None:
@@ -213,11 +216,13 @@ class ScenarioBuilder:
                                    window=window, speedup=speedup, group=group, lambdas=lambdas,
                                    sensors=sensors, payload=payload,
                                    size=_plain(sizes), start=start, stop=stop,
-                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes))
+                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes,
+                                   api=api))
         keywords = {"lambda_": lambda_, "pattern": pattern, "threads": threads, "rate": rate, "on": on,
                     "off": off, "trace": trace, "window": window, "speedup": speedup, "group": group,
                     "lambdas": lambdas, "sensors": sensors, "payload": payload, "size": size,
-                    "start": start, "stop": stop, "images": images, "eyes": eyes, "fallback": fallback}
+                    "start": start, "stop": stop, "images": images, "eyes": eyes, "fallback": fallback,
+                    "api": api}
         self._add("workloads", workload,
                   _Call(_call_text("add_workload", [client, router], keywords), {"lambda": "lambda_"}))
 

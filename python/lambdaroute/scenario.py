@@ -104,6 +104,9 @@ class Workload:
     eyes: str | None = None
     #: Routers the client fails over to, in order, when ``router`` cannot be reached.
     fallback: tuple[str, ...] = ()
+    #: ``grpc`` (the router's gRPC service) or ``openwhisk`` (OpenWhisk's REST API through a
+    #: gateway on the router's host; docs/openwhisk.md).
+    api: str = "grpc"
 
 
 @dataclass(frozen=True)
@@ -236,8 +239,9 @@ class Scenario:
             common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
             images, eyes = tuple(d.pop("images", ())), d.pop("eyes", None)
             fallback = tuple(d.pop("fallback", ()))
+            api = d.pop("api", "grpc")
             out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, fallback=fallback,
-                                **common))
+                                api=api, **common))
         return out
 
     @cached_property

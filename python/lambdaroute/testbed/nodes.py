@@ -66,6 +66,10 @@ __all__ = [
     "FACE_LAMBDAS",
     "FUNCTION_PORT",
     "external_endpoints",
+    "gateway_command",
+    "openwhisk_routers",
+    "GATEWAY_PORT",
+    "OPENWHISK_KEY",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,12 @@ COMPUTER_PORT = 10000
 METRICS_PORT = 9464
 #: Port of the face function beside a face computer inside a host (on its 127.0.0.1).
 FUNCTION_PORT = 8090
+#: Port of the OpenWhisk-compatible gateway (``lambdaroute gateway``) on a router's host, for
+#: workloads with ``api: openwhisk`` (OpenWhisk's standalone server's port).
+GATEWAY_PORT = 3233
+#: The API key of every run's gateways (``uuid:key``, namespace guest), written to the run's
+#: ``openwhisk-keys.txt``; OpenWhisk's clients inside the emulated network use it.
+OPENWHISK_KEY = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:lambdaroute-testbed-key"
 #: What a face computer runs (and announces).
 FACE_LAMBDAS = ["clambda0", "eyerec0", "facerec0"]
 
@@ -483,7 +493,7 @@ class Nodes:
     #: The order nodes stop in: the metrics scraper (its last round sees the nodes still up),
     #: clients; computers while the controller and the routers still run (their RemoveComputer
     #: reaches the controller, which takes them off the routers); then routers; the controller last.
-    STOP_ORDER = ("scraper", "client", "computer", "router", "controller")
+    STOP_ORDER = ("scraper", "client", "gateway", "computer", "router", "controller")
 
     def stop_role(self, role: str, timeout: float = 5.0) -> list[str]:
         """Stops every running node of ``role`` by handle: SIGTERM to all, wait up to
@@ -761,6 +771,23 @@ class Nodes:
         self.wait_all_listening(started)
         return started
 
+    def start_gateways(self) -> list[NodeProcess]:
+        """An OpenWhisk-compatible gateway on the host of every router that a workload with
+        ``api: openwhisk`` calls (:func:`openwhisk_routers`), with the run's key
+        (:data:`OPENWHISK_KEY`); waits until each listens."""
+        routers = openwhisk_routers(self.scenario)
+        if not routers:
+            return []
+        keys = self.out / "openwhisk-keys.txt"
+        keys.write_text(f"# the run's OpenWhisk API key (docs/openwhisk.md)\n{OPENWHISK_KEY} guest\n",
+                        encoding="utf-8")
+        started = []
+        for h in routers:
+            args, listens = gateway_command(h, keys)
+            started.append(self.spawn(h.name, "gateway", args, f"gateway-{h.name}.log", listens))
+        self.wait_all_listening(started)
+        return started
+
     def table(self, router: Host, *args: str) -> str:
         """Runs ``lambdaroute table --router <router's table service> ARGS`` in the router's host."""
         command = [self.binary, "table", "--router", endpoint(router, TABLE_PORT), *self.tls_args("operator"), *args]
@@ -826,6 +853,22 @@ def tls_args(tls_dir: Path | None, name: str) -> list[str]:
     return ["--tls-dir", str(tls_dir), "--tls-name", name] if tls_dir is not None else []
 
 
+def openwhisk_routers(scenario: Scenario) -> list[Host]:
+    """The routers that workloads with ``api: openwhisk`` call, in the scenario's order: each
+    gets a gateway on its host."""
+    names = {w.router for w in scenario.workloads if w.api == "openwhisk"}
+    return [h for h in scenario.hosts_with("router") if h.name in names]
+
+
+def gateway_command(router: Host, keys: Path) -> tuple[list[str], list[str]]:
+    """``lambdaroute gateway`` arguments (after the binary) for the gateway on ``router``'s host,
+    in front of that router, and the address it listens on."""
+    listen = endpoint(router, GATEWAY_PORT)
+    args = ["gateway", "--listen", listen, "--router", endpoint(router, ROUTER_PORT),
+            "--router-table", endpoint(router, TABLE_PORT), "--keys", str(keys)]
+    return args, [listen]
+
+
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
                    base: Path | None = None, schedule: Path | None = None,
                    tls_dir: Path | None = None, fallback: list[Host] | None = None,
@@ -871,4 +914,9 @@ def client_command(workload: Workload, router: Host, output: Path, duration: flo
         args += ["--image", ",".join(str(i.resolve()) for i in paths)]
         if workload.eyes:
             args += ["--eyes", workload.eyes]
+    if workload.api == "openwhisk":
+        # OpenWhisk's REST API through the gateway on the router's host (Nodes.start_gateways).
+        args += ["--openwhisk", f"http://{endpoint(router, GATEWAY_PORT)}", "--openwhisk-auth", OPENWHISK_KEY]
+    elif workload.api != "grpc":
+        raise ValueError(f"workload of {workload.client}: unknown api `{workload.api}` (grpc or openwhisk)")
     return args

@@ -57,6 +57,7 @@ from lambdaroute.testbed.nodes import (
     binary_has,
     binary_has_option,
     client_command,
+    openwhisk_routers,
     computer_endpoints,
     endpoint,
     parse_view,
@@ -506,6 +507,9 @@ def run(
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")
                 metadata["entries_installed"] = nodes.install_flat_tables()
+            # OpenWhisk-compatible gateways in front of the routers that `api: openwhisk` workloads call.
+            if nodes.start_gateways():
+                metadata["gateways"] = [h.name for h in openwhisk_routers(scenario)]
             bed.timings["nodes"] = round(time.monotonic() - t, 3)
             # No client starts before every router holds what it should.
             ready = nodes.wait_tables(timeout=tables_timeout(scenario))

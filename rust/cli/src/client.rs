@@ -101,6 +101,55 @@ pub struct ClientArgs {
     tls: crate::security::TlsArgs,
     #[command(flatten)]
     call_token: crate::security::CallTokenArgs,
+    /// Call through this OpenWhisk API host instead of the router's gRPC service:
+    /// `POST URL/api/v1/namespaces/NS/actions/LAMBDA?blocking=true` (lambdaroute's gateway,
+    /// docs/openwhisk.md); responder, hops and load come from the activation's annotations.
+    #[arg(long, value_name = "URL", conflicts_with = "mec")]
+    openwhisk: Option<String>,
+    /// With --openwhisk: the namespace (`_`: the key's own).
+    #[arg(long, default_value = "_", requires = "openwhisk")]
+    openwhisk_namespace: String,
+    /// With --openwhisk: the API key `UUID:KEY` (basic authentication); from the environment,
+    /// it stays out of `ps`.
+    #[arg(
+        long,
+        env = "LAMBDAROUTE_OPENWHISK_AUTH",
+        hide_env_values = true,
+        value_name = "UUID:KEY"
+    )]
+    openwhisk_auth: Option<String>,
+    /// Ask this ETSI MEC 016 service (a controller's --mec-listen, `http://HOST:PORT`) for
+    /// an application context of --lambda, call the router its referenceURI names (instead
+    /// of --router), and delete the context at the end (docs/mec.md).
+    #[arg(long, value_name = "URL")]
+    mec: Option<String>,
+}
+
+/// The OpenWhisk API host of `--openwhisk`, if any.
+fn openwhisk(args: &ClientArgs) -> anyhow::Result<Option<client::OpenWhiskApi>> {
+    let Some(url) = &args.openwhisk else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "--openwhisk {url}: give the API host's URL, e.g. http://10.0.0.3:3233"
+    );
+    let auth = match &args.openwhisk_auth {
+        None => None,
+        Some(auth) => match auth.split_once(':') {
+            Some((user, key)) if !user.is_empty() && !key.is_empty() => {
+                Some((user.to_owned(), key.to_owned()))
+            }
+            _ => anyhow::bail!(
+                "--openwhisk-auth (or LAMBDAROUTE_OPENWHISK_AUTH): expected UUID:KEY, as `wsk property get --auth` prints it"
+            ),
+        },
+    };
+    Ok(Some(client::OpenWhiskApi {
+        url: url.clone(),
+        namespace: args.openwhisk_namespace.clone(),
+        auth,
+    }))
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -137,7 +186,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         Some(client::ImageCalls::read(&args.image, args.eyes.clone())?)
     };
     let duration = args.duration;
-    let mut routers = args.router.into_iter().map(|r| r.trim().to_owned());
+    let mut routers = args.router.iter().map(|r| r.trim().to_owned());
     let router = routers
         .next()
         .filter(|r| !r.is_empty())
@@ -147,6 +196,22 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         fallback.iter().all(|r| !r.is_empty()),
         "--router: an empty router in the list; expected HOST:PORT[,HOST:PORT...]"
     );
+    let openwhisk = openwhisk(&args)?;
+    let mut router = router;
+    let context = match &args.mec {
+        Some(url) => {
+            let device = format!("lambdaroute-client-{}", std::process::id());
+            let context =
+                lambdaroute_node::controller::mec::open_context(url, &args.lambda, &device).await?;
+            eprintln!(
+                "MEC: application context {} for {}: router {} (referenceURI {})",
+                context.id, args.lambda, context.router, context.reference_uri
+            );
+            router.clone_from(&context.router);
+            Some(context)
+        }
+        None => None,
+    };
     let options = ClientOptions {
         pattern,
         sizes: args.sizes,
@@ -163,9 +228,16 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 .security("client", Some(lambdaroute_node::tls::Role::Client))?
         },
         fallback,
-        ..ClientOptions::new(router, args.lambda)
+        openwhisk,
+        ..ClientOptions::new(router, args.lambda.clone())
     };
-    let report = client::run_until(options, crate::shutdown_signal()).await?;
+    let report = client::run_until(options, crate::shutdown_signal()).await;
+    if let Some(context) = &context
+        && let Err(error) = lambdaroute_node::controller::mec::close_context(context).await
+    {
+        eprintln!("warning: MEC: {error:#}");
+    }
+    let report = report?;
     if let Some(path) = &args.output {
         report.save_csv(path)?;
         eprintln!("wrote {} calls to {}", report.calls.len(), path.display());

@@ -64,6 +64,11 @@ pub struct ControllerArgs {
     /// there are removed, entries someone else removed come back (`5s`, `1s`, or seconds).
     #[arg(long, value_parser = crate::duration::parse)]
     audit_interval: Option<Duration>,
+    /// Serve ETSI MEC 016's device application interface (`/dev_app/v1/app_list`,
+    /// `/dev_app/v1/app_contexts`) on ADDR:PORT: devices ask for a lambda and are given the
+    /// router to use, the nearest by --distances when given (docs/mec.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    mec_listen: Option<SocketAddr>,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
@@ -71,10 +76,15 @@ pub struct ControllerArgs {
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    // The MEC service chooses devices' routers by the distance matrix, whatever the installer.
+    let mec_distances = match (&args.mec_listen, &args.distances) {
+        (Some(_), Some(path)) => Some(controller::load_distances(path)?),
+        _ => None,
+    };
     let installer = match (args.installer, &args.distances) {
         (InstallerKind::Flat, distances) => {
-            if distances.is_some() {
-                warn!("--distances is used only by --installer two-tier: ignored");
+            if distances.is_some() && args.mec_listen.is_none() {
+                warn!("--distances is used only by --installer two-tier and --mec-listen: ignored");
             }
             Installer::Flat
         }
@@ -129,6 +139,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         resync_grace: args
             .resync_grace
             .unwrap_or(controller::DEFAULT_RESYNC_GRACE),
+        mec_listen: args.mec_listen,
+        mec_distances,
         ..ControllerOptions::new(args.listen, installer)
     };
     let server = args.metrics.serve(registry).await?;

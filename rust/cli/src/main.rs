@@ -7,6 +7,7 @@ mod computer;
 mod controller;
 mod duration;
 mod executor;
+mod gateway;
 mod limits;
 mod metrics;
 mod netem;
@@ -54,6 +55,8 @@ enum Role {
     Trace(trace::TraceArgs),
     /// Make a CA and node certificates for secured mode (--tls-dir; docs/security.md).
     Certs(security::CertsArgs),
+    /// OpenWhisk-compatible front door of a router: OpenWhisk's clients invoke lambdas unchanged.
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -107,6 +110,7 @@ fn main() -> std::process::ExitCode {
             Role::Bench(args) => bench::run(args).await,
             Role::Trace(args) => trace::run(args),
             Role::Certs(args) => security::certs(args),
+            Role::Gateway(args) => gateway::run(args).await,
         }
     });
     match result {

@@ -88,6 +88,23 @@ pub struct ClientOptions {
     pub images: Option<ImageCalls>,
     /// Plain or secured ([`Security`]): TLS with the client's certificate, the call token.
     pub security: Security,
+    /// Send every call through this OpenWhisk API host (lambdaroute's gateway, or OpenWhisk
+    /// itself) instead of a router's gRPC service; `None`: gRPC to `router`.
+    pub openwhisk: Option<OpenWhiskApi>,
+}
+
+/// An OpenWhisk API host the client calls actions on (`POST
+/// {url}/api/v1/namespaces/{namespace}/actions/{lambda}?blocking=true`, the parameters
+/// `{"input": ..., "datain": base64}`), reading the answer from the activation record
+/// (docs/openwhisk.md).
+#[derive(Clone, Debug)]
+pub struct OpenWhiskApi {
+    /// Base URL, e.g. `http://10.0.0.3:3233`.
+    pub url: String,
+    /// The namespace (`_`: the key's own).
+    pub namespace: String,
+    /// `uuid:key` for basic authentication; `None`: none.
+    pub auth: Option<(String, String)>,
 }
 
 /// Images to send, one per call in turn, in `datain` (the lambda's input is empty).
@@ -195,6 +212,7 @@ impl ClientOptions {
             max_request_bytes: crate::router::DEFAULT_MAX_REQUEST_BYTES,
             images: None,
             security: Security::plain(),
+            openwhisk: None,
         }
     }
 }
@@ -318,6 +336,8 @@ struct Run {
     /// Turns true when the run is asked to stop early: no new call starts.
     stopping: tokio::sync::watch::Receiver<bool>,
     channels: Mutex<std::collections::HashMap<String, Channel>>,
+    /// The HTTP client of `options.openwhisk`.
+    http: reqwest::Client,
     problems: Mutex<Vec<String>>,
     /// How calls connect and authenticate.
     security: ClientSecurity,
@@ -484,6 +504,103 @@ impl Run {
         Ok(channel)
     }
 
+    /// One call through an OpenWhisk API host: the answer rebuilt from the activation record
+    /// (its result, and the `responder`, `hops`, `ptime`, `load1` annotations of lambdaroute's
+    /// gateway); an HTTP error other than a failed function is an `Err`.
+    async fn invoke_openwhisk(
+        &self,
+        api: &OpenWhiskApi,
+        request: LambdaRequest,
+    ) -> Result<LambdaResponse, String> {
+        use base64::Engine as _;
+        let url = format!(
+            "{}/api/v1/namespaces/{}/actions/{}?blocking=true",
+            api.url.trim_end_matches('/'),
+            api.namespace,
+            request.name
+        );
+        let mut params = serde_json::Map::new();
+        params.insert("input".into(), request.input.into());
+        if !request.datain.is_empty() {
+            params.insert(
+                "datain".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(&request.datain)
+                    .into(),
+            );
+        }
+        let mut call = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::Value::Object(params).to_string());
+        if let Some((user, key)) = &api.auth {
+            call = call.basic_auth(user, Some(key));
+        }
+        let response = call
+            .send()
+            .await
+            .map_err(|e| format!("OpenWhisk API: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("OpenWhisk API: HTTP {status}: {e}"))?;
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Err("HTTP 202: the activation did not end within the blocking time".into());
+        }
+        let Some(record) = body.get("response") else {
+            return Err(format!(
+                "HTTP {status}: {}",
+                body["error"].as_str().map_or_else(
+                    || lambdaroute_core::text::clip(&text).into_owned(),
+                    str::to_owned
+                )
+            ));
+        };
+        let annotation = |key: &str| {
+            body["annotations"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["key"] == key))
+                .map(|x| x["value"].clone())
+                .unwrap_or_default()
+        };
+        let number =
+            |key: &str| u32::try_from(annotation(key).as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+        let mut answer = LambdaResponse {
+            responder: annotation("responder")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            hops: number("hops"),
+            ptime: number("ptime"),
+            load1: number("load1"),
+            ..Default::default()
+        };
+        let mut result = record["result"].clone();
+        if record["success"] == true {
+            answer.retcode = RETCODE_OK.into();
+            if let Some(object) = result.as_object_mut() {
+                if let Some(data) = object.remove("dataout") {
+                    answer.dataout = base64::engine::general_purpose::STANDARD
+                        .decode(data.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                }
+                answer.output = match object.get("output") {
+                    Some(serde_json::Value::String(text)) if object.len() == 1 => text.clone(),
+                    _ if object.is_empty() => String::new(),
+                    _ => result.to_string(),
+                };
+            }
+        } else {
+            answer.retcode = result["error"]
+                .as_str()
+                .map_or_else(|| format!("Error: {}", record["status"]), str::to_owned);
+        }
+        Ok(answer)
+    }
+
     /// Make one call (with images: one image, then its eye calls) and record it.
     async fn call(&self, spec: CallSpec<'_>) {
         let (router, lambda) = (spec.router, spec.lambda);
@@ -612,14 +729,29 @@ impl Run {
         let time = self.start.elapsed().as_secs_f64();
         let lambda = request.name.clone();
         let sent = Instant::now();
-        let (outcome, router) = match router {
-            Some(router) => (
+        let (outcome, router) = match (&self.options.openwhisk, router) {
+            (Some(api), router) => {
+                let outcome = match tokio::time::timeout(
+                    self.options.timeout,
+                    self.invoke_openwhisk(api, request),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(format!(
+                        "timeout after {:.1} s",
+                        self.options.timeout.as_secs_f64()
+                    )),
+                };
+                (outcome, router.unwrap_or(&self.failover.routers[0]))
+            }
+            (None, Some(router)) => (
                 self.attempt(router, request)
                     .await
                     .map_err(Failure::into_text),
                 router,
             ),
-            None => self.attempt_with_failover(request).await,
+            (None, None) => self.attempt_with_failover(request).await,
         };
         let latency = sent.elapsed().as_secs_f64();
         let router = router.to_owned();
@@ -809,6 +941,11 @@ pub async fn run_until(
         images_sent: 0.into(),
         stopping: stop_rx,
         channels: Mutex::new(Default::default()),
+        http: reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?,
         problems: Mutex::new(Vec::new()),
         security,
         failover: Failover {

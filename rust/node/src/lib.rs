@@ -115,6 +115,7 @@ pub mod computer;
 pub mod controller;
 mod destinations;
 pub mod executor;
+pub mod gateway;
 pub mod limits;
 pub mod membership;
 pub mod metrics;

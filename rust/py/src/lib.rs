@@ -396,6 +396,7 @@ impl PyScenario {
             start_stop(&d, w.start, w.stop)?;
             d.set_item("images", w.images.clone())?;
             d.set_item("eyes", w.eyes.clone())?;
+            d.set_item("api", w.api.as_str())?;
             out.append(d)?;
         }
         Ok(out)

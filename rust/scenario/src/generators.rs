@@ -154,6 +154,7 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
                 stop: None,
                 images: Vec::new(),
                 eyes: None,
+                api: Api::Grpc,
             });
         }
     }

@@ -507,6 +507,29 @@ pub struct Workload {
     /// With images: after each call, call this lambda once per object found (the eyes of each
     /// face), with the object cropped out.
     pub eyes: Option<String>,
+    /// How the client calls: the router's gRPC service, or Apache OpenWhisk's REST API through
+    /// a gateway (`lambdaroute gateway`) on the router's host.
+    pub api: Api,
+}
+
+/// The interface a workload's client calls through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Api {
+    /// The router's `EdgeServer` (gRPC), as serverlessonedge's clients.
+    #[default]
+    Grpc,
+    /// OpenWhisk's REST API, served by a gateway on the router's host in front of it.
+    OpenWhisk,
+}
+
+impl Api {
+    /// The name in scenario files: `grpc` or `openwhisk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Grpc => "grpc",
+            Api::OpenWhisk => "openwhisk",
+        }
+    }
 }
 
 /// Traffic that competes with the calls on the links.

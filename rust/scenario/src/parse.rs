@@ -64,7 +64,7 @@ const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
     "client", "router", "fallback", "lambda", "pattern", "threads", "rate", "on", "off", "trace",
     "window", "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop",
-    "images", "eyes",
+    "images", "eyes", "api",
 ];
 const EVENT_KEYS: &[&str] = &[
     "at", "kind", "host", "link", "factor", "speed", "load", "bw", "delay",
@@ -1563,6 +1563,17 @@ impl<'f> Reader<'f> {
                 )?)
             }
         };
+        let api = match obj.get("api") {
+            None => Api::Grpc,
+            Some(n) => {
+                let what = "`grpc` (the router's gRPC service) or `openwhisk` (OpenWhisk's REST API through a gateway on the router's host)";
+                match self.string(n, &obj.field("api"), what)?.as_str() {
+                    "grpc" => Api::Grpc,
+                    "openwhisk" => Api::OpenWhisk,
+                    _ => return Err(self.expected(n, &obj.field("api"), what)),
+                }
+            }
+        };
         Ok(Workload {
             client,
             router,
@@ -1574,6 +1585,7 @@ impl<'f> Reader<'f> {
             stop,
             images,
             eyes,
+            api,
         })
     }
 

@@ -253,6 +253,9 @@ fn workload(w: &Workload) -> Out {
         Pattern::Aot(aot) => aot.payload == AotPayload::Size,
         _ => true,
     };
+    if w.api != Api::Grpc {
+        m.push(("api".into(), w.api.as_str().into()));
+    }
     if !w.images.is_empty() {
         m.push((
             "images".into(),

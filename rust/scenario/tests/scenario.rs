@@ -697,3 +697,21 @@ fn real_computers_read_and_write_back() {
     assert_eq!(back, sc);
     assert_eq!(back.to_yaml(), first);
 }
+
+#[test]
+fn a_workload_calls_through_grpc_or_the_openwhisk_api() {
+    let text = "switches: [{name: s1}]\nhosts:\n  - {name: r1, switch: s1, role: router}\n  - {name: u1, switch: s1, role: client}\n  - {name: c1, switch: s1, role: computer}\nworkloads:\n  - {client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 5, api: openwhisk}\n  - {client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 5}\n";
+    let sc = Scenario::from_yaml(text, "api.yaml").unwrap();
+    assert_eq!(sc.workloads[0].api, Api::OpenWhisk);
+    assert_eq!(sc.workloads[1].api, Api::Grpc);
+    let written = sc.to_yaml();
+    assert!(written.contains("api: openwhisk"), "{written}");
+    assert_eq!(Scenario::from_yaml(&written, "again.yaml").unwrap(), sc);
+    let error = Scenario::from_yaml(&text.replace("api: openwhisk", "api: rest"), "bad.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("bad.yaml:7:") && error.contains("`openwhisk`"),
+        "{error}"
+    );
+}

@@ -25,6 +25,7 @@
 //! destinations it knows (announced, or removed since its start): the entries of computers
 //! that have not announced again yet stay, and calls keep flowing while the members come back.
 
+pub mod mec;
 mod service;
 pub mod view;
 
@@ -84,6 +85,11 @@ pub struct ControllerOptions {
     /// Period at which each router's tables are read again, so that entries installed there
     /// by anyone else are removed and entries removed by anyone else come back.
     pub audit_interval: Duration,
+    /// Serve ETSI MEC 016's device application interface here ([`mec`]); `None`: not at all.
+    pub mec_listen: Option<SocketAddr>,
+    /// The distance matrix the MEC service chooses a device's router by (the two-tier
+    /// installer's, or one given for MEC alone); `None`: by address only.
+    pub mec_distances: Option<Distances>,
 }
 
 impl ControllerOptions {
@@ -99,6 +105,8 @@ impl ControllerOptions {
             metrics: None,
             security: Security::plain(),
             audit_interval: DEFAULT_AUDIT_INTERVAL,
+            mec_listen: None,
+            mec_distances: None,
         }
     }
 }
@@ -155,6 +163,8 @@ pub fn load_paths(path: &Path) -> Result<Paths, LoadError> {
 pub struct ControllerHandle {
     /// Bound address.
     pub listen: SocketAddr,
+    /// Bound address of the MEC 016 service, if it runs.
+    pub mec_listen: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -173,12 +183,15 @@ impl ControllerHandle {
 pub async fn spawn(options: ControllerOptions) -> anyhow::Result<ControllerHandle> {
     let listener = bind(&options).await?;
     let listen = listener.local_addr()?;
+    let mec = bind_mec(&options).await?;
+    let mec_listen = mec.as_ref().map(TcpListener::local_addr).transpose()?;
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(serve(options, listener, async {
+    let task = tokio::spawn(serve(options, listener, mec, async {
         let _ = rx.await;
     }));
     Ok(ControllerHandle {
         listen,
+        mec_listen,
         shutdown: Some(tx),
         task,
     })
@@ -190,7 +203,19 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = bind(&options).await?;
-    serve(options, listener, shutdown).await
+    let mec = bind_mec(&options).await?;
+    serve(options, listener, mec, shutdown).await
+}
+
+async fn bind_mec(options: &ControllerOptions) -> anyhow::Result<Option<TcpListener>> {
+    match options.mec_listen {
+        Some(listen) => {
+            Ok(Some(TcpListener::bind(listen).await.with_context(
+                || format!("cannot listen on {listen} (--mec-listen)"),
+            )?))
+        }
+        None => Ok(None),
+    }
 }
 
 async fn bind(options: &ControllerOptions) -> anyhow::Result<TcpListener> {
@@ -202,9 +227,23 @@ async fn bind(options: &ControllerOptions) -> anyhow::Result<TcpListener> {
 async fn serve(
     options: ControllerOptions,
     listener: TcpListener,
+    mec: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let controller = Arc::new(service::Controller::new(&options)?);
+    // The MEC service stops when the controller's services stop.
+    let (mec_stop, mec_stopped) = tokio::sync::watch::channel(false);
+    let mec_task = mec.map(|listener| {
+        let mut stopped = mec_stopped.clone();
+        tokio::spawn(mec::serve(
+            Arc::clone(&controller),
+            options.mec_distances.clone(),
+            listener,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     info!(
         secured = options.security.is_secured(),
         listen = %listener.local_addr()?,
@@ -240,6 +279,10 @@ async fn serve(
     grace.abort();
     planner.abort();
     controller.stop();
+    let _ = mec_stop.send(true);
+    if let Some(task) = mec_task {
+        task.await.context("MEC service task panicked")??;
+    }
     result.context("controller service failed")?;
     info!("controller stopped");
     Ok(())

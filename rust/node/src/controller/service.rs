@@ -162,6 +162,22 @@ impl Controller {
         self.epoch
     }
 
+    /// What the MEC device application interface offers: the announced routers and the
+    /// lambdas of the announced computers, with how many computers run each.
+    pub fn offer(&self) -> super::mec::Offer {
+        let state = self.state.lock();
+        let mut lambdas = BTreeMap::new();
+        for computer_lambdas in state.topology.computers.values() {
+            for lambda in computer_lambdas {
+                *lambdas.entry(lambda.clone()).or_insert(0) += 1;
+            }
+        }
+        super::mec::Offer {
+            routers: state.routers.keys().cloned().collect(),
+            lambdas,
+        }
+    }
+
     /// Record a change: the planner plans again. Returns the change's generation.
     fn changed(&self, state: &mut State) -> u64 {
         self.observe(state);
