@@ -63,13 +63,13 @@ release: rust-toolchain
 endif
 
 # Apache OpenWhisk's official JavaScript client (npm `openwhisk`, the version pinned in
-# tests/openwhisk/package.json and package-lock.json), for the gateway's test
+# rust/cli/tests/openwhisk/package.json and package-lock.json), for the gateway's test
 # (rust/cli/tests/openwhisk.rs): `npm ci` there when that version is not installed yet.
-OPENWHISK_CLIENT := $(CURDIR)/tests/openwhisk
+OPENWHISK_CLIENT := $(CURDIR)/rust/cli/tests/openwhisk
 openwhisk-client:
 	@command -v npm >/dev/null 2>&1 || { echo "installing node and npm"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
 	@cd $(OPENWHISK_CLIENT) && node -e 'const p = require("./package.json"), i = require("./node_modules/openwhisk/package.json"); process.exit(i.version === p.dependencies.openwhisk ? 0 : 1)' 2>/dev/null || \
-	  { echo "installing the OpenWhisk client (npm ci in tests/openwhisk)"; npm ci --no-audit --no-fund --ignore-scripts; }
+	  { echo "installing the OpenWhisk client (npm ci in rust/cli/tests/openwhisk)"; npm ci --no-audit --no-fund --ignore-scripts; }
 
 test-rust: rust-toolchain openwhisk-client
 	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --all-targets

@@ -1,7 +1,7 @@
 //! Apache OpenWhisk's official JavaScript client (npm `openwhisk`, pinned in
-//! tests/openwhisk/package.json) against `lambdaroute gateway`, with a router and computers on
+//! rust/cli/tests/openwhisk/package.json) against `lambdaroute gateway`, with a router and computers on
 //! loopback: every call of docs/openwhisk.md. The client is installed by `make test`
-//! (`make openwhisk-client`: `npm ci` in tests/openwhisk); without it this test says so and
+//! (`make openwhisk-client`: `npm ci` in rust/cli/tests/openwhisk); without it this test says so and
 //! passes, unless LAMBDAROUTE_OPENWHISK_CLIENT=required (what `make test` sets).
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ mod support;
 use support::{BIN, free_address, start, wait_ready};
 
 fn client_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/openwhisk")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openwhisk")
 }
 
 fn table(table: &str, lambda: &str, destination: &str) {
