@@ -40,6 +40,13 @@ links: [{a: s1, b: s2, delay: 20}, {a: s1, b: s3, bw: 20}]
 """
 
 
+def _on_second(server: dict[str, str], command: str) -> str:
+    """``command`` (a shell line) run on the second server, as the testbed reaches it."""
+    ssh = ["ssh", "-o", "BatchMode=yes", *(["-F", server["ssh_config"]] if "ssh_config" in server else []),
+           f"root@{server['address']}", command]
+    return subprocess.run(ssh, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
 def _taps() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": tap" in line}
@@ -141,3 +148,9 @@ def test_the_grid_experiment_split_over_two_servers_runs_as_on_one(tmp_path):
     assert result.metadata["tables_ready"]["entries"] == {"r1": 4}
     assert result.metadata["leftovers"] == []
     assert _taps() == taps, "tunnel devices left behind"
+    # Nothing of the run left on the other server either: its bridges, tunnel ends, processes.
+    tag, out = result.metadata["tag"], str(result.out)
+    # `[/]tmp/...`: a pattern that does not match the shell that runs pgrep.
+    left = _on_second(server, f"ovs-vsctl list-br | grep '^l{tag}s' ; ip -o link show | grep -o 'l{tag}s[0-9]*-eth[0-9]*'"
+                              f" ; pgrep -af '[{out[0]}]{out[1:]}' ; true")
+    assert left.strip() == "", f"left on the other server: {left}"

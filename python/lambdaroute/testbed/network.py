@@ -118,7 +118,7 @@ def _run(args: list[str], what: str) -> str:
 _OVS_LOG = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z\|\d+\|(?P<module>[\w-]+)\|(?P<level>[A-Z]+)\|")
 
 
-def _without_timing_warnings(text: str) -> str:
+def without_ovs_notes(text: str) -> str:
     """Open vSwitch tools' output without the notes a slow machine (an emulated VM) makes them
     print on a success: ``timeval|WARN|Unreasonably long 1421ms poll interval``, and the INFO
     and DBG lines that come with it (event coverage, poll loop wake-ups)."""
@@ -474,7 +474,7 @@ class EmulatedNetwork:
                 said = {name: (bridge, proc.communicate(texts[name])[0], proc.returncode)
                         for name, (bridge, proc) in adding.items()}
         for name, (bridge, text, code) in said.items():
-            text = _without_timing_warnings(text)
+            text = without_ovs_notes(text)
             if code != 0 or text.strip():
                 raise NetworkError(f"switch {name} ({bridge}): `ovs-ofctl add-flows` said: "
                                    f"{text.strip() or f'exit {code}'}")
