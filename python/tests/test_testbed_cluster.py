@@ -134,6 +134,11 @@ def test_the_grid_experiment_split_over_two_servers_runs_as_on_one(tmp_path):
         data.update(duration=10, servers=["localhost", server], placement="auto")
         exp = load(REPO / "experiments" / "grid.yaml", data)
         result = run(exp, results=tmp_path, progress=False)
+        # Nothing of the run left on the other server: its bridges, tunnel ends, processes.
+        tag, out = result.metadata["tag"], str(result.out)
+        # `[/]tmp/...`: a pattern that does not match the shell that runs pgrep.
+        left = _on_second(server, f"ovs-vsctl list-br | grep '^l{tag}s' ; ip -o link show | grep -o "
+                                  f"'l{tag}s[0-9]*-eth[0-9]*' ; pgrep -af '[{out[0]}]{out[1:]}' ; true")
     cluster = result.metadata["cluster"]
     nodes = cluster["nodes"]
     # auto: s1-s8 here, s9-s16 on the other server; hosts with their switches.
@@ -148,9 +153,4 @@ def test_the_grid_experiment_split_over_two_servers_runs_as_on_one(tmp_path):
     assert result.metadata["tables_ready"]["entries"] == {"r1": 4}
     assert result.metadata["leftovers"] == []
     assert _taps() == taps, "tunnel devices left behind"
-    # Nothing of the run left on the other server either: its bridges, tunnel ends, processes.
-    tag, out = result.metadata["tag"], str(result.out)
-    # `[/]tmp/...`: a pattern that does not match the shell that runs pgrep.
-    left = _on_second(server, f"ovs-vsctl list-br | grep '^l{tag}s' ; ip -o link show | grep -o 'l{tag}s[0-9]*-eth[0-9]*'"
-                              f" ; pgrep -af '[{out[0]}]{out[1:]}' ; true")
     assert left.strip() == "", f"left on the other server: {left}"
