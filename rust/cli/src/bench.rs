@@ -25,7 +25,7 @@ pub struct BenchArgs {
     /// Numbers of concurrent closed-loop clients.
     #[arg(long, value_delimiter = ',')]
     clients: Option<Vec<usize>>,
-    /// Policies (rp, li, rr, p2c).
+    /// Policies (rp, li, rr, p2c, pf[:alpha:beta]).
     #[arg(long, value_delimiter = ',')]
     policies: Option<Vec<PolicyKind>>,
     /// Router modes: fake (answers after the decision), normal (forwards).
