@@ -31,7 +31,7 @@ BIN := $(abspath $(PREBUILT))/lambdaroute
 export LAMBDAROUTE_BIN := $(BIN)
 endif
 
-.PHONY: build release test test-rust lint bench bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
+.PHONY: build release test test-rust test-peer lint bench bench-peer bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
@@ -62,7 +62,7 @@ release: rust-toolchain
 endif
 
 test-rust: rust-toolchain
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --all-targets -- --skip peer_smoke
 	$(CARGO) test --workspace --doc
 
 lint: rust-toolchain
@@ -81,6 +81,17 @@ bench: release venv
 	$(CARGO) bench -p lambdaroute-core --bench policies -- --warm-up-time 1 --measurement-time 2
 
 # The same harness at tiny sizes (seconds); `make test` runs it through cargo test (rust/cli/tests/bench.rs).
+# Side by side with the original prototype's router (docs/benchmarks.md, "Against the
+# original"): SOE_BIN=dir of serverlessonedge's binaries; skipped, saying so, without it.
+PEER_OUT ?= $(CURDIR)/results/bench-peer
+bench-peer: release
+	mkdir -p $(PEER_OUT)
+	set -o pipefail; $(BIN) --log warn bench --peer --out $(PEER_OUT) $(BENCH_ARGS) | tee $(PEER_OUT)/summary.txt
+
+# The peer benchmark's smoke test (short windows); prints SKIPPED without SOE_BIN.
+test-peer: rust-toolchain
+	$(CARGO) test -p lambdaroute --test bench_peer -- --nocapture
+
 bench-smoke: release
 	$(BIN) --log warn bench --smoke --out $(BENCH_OUT)-smoke
 
@@ -112,7 +123,7 @@ bench-trace: release
 
 ## ----- top level -----
 
-test: lint test-rust $(PYTHON_TEST_TARGETS) test-testbed vm-validate
+test: lint test-rust test-peer $(PYTHON_TEST_TARGETS) test-testbed vm-validate
 
 # The default experiment in Mininet (mk/testbed.mk): a 4x4 grid, one router, two computers of
 # different speed, two clients, round robin, 20 s. `make experiment EXPERIMENT=file.yaml` runs another.
