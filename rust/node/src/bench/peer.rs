@@ -355,6 +355,7 @@ async fn soe_window(
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let (from, until) = (options.warmup.as_secs_f64(), total.as_secs_f64());
     let mut latencies_ns = Vec::new();
+    let mut all_calls = 0u64;
     for line in text.lines() {
         let mut fields = line.split_whitespace();
         let (Some(t), Some(latency)) = (fields.next(), fields.next()) else {
@@ -363,6 +364,7 @@ async fn soe_window(
         let (Ok(t), Ok(latency)) = (t.parse::<f64>(), latency.parse::<f64>()) else {
             continue;
         };
+        all_calls += 1;
         if t >= from && t < until {
             latencies_ns.push((latency * 1e9).min(f64::from(u32::MAX)) as u32);
         }
@@ -372,6 +374,7 @@ async fn soe_window(
         calls: latencies_ns.len() as u64,
         seconds: options.duration.as_secs_f64(),
         latencies_ns,
+        all_calls,
         ..Measured::default()
     })
 }
@@ -436,7 +439,7 @@ pub async fn run(options: &PeerOptions) -> anyhow::Result<Vec<PeerRow>> {
                         if let (Some(r), Some(before)) = (router, before) {
                             cpu[i] += r.cpu_seconds()? - before;
                         }
-                        // Ours counts every call made (warm-up included), edgeclient only the window's.
+                        // Every call made, warm-up included, as the CPU time counts them.
                         all_calls[i] += m.all_calls.max(m.calls);
                         measured[i].merge(m);
                     }
