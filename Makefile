@@ -4,6 +4,7 @@
 #   make experiments  the papers' experiments and their report (QUICK=1: minutes, not an hour)
 #   make test         everything CI runs (lint, Rust tests, Python tests, vagrant validate)
 #   make vm-check     the default experiment in a real Debian 12 VM (mk/vm.mk; not in make test)
+#   make fuzz-smoke   every fuzz target 60 s (mk/fuzz.mk, docs/fuzzing.md; not in make test)
 #
 # Every install step is idempotent: it checks before it installs.
 
@@ -31,7 +32,7 @@ BIN := $(abspath $(PREBUILT))/lambdaroute
 export LAMBDAROUTE_BIN := $(BIN)
 endif
 
-.PHONY: build release test test-rust test-peer lint bench bench-peer bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
+.PHONY: build release test test-rust test-peer openwhisk-client lint bench bench-peer bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
@@ -61,8 +62,17 @@ release: rust-toolchain
 	$(CARGO) build --release -p lambdaroute
 endif
 
-test-rust: rust-toolchain
-	$(CARGO) test --workspace --all-targets -- --skip peer_smoke
+# Apache OpenWhisk's official JavaScript client (npm `openwhisk`, the version pinned in
+# rust/cli/tests/openwhisk/package.json and package-lock.json), for the gateway's test
+# (rust/cli/tests/openwhisk.rs): `npm ci` there when that version is not installed yet.
+OPENWHISK_CLIENT := $(CURDIR)/rust/cli/tests/openwhisk
+openwhisk-client:
+	@command -v npm >/dev/null 2>&1 || { echo "installing node and npm"; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; }
+	@cd $(OPENWHISK_CLIENT) && node -e 'const p = require("./package.json"), i = require("./node_modules/openwhisk/package.json"); process.exit(i.version === p.dependencies.openwhisk ? 0 : 1)' 2>/dev/null || \
+	  { echo "installing the OpenWhisk client (npm ci in rust/cli/tests/openwhisk)"; npm ci --no-audit --no-fund --ignore-scripts; }
+
+test-rust: rust-toolchain openwhisk-client
+	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --all-targets -- --skip peer_smoke
 	$(CARGO) test --workspace --doc
 
 lint: rust-toolchain
@@ -120,6 +130,7 @@ bench-trace: release
 -include mk/python.mk
 -include mk/testbed.mk
 -include mk/vm.mk
+-include mk/fuzz.mk
 
 ## ----- top level -----
 

@@ -194,25 +194,35 @@ class ScenarioBuilder:
         stop: float | None = None,
         images: list[str | os.PathLike[str]] | None = None,
         eyes: str | None = None,
+        fallback: str | list[str] | None = None,
+        api: str | None = None,
     ) -> None:
-        """Calls of lambda ``lambda_`` that ``client`` sends to ``router``: ``pattern``
+        """Calls of lambda ``lambda_`` that ``client`` sends to ``router`` (and, when it cannot
+        be reached, to the ``fallback`` router or routers, in order): ``pattern``
         closed-loop (``threads``), poisson (``rate`` calls/s), on-off (``rate`` during ON, mean
         ``on`` and ``off`` periods in s), trace (``trace`` file) or aot (an Array of Things
         digest ``trace`` with ``window``, ``speedup``, ``group``, ``lambdas``, ``sensors``,
         ``payload``: docs/traces.md); ``size`` bytes, or ``(min, max)`` drawn uniformly;
         ``start``/``stop`` s from the start of the run. Or ``images`` (files sent in turn, e.g.
-        to ``facerec0``), with ``eyes`` the lambda called once per face found."""
+        to ``facerec0``), with ``eyes`` the lambda called once per face found. ``api``
+        ``openwhisk``: the client calls through OpenWhisk's REST API (a gateway on the router's
+        host; docs/openwhisk.md) instead of the router's gRPC service."""
         sizes = {"min": size[0], "max": size[1]} if isinstance(size, (tuple, list)) and len(size) == 2 else size
-        workload = {"client": client, "router": router, "lambda": lambda_, "pattern": pattern}
+        workload: dict[str, Any] = {"client": client, "router": router}
+        if fallback is not None:
+            workload["fallback"] = list(fallback) if isinstance(fallback, (list, tuple)) else fallback
+        workload.update({"lambda": lambda_, "pattern": pattern})
         workload.update(_omit_none(threads=threads, rate=rate, on=on, off=off, trace=_plain(trace),
                                    window=window, speedup=speedup, group=group, lambdas=lambdas,
                                    sensors=sensors, payload=payload,
                                    size=_plain(sizes), start=start, stop=stop,
-                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes))
+                                   images=[_plain(i) for i in images] if images is not None else None, eyes=eyes,
+                                   api=api))
         keywords = {"lambda_": lambda_, "pattern": pattern, "threads": threads, "rate": rate, "on": on,
                     "off": off, "trace": trace, "window": window, "speedup": speedup, "group": group,
                     "lambdas": lambdas, "sensors": sensors, "payload": payload, "size": size,
-                    "start": start, "stop": stop, "images": images, "eyes": eyes}
+                    "start": start, "stop": stop, "images": images, "eyes": eyes, "fallback": fallback,
+                    "api": api}
         self._add("workloads", workload,
                   _Call(_call_text("add_workload", [client, router], keywords), {"lambda": "lambda_"}))
 
@@ -274,6 +284,7 @@ class ScenarioBuilder:
         """A change at ``at`` s into the run (section ``events``): ``kind`` computer-speed
         (``host``, ``factor`` or ``speed``), computer-load (``host``, ``load``: the fraction of
         its cores other work takes, 0 <= load < 1), computer-stop/computer-start (``host``),
+        computer-freeze/computer-thaw (``host``: SIGSTOP, SIGCONT),
         link-down/link-up (``link`` ``a-b``), link-set (``link``, ``bw`` and/or ``delay``),
         router-restart (``host``)."""
         event = {"at": at, "kind": kind,

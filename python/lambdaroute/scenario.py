@@ -102,6 +102,11 @@ class Workload:
     images: tuple[str, ...] = ()
     #: With images: the lambda called once per object found (e.g. ``eyerec0``).
     eyes: str | None = None
+    #: Routers the client fails over to, in order, when ``router`` cannot be reached.
+    fallback: tuple[str, ...] = ()
+    #: ``grpc`` (the router's gRPC service) or ``openwhisk`` (OpenWhisk's REST API through a
+    #: gateway on the router's host; docs/openwhisk.md).
+    api: str = "grpc"
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class External:
 @dataclass(frozen=True)
 class Event:
     """A change during the run at ``at`` s: ``kind`` is one of computer-speed, computer-load,
-    computer-stop, computer-start, link-down, link-up, link-set, router-restart; ``host`` (a
+    computer-stop, computer-start, computer-freeze, computer-thaw, link-down, link-up, link-set, router-restart; ``host`` (a
     computer or a router) or ``link`` (``a-b``) says what it acts on; ``factor`` or ``speed``
     (ops/s per core) the new speed of a computer-speed; ``load`` (0 <= load < 1, the fraction of
     its cores other work takes) the background load of a computer-load; ``bw`` (Mbit/s) and/or
@@ -233,7 +238,10 @@ class Scenario:
         for d in self._native.workloads():
             common = {k: d.pop(k) for k in ("client", "router", "pattern", "size", "start", "stop")}
             images, eyes = tuple(d.pop("images", ())), d.pop("eyes", None)
-            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, **common))
+            fallback = tuple(d.pop("fallback", ()))
+            api = d.pop("api", "grpc")
+            out.append(Workload(lambda_=d.pop("lambda"), params=d, images=images, eyes=eyes, fallback=fallback,
+                                api=api, **common))
         return out
 
     @cached_property

@@ -816,3 +816,76 @@ def test_a_node_killed_at_the_end_of_a_short_deadline_still_gets_time_to_die():
 
     assert KILL_WAIT >= 0.5
     assert stop_process(SlowToDie(), 0.1) == -9  # type: ignore[arg-type]
+
+
+# ----- secured mode (secure: true) -----
+
+def test_secure_is_an_experiment_setting_and_must_be_a_boolean():
+    data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())
+    assert load(REPO / "experiments" / "grid.yaml", data).secure is False
+    data["secure"] = True
+    assert load(REPO / "experiments" / "grid.yaml", data).secure is True
+    data["secure"] = "yes"
+    with pytest.raises(ExperimentError, match="secure `yes`: expected true or false"):
+        load(REPO / "experiments" / "grid.yaml", data)
+
+
+def test_secured_nodes_get_their_hosts_certificates_and_the_tools_operator_and_monitor(tmp_path):
+    from lambdaroute.testbed.monitor import controller_reporter
+    from lambdaroute.testbed.nodes import certs_commands
+
+    scenario = load(REPO / "experiments" / "grid.yaml").scenario
+    nodes = _nodes(scenario, tmp_path)
+    router = scenario.hosts_with("router")[0]
+    computer_host = scenario.hosts_with("computer")[0]
+    plain, _ = nodes.router_args(router, 0, "10.0.0.9:6475")
+    assert "--tls-dir" not in plain
+    commands = certs_commands("lambdaroute", tmp_path / "certs", scenario)
+    assert commands[0] == ["lambdaroute", "certs", "--out", str(tmp_path / "certs"), "--ca"]
+    named = {c[c.index("--node") + 1]: c for c in commands[1:]}
+    assert named[router.name][named[router.name].index("--role") + 1] == "router"
+    assert named[router.name][named[router.name].index("--ip") + 1] == router.ip
+    assert named[computer_host.name][named[computer_host.name].index("--role") + 1] == "computer"
+    assert {"operator", "monitor"} <= set(named)
+
+    nodes.tls_dir = tmp_path / "certs"
+    tls = ["--tls-dir", str(tmp_path / "certs"), "--tls-name"]
+    secured, _ = nodes.router_args(router, 0, "10.0.0.9:6475")
+    assert " ".join([*tls, router.name]) in " ".join(secured)
+    computer, _ = nodes.computer_args(computer_host, "10.0.0.9:6475")
+    assert " ".join([*tls, computer_host.name]) in " ".join(computer)
+    workload = scenario.workloads[0]
+    client = client_command(workload, scenario.host(workload.router), tmp_path / "x.csv", 5, 1,
+                            tls_dir=nodes.tls_dir)
+    assert " ".join([*tls, workload.client]) in " ".join(client)
+    assert "--tls-dir" not in client_command(workload, scenario.host(workload.router), tmp_path / "x.csv", 5, 1)
+    seen = []
+    report = controller_reporter(lambda args: (seen.append(args), (0, "ok"))[1], "lambdaroute", "10.0.0.9:6475",
+                                 nodes.tls_dir)
+    report("congested", "s1-s2")
+    assert " ".join([*tls, "monitor"]) in " ".join(seen[0])
+
+
+def test_secured_certificates_are_made_and_load_for_every_node(tmp_path):
+    """The commands the testbed runs, run for real with the built binary (no Mininet)."""
+    import shutil
+    import subprocess
+
+    from lambdaroute.testbed.experiment import find_binary
+    from lambdaroute.testbed.nodes import certs_commands
+
+    try:
+        binary = find_binary()
+    except Exception:  # noqa: BLE001 - no built binary in this checkout
+        pytest.skip("no lambdaroute binary built")
+    if shutil.which(binary) is None and not Path(binary).exists():
+        pytest.skip("no lambdaroute binary built")
+    if subprocess.run([binary, "certs", "--help"], capture_output=True).returncode != 0:
+        pytest.skip(f"{binary} has no `certs` subcommand (an older build)")
+    scenario = Scenario.from_yaml(CONDITIONS.replace("SPEED", "1.0e9"))
+    for command in certs_commands(binary, tmp_path, scenario):
+        subprocess.run(command, check=True, capture_output=True)
+    names = {p.name for p in tmp_path.iterdir()}
+    for host in [*scenario.hosts_with("router"), *scenario.hosts_with("computer"), "operator", "monitor"]:
+        name = host if isinstance(host, str) else host.name
+        assert {f"{name}.pem", f"{name}-key.pem"} <= names, names

@@ -153,6 +153,25 @@ def test_without_a_controller_the_testbed_installs_flat_tables(tmp_path):
     _check_grid_split(result)
 
 
+def test_a_secured_run_installs_its_tables_and_serves_every_call_over_tls(tmp_path):
+    require_mininet()
+    data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())
+    data.update(duration=10, secure=True)
+    result = run(load(REPO / "experiments" / "grid.yaml", data), results=tmp_path, progress=False)
+    assert result.metadata["secure"] is True
+    assert result.metadata["tables"] == "controller" and result.metadata["tables_installed_by_controller"]
+    _check_grid_split(result)
+    certs = result.out / "certs"
+    assert (certs / "ca.pem").exists() and (certs / "operator.pem").exists()
+    logs = result.out / "logs"
+    for pattern in ("controller-*.log", "router-*.log", "computer-*.log", "client-*.log"):
+        for log in logs.glob(pattern):
+            text = log.read_text()
+            assert "--tls-dir" in text.splitlines()[0], f"{log.name} started without TLS"
+    router_log = next(logs.glob("router-*.log")).read_text()
+    assert "secured=true" in router_log, router_log[:2000]
+
+
 def test_with_metrics_the_scraped_counters_move_with_the_calls(tmp_path):
     require_mininet()
     data = yaml.safe_load((REPO / "experiments" / "grid.yaml").read_text())

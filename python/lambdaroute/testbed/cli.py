@@ -5,6 +5,7 @@
                         [--variants a,b] [--report]   sweeps: variants x policies x seeds, then the report
     lambdaroute-testbed compare RESULTS...  runs' figures side by side (Markdown)
     lambdaroute-testbed report RESULTS... [--out DIR]  the findings, tables and plots of sweeps and runs
+    lambdaroute-testbed faults RESULTS...   each run's faults: calls lost, time to recover (faults.csv)
     lambdaroute-testbed clean        remove what runs killed without cleanup left behind (only theirs)
     lambdaroute-testbed features     show what this kernel offers the testbed
 
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="report.md/.html and plots of sweep or run folders, with the findings")
     rep.add_argument("results", nargs="+", help="sweep folders (with sweep.json) or run folders (metadata.json)")
     rep.add_argument("--out", help="output folder (default: results/report/<timestamp>)")
+    fl = sub.add_parser("faults", help="each run's faults (events.csv): calls lost, time to recover, latency "
+                                       "during, as a Markdown table; (re)writes the run's faults.csv")
+    fl.add_argument("results", nargs="+", help="result folders (results/<experiment>/<time>)")
     sub.add_parser("clean", help="remove leftovers of runs that died without cleaning up")
     sub.add_parser("features", help="show the kernel features the testbed would use")
     return p
@@ -79,6 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             path, found = write_report([Path(p) for p in ns.results], Path(ns.out) if ns.out else None)
             print("".join(f.line + "\n" for f in found) + str(path))
+            return 0
+        if ns.command == "faults":
+            from lambdaroute.testbed.faults import format_table, from_results
+
+            for folder in ns.results:
+                if not (Path(folder) / "metadata.json").is_file():
+                    raise ValueError(f"{folder}: no metadata.json: give a result folder of `lambdaroute-testbed run`")
+                print(f"{folder}:\n{format_table(from_results(Path(folder)))}")
             return 0
         if ns.command == "clean":
             removed = cleanup.clean_stale()

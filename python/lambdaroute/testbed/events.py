@@ -22,6 +22,10 @@ goes to ``metadata.json``.
   processor) or background load (``load``), and its process gets SIGHUP; the event waits until
   its log confirms the change. Calls in flight continue at the new rate; the computer stays in
   the tables. Face computers cannot change speed: the event fails.
+- ``computer-freeze``/``computer-thaw``: the computer's process suspended with SIGSTOP and
+  resumed with SIGCONT (by handle, as SIGHUP): it is not killed, its sockets stay open, calls
+  to it wait unanswered (the router gives up after its ``--call-timeout``). A computer still
+  frozen at the end is thawed before the nodes stop (:meth:`EventRunner.thaw_all`).
 - ``router-restart``: the router's process stopped and started again; its tables come from the
   controller (it announces itself) or, without one, from the testbed's flat installer.
 
@@ -103,6 +107,8 @@ class EventRunner:
         self._restarts: dict[str, int] = {}
         #: Current (speed factor, background load) of each computer, as events changed them.
         self.conditions: dict[str, tuple[float, float]] = {}
+        #: Computers frozen by ``computer-freeze`` and not thawed yet.
+        self.frozen: set[str] = set()
 
     # ----- the schedule -----
 
@@ -146,6 +152,10 @@ class EventRunner:
             if event.load is None:
                 raise ValueError("a computer-load event needs `load`")
             return self._computer_load(event.host or "", event.load)
+        if kind == "computer-freeze":
+            return self._freeze(event.host or "")
+        if kind == "computer-thaw":
+            return self._thaw(event.host or "")
         if kind == "router-restart":
             return self._restart_router(event.host or "")
         raise ValueError(f"unknown event kind `{kind}`")
@@ -258,6 +268,38 @@ class EventRunner:
         if self.controller is None:
             self.nodes.install_flat_tables(computers=[h])
         return "started" + ("" if self.controller else "; entries installed by the testbed")
+
+    def _freeze(self, host: str) -> str:
+        if host in self.frozen:
+            raise RuntimeError(f"computer {host} is already frozen")
+        group = self.nodes.signal_computer(host, signal.SIGSTOP)
+        self.frozen.add(host)
+        return f"SIGSTOP to {len(group)} process{'es' if len(group) != 1 else ''} (suspended, not killed)"
+
+    def _thaw(self, host: str) -> str:
+        if host not in self.frozen:
+            raise RuntimeError(f"computer {host} is not frozen")
+        group = self.nodes.signal_computer(host, signal.SIGCONT)
+        self.frozen.discard(host)
+        return f"SIGCONT to {len(group)} process{'es' if len(group) != 1 else ''} (resumed)"
+
+    def thaw_all(self, origin: float) -> list[Applied]:
+        """Thaws every computer still frozen (a ``computer-freeze`` without its thaw, or the run
+        ended before it), so that it stops as the others do; recorded as ``computer-thaw``
+        events due now (``origin``: the run's time 0, a monotonic time)."""
+        done = []
+        for host in sorted(self.frozen):
+            began = time.monotonic()
+            try:
+                detail, error = self._thaw(host) + "; at the end of the run", ""
+            except Exception as e:  # noqa: BLE001 - recorded; the stop goes on
+                detail, error = "", f"{type(e).__name__}: {e}"
+                self.frozen.discard(host)
+            now = round(began - origin, 3)
+            applied = Applied(now, now, round(time.monotonic() - began, 3), "computer-thaw", host, detail, error)
+            self.applied.append(applied)
+            done.append(applied)
+        return done
 
     def _simulated(self, host: str, kind: str) -> Host:
         h = self.scenario.host(host)

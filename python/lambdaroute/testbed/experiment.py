@@ -27,13 +27,15 @@ __all__ = ["Experiment", "ExperimentError", "YAMLBudgetError", "read_yaml", "rea
 
 #: How the testbed runs a scenario, whatever the scenario's source.
 SETTINGS = {"name", "description", "delay", "tables", "monitor", "results", "binary", "grace", "metrics",
-            "servers", "placement"}
+            "secure", "timeouts", "servers", "placement"}
 KEYS = SETTINGS | {"scenario", "generator", "args", "options", "overrides", "duration", "seed", "sweep", "quick"}
 #: ``report: false`` keeps the monitor recording but turns the congestion hook off (no reports).
 MONITOR_KEYS = {"interval", "hysteresis", "samples", "report"}
 #: Control keys that are parameters of another key's choice (docs/scenario.md, `control`).
 #: ``metrics: {interval: S}`` (or ``true``: every second) scrapes the nodes' /metrics.
 METRICS_KEYS = {"interval"}
+#: ``timeouts:``: the routers' ``--call-timeout`` and the clients' ``--timeout``, s.
+TIMEOUT_KEYS = {"call", "client"}
 CONTROL_PARAMETERS = {"installer": {"objective"}, "estimator": {"alpha", "period", "stat", "decay"}}
 
 
@@ -148,11 +150,18 @@ class Experiment:
     report_congestion: bool = True
     #: Seconds between scrapes of the nodes' Prometheus metrics (``metrics.csv``); None: off.
     metrics: float | None = None
+    #: Secured mode (docs/security.md): certificates made by ``lambdaroute certs`` into the run
+    #: directory, every node started with ``--tls-dir``; ``secure: true`` in the file.
+    secure: bool = False
     #: Where this run sits in a sweep (experiment, variant, role, policy, seed, quick), copied
     #: into ``metadata.json`` as ``sweep``; empty for a single run.
     labels: dict[str, Any] = field(default_factory=dict)
     #: The servers the run is spread over (``servers:``, ``placement:``); None: this machine.
     cluster: cluster_mod.ClusterSpec | None = None
+    #: ``timeouts:``: ``call`` (the routers' ``--call-timeout``: how long a router waits for a
+    #: computer before it drops it and retries elsewhere) and ``client`` (the clients'
+    #: ``--timeout``: how long a client waits for its router), s; absent: the binaries' 60 s.
+    timeouts: dict[str, float] = field(default_factory=dict)
 
 
 def _by_name(items: list[dict[str, Any]], key: Any) -> dict[str, dict[str, Any]]:
@@ -330,9 +339,16 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         else:
             monitor[k] = float(v) if k != "samples" else int(v)
     metrics = _metrics(data.get("metrics"), where)
+    timeouts = _timeouts(data.get("timeouts"), where)
     tables = data.get("tables", "auto")
     if tables not in ("auto", "controller", "testbed"):
         raise ExperimentError(f"{where}: tables `{tables}`: expected auto, controller or testbed")
+    secure = data.get("secure", False)
+    if not isinstance(secure, bool):
+        raise ExperimentError(f"{where}: secure `{secure}`: expected true or false")
+    if secure and scenario.external:
+        raise ExperimentError(f"{where}: secure: true with external computers (outside Mininet) is not "
+                              f"supported yet: drop `secure` or the scenario's `external` computers")
     results = Path(data.get("results", "results"))
     binary = data.get("binary")
     if binary and not Path(binary).is_absolute():
@@ -359,6 +375,8 @@ def _with_settings(data: dict[str, Any], where: str, base: Path, name: str, scen
         report_congestion=report_congestion,
         metrics=metrics,
         cluster=cluster,
+        secure=secure,
+        timeouts=timeouts,
     )
 
 
@@ -378,3 +396,20 @@ def _metrics(value: Any, where: str) -> float | None:
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
         raise ExperimentError(f"{where}: metrics.interval `{interval}`: expected seconds > 0")
     return float(interval)
+
+
+def _timeouts(value: Any, where: str) -> dict[str, float]:
+    """``timeouts:`` as ``{call: S, client: S}`` (either may be left out), each S > 0 seconds."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ExperimentError(f"{where}: timeouts `{value}`: expected {{call: SECONDS, client: SECONDS}}")
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        if k not in TIMEOUT_KEYS:
+            raise ExperimentError(f"{where}: timeouts.{k}: unknown; expected {', '.join(sorted(TIMEOUT_KEYS))} "
+                                  f"(call: the routers' --call-timeout, client: the clients' --timeout)")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ExperimentError(f"{where}: timeouts.{k} `{v}`: expected seconds > 0, e.g. `{k}: 2`")
+        out[k] = float(v)
+    return out

@@ -121,12 +121,15 @@ def parse_dump_ports(text: str) -> dict[int, int]:
     return out
 
 
-def controller_reporter(run_in_host: Callable[[list[str]], tuple[int, str]], binary: str, controller: str) -> Reporter:
+def controller_reporter(run_in_host: Callable[[list[str]], tuple[int, str]], binary: str, controller: str,
+                        tls_dir: Path | None = None) -> Reporter:
     """A reporter that tells the controller: ``lambdaroute congestion --controller ADDR EVENT LINK``,
-    run through ``run_in_host`` (a host that reaches the controller)."""
+    run through ``run_in_host`` (a host that reaches the controller); in secured mode
+    (``tls_dir``) with the ``monitor`` certificate."""
+    tls = ["--tls-dir", str(tls_dir), "--tls-name", "monitor"] if tls_dir is not None else []
 
     def report(event: str, link: str) -> str:
-        rc, output = run_in_host([binary, "congestion", "--controller", controller, event, link])
+        rc, output = run_in_host([binary, "congestion", "--controller", controller, *tls, event, link])
         if rc != 0:
             raise RuntimeError(f"`lambdaroute congestion {event} {link}` failed ({rc}): {output.strip()}")
         log.info("reported %s %s to the controller: %s", event, link, output.strip())

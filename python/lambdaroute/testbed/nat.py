@@ -35,6 +35,7 @@ from typing import Any
 from lambdaroute.scenario import Host, Scenario
 from lambdaroute.testbed.batch import iptables_restore
 from lambdaroute.testbed.cleanup import Cleanup, RunState
+from lambdaroute.testbed.network import without_ovs_notes
 
 __all__ = ["Gateway", "start_gateway"]
 
@@ -149,9 +150,12 @@ def _route_to_machine(network: Any, scenario: Scenario, nat: Host, gateway: Gate
         if not ports:
             continue
         flow = f"priority=90,ip,nw_dst={gateway.network},actions=output:{ports[0]}"
-        adding.append((sw.name, subprocess.Popen(["ovs-ofctl", "add-flow", network.bridges[sw.name], flow],
+        # Where the switch is: here, or over SSH on its server (runs across servers).
+        command = ["ovs-ofctl", "add-flow", network.bridges[sw.name], flow]
+        root = getattr(network, "root_command", None)
+        adding.append((sw.name, subprocess.Popen(root(sw.name, command) if root else command,
                                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
-    said = [(name, proc.communicate()[0], proc.returncode) for name, proc in adding]
+    said = [(name, without_ovs_notes(proc.communicate()[0]), proc.returncode) for name, proc in adding]
     for name, text, code in said:
         if code != 0 or text.strip():
             raise RuntimeError(f"NAT gateway: switch {name}: `ovs-ofctl add-flow` said: {text.strip() or code}")

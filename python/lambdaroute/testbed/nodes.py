@@ -66,6 +66,10 @@ __all__ = [
     "FACE_LAMBDAS",
     "FUNCTION_PORT",
     "external_endpoints",
+    "gateway_command",
+    "openwhisk_routers",
+    "GATEWAY_PORT",
+    "OPENWHISK_KEY",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,12 @@ COMPUTER_PORT = 10000
 METRICS_PORT = 9464
 #: Port of the face function beside a face computer inside a host (on its 127.0.0.1).
 FUNCTION_PORT = 8090
+#: Port of the OpenWhisk-compatible gateway (``lambdaroute gateway``) on a router's host, for
+#: workloads with ``api: openwhisk`` (OpenWhisk's standalone server's port).
+GATEWAY_PORT = 3233
+#: The API key of every run's gateways (``uuid:key``, namespace guest), written to the run's
+#: ``openwhisk-keys.txt``; OpenWhisk's clients inside the emulated network use it.
+OPENWHISK_KEY = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:lambdaroute-testbed-key"
 #: What a face computer runs (and announces).
 FACE_LAMBDAS = ["clambda0", "eyerec0", "facerec0"]
 
@@ -353,6 +363,12 @@ class Nodes:
         self.controller: tuple[Host, str, NodeProcess] | None = None
         #: Every controller, router and computer started from now on serves ``/metrics``.
         self.metrics = False
+        #: Secured mode: the directory of ``lambdaroute certs`` (:meth:`make_certs`); every node
+        #: and tool started from now on speaks TLS with its host's certificate.
+        self.tls_dir: Path | None = None
+        #: The routers' ``--call-timeout`` in s (the experiment's ``timeouts.call``); None: the
+        #: router's default (60 s).
+        self.call_timeout: float | None = None
         # Every node is stopped by stop_all, in order (clients, computers, routers, controller);
         # run() pushes it again after the traffic so that nodes go before the traffic.
         cleanup.push("stop the nodes", self.stop_all)
@@ -385,6 +401,22 @@ class Nodes:
         or ``python3`` where the host lives on another server (this venv is not there)."""
         cluster = getattr(self.network, "cluster", None)
         return "python3" if cluster is not None and not outside and cluster.is_remote(host) else sys.executable
+
+    def make_certs(self) -> Path:
+        """Secured mode: ``lambdaroute certs`` into ``<run>/certs``: a CA, a certificate per
+        router, computer, controller and client host at its address, and ``operator`` and
+        ``monitor`` (the testbed's tools, run in the hosts); later nodes start secured."""
+        out = self.out / "certs"
+        for command in certs_commands(self.binary, out, self.scenario):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
+        self.tls_dir = out
+        return out
+
+    def tls_args(self, name: str) -> list[str]:
+        """``--tls-dir DIR --tls-name NAME`` in secured mode, else nothing."""
+        return tls_args(self.tls_dir, name)
 
     def metrics_args(self, h: Host) -> tuple[list[str], list[str]]:
         """``--metrics-listen <host ip>:9464`` and that address, when :attr:`metrics` is on."""
@@ -461,7 +493,7 @@ class Nodes:
     #: The order nodes stop in: the metrics scraper (its last round sees the nodes still up),
     #: clients; computers while the controller and the routers still run (their RemoveComputer
     #: reaches the controller, which takes them off the routers); then routers; the controller last.
-    STOP_ORDER = ("scraper", "client", "computer", "router", "controller")
+    STOP_ORDER = ("scraper", "client", "gateway", "computer", "router", "controller")
 
     def stop_role(self, role: str, timeout: float = 5.0) -> list[str]:
         """Stops every running node of ``role`` by handle: SIGTERM to all, wait up to
@@ -567,6 +599,7 @@ class Nodes:
             args += ["--conditions", str(self.write_conditions(h.name))]
         if controller:
             args += ["--controller", controller]
+        args += self.tls_args(h.name)
         listens = [listen, util] if n == 1 else [listen, endpoint(h, COMPUTER_PORT + n - 1),
                                                  endpoint(h, UTIL_PORT + n - 1)]
         metrics, metrics_listen = self.metrics_args(h)
@@ -646,6 +679,9 @@ class Nodes:
                 "--estimator", estimator, "--seed", str(self.router_seed + index)]
         if controller:
             args += ["--controller", controller]
+        args += self.tls_args(h.name)
+        if self.call_timeout is not None:
+            args += ["--call-timeout", f"{self.call_timeout:g}s"]
         metrics, metrics_listen = self.metrics_args(h)
         return args + metrics, [listen, table, *metrics_listen]
 
@@ -657,6 +693,7 @@ class Nodes:
         if control.get("installer") == "two-tier" and control.get("objective"):
             args += ["--objective", control["objective"]]
         args += ["--router-timeout", f"{router_timeout(self.scenario, host)}s"]
+        args += self.tls_args(host.name)
         metrics, metrics_listen = self.metrics_args(host)
         np = self.spawn(host.name, "controller", args + metrics, f"controller-{host.name}.log",
                         [listen, *metrics_listen])
@@ -669,7 +706,7 @@ class Nodes:
         if self.controller is None:
             raise RuntimeError("no controller in this run")
         host, address, _ = self.controller
-        command = [self.binary, "view", "--controller", address]
+        command = [self.binary, "view", "--controller", address, *self.tls_args("operator")]
         proc = self.network.node(host.name).popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
         out, err = proc.communicate(timeout=30)
@@ -734,9 +771,26 @@ class Nodes:
         self.wait_all_listening(started)
         return started
 
+    def start_gateways(self) -> list[NodeProcess]:
+        """An OpenWhisk-compatible gateway on the host of every router that a workload with
+        ``api: openwhisk`` calls (:func:`openwhisk_routers`), with the run's key
+        (:data:`OPENWHISK_KEY`); waits until each listens."""
+        routers = openwhisk_routers(self.scenario)
+        if not routers:
+            return []
+        keys = self.out / "openwhisk-keys.txt"
+        keys.write_text(f"# the run's OpenWhisk API key (docs/openwhisk.md)\n{OPENWHISK_KEY} guest\n",
+                        encoding="utf-8")
+        started = []
+        for h in routers:
+            args, listens = gateway_command(h, keys)
+            started.append(self.spawn(h.name, "gateway", args, f"gateway-{h.name}.log", listens))
+        self.wait_all_listening(started)
+        return started
+
     def table(self, router: Host, *args: str) -> str:
         """Runs ``lambdaroute table --router <router's table service> ARGS`` in the router's host."""
-        command = [self.binary, "table", "--router", endpoint(router, TABLE_PORT), *args]
+        command = [self.binary, "table", "--router", endpoint(router, TABLE_PORT), *self.tls_args("operator"), *args]
         proc = self.network.node(router.name).popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
         out, err = proc.communicate(timeout=30)
@@ -772,13 +826,65 @@ class Nodes:
             (out / f"{r.name}.txt").write_text(text, encoding="utf-8")
 
 
+#: The scenario roles that get a certificate, and the certificate role of each.
+CERT_ROLES = {"router": "router", "computer": "computer", "controller": "controller", "client": "client"}
+
+
+def certs_commands(binary: str, out: Path, scenario: Scenario) -> list[list[str]]:
+    """The ``lambdaroute certs`` commands of a run in secured mode: the CA, one certificate per
+    router, computer, controller and client host (named after the host, for its address), and
+    ``operator`` (the table and view tools) and ``monitor`` (congestion reports), which the
+    testbed runs inside the hosts, so each names every host address."""
+    commands = [[binary, "certs", "--out", str(out), "--ca"]]
+    addresses = []
+    for role, cert_role in CERT_ROLES.items():
+        for h in scenario.hosts_with(role):
+            commands.append([binary, "certs", "--out", str(out), "--node", h.name, "--role", cert_role,
+                             "--ip", h.ip])
+            addresses.append(h.ip)
+    tools = ",".join(["127.0.0.1", *sorted(set(addresses))])
+    for tool in ("operator", "monitor"):
+        commands.append([binary, "certs", "--out", str(out), "--node", tool, "--role", tool, "--ip", tools])
+    return commands
+
+
+def tls_args(tls_dir: Path | None, name: str) -> list[str]:
+    """``--tls-dir DIR --tls-name NAME`` when ``tls_dir`` is set (secured mode), else nothing."""
+    return ["--tls-dir", str(tls_dir), "--tls-name", name] if tls_dir is not None else []
+
+
+def openwhisk_routers(scenario: Scenario) -> list[Host]:
+    """The routers that workloads with ``api: openwhisk`` call, in the scenario's order: each
+    gets a gateway on its host."""
+    names = {w.router for w in scenario.workloads if w.api == "openwhisk"}
+    return [h for h in scenario.hosts_with("router") if h.name in names]
+
+
+def gateway_command(router: Host, keys: Path) -> tuple[list[str], list[str]]:
+    """``lambdaroute gateway`` arguments (after the binary) for the gateway on ``router``'s host,
+    in front of that router, and the address it listens on."""
+    listen = endpoint(router, GATEWAY_PORT)
+    args = ["gateway", "--listen", listen, "--router", endpoint(router, ROUTER_PORT),
+            "--router-table", endpoint(router, TABLE_PORT), "--keys", str(keys)]
+    return args, [listen]
+
+
 def client_command(workload: Workload, router: Host, output: Path, duration: float, seed: int,
-                   base: Path | None = None, schedule: Path | None = None) -> list[str]:
+                   base: Path | None = None, schedule: Path | None = None,
+                   tls_dir: Path | None = None, fallback: list[Host] | None = None,
+                   timeout: float | None = None) -> list[str]:
     """``lambdaroute client`` arguments for a workload (after the binary); image paths relative
     to ``base`` (default: the current directory); an ``aot`` workload sends the calls of its
-    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`)."""
-    args = ["client", "--router", endpoint(router, ROUTER_PORT), "--lambda", workload.lambda_,
-            "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output)]
+    ``schedule`` (written by :func:`lambdaroute.aot.write_schedules`); in secured mode
+    (``tls_dir``) with the client host's certificate. ``fallback``: the workload's fallback
+    routers, after ``router`` in ``--router A,B`` (the client fails over to them in order);
+    ``timeout``: the client's ``--timeout`` in s (None: its default)."""
+    routers = ",".join(endpoint(r, ROUTER_PORT) for r in [router, *(fallback or [])])
+    args = ["client", "--router", routers, "--lambda", workload.lambda_,
+            "--duration", f"{duration:g}", "--seed", str(seed), "--output", str(output),
+            *tls_args(tls_dir, workload.client)]
+    if timeout is not None:
+        args += ["--timeout", f"{timeout:g}s"]
     lo, hi = workload.size
     args += ["--sizes", f"{lo}" if lo == hi else f"{lo}-{hi}"]
     p = workload.params
@@ -808,4 +914,9 @@ def client_command(workload: Workload, router: Host, output: Path, duration: flo
         args += ["--image", ",".join(str(i.resolve()) for i in paths)]
         if workload.eyes:
             args += ["--eyes", workload.eyes]
+    if workload.api == "openwhisk":
+        # OpenWhisk's REST API through the gateway on the router's host (Nodes.start_gateways).
+        args += ["--openwhisk", f"http://{endpoint(router, GATEWAY_PORT)}", "--openwhisk-auth", OPENWHISK_KEY]
+    elif workload.api != "grpc":
+        raise ValueError(f"workload of {workload.client}: unknown api `{workload.api}` (grpc or openwhisk)")
     return args

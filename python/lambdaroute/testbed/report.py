@@ -1,7 +1,7 @@
 """Results of a run as a reader wants them: a summary table and a plot of latency over time.
 
 :func:`read_calls` reads the clients' CSVs (``time,latency,load1,responder,lambda,hops,status,objects``,
-then ``scheduled,node``; one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
+then ``scheduled,node``, then ``router``, by header; one row per call); :func:`summarize` gives, per client and policy, the calls, errors, latency
 percentiles and the split by responder; :func:`format_summary` prints that as a table;
 :func:`plot_latency` draws latency over time, one colour per responder, with congested links
 shaded; :func:`utilization` turns the ``load1`` the computers report with every answer into a
@@ -44,7 +44,8 @@ class Call:
     hops: int
     ok: bool
     status: str
-    #: The router the client called (its workload's), when known.
+    #: The router the call went to: in a client's CSV its endpoint (the one that answered, or the
+    #: last one tried); in a run's calls its host name (the workload's router when the CSV has none).
     router: str = ""
     #: Objects a detector found (faces, eyes) in the answer; None when it lists none.
     objects: int | None = None
@@ -72,6 +73,7 @@ def read_calls(path: Path, client: str) -> list[Call]:
                 objects=int(row["objects"]) if row.get("objects") else None,
                 scheduled=float(row["scheduled"]) if row.get("scheduled") else None,
                 node=row.get("node") or "",
+                router=row.get("router") or "",
             ))
     return calls
 

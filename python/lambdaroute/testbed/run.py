@@ -40,6 +40,7 @@ from lambdaroute.testbed import delay as delay_mod
 from lambdaroute.testbed import report
 from lambdaroute.testbed.cluster import Cluster, ClusterSpec
 from lambdaroute.testbed.cleanup import Cleanup, RunState, clean_stale, leftovers, new_tag, stop_process, terminate_on_sigterm
+from lambdaroute.testbed import faults
 from lambdaroute.testbed.events import EventRunner
 from lambdaroute.testbed.experiment import Experiment, find_binary
 from lambdaroute.testbed.features import Features, detect, require_tools
@@ -56,6 +57,7 @@ from lambdaroute.testbed.nodes import (
     binary_has,
     binary_has_option,
     client_command,
+    openwhisk_routers,
     computer_endpoints,
     endpoint,
     parse_view,
@@ -429,6 +431,7 @@ def run(
         stream.write("  WARNING: the workloads offer more than the computers can serve: latencies will grow "
                      "without bound; lower the rates or add computers\n")
     events: EventRunner | None = None
+    figures_of_faults: list[faults.FaultFigures] = []
     t_start = time.monotonic()
     calls: list[report.Call] = []
     transitions: list[Transition] = []
@@ -468,6 +471,15 @@ def run(
                     raise RuntimeError(f"metrics: the binary {bed.binary} has no --metrics-listen: build a newer one "
                                        f"(`make release`) or drop `metrics:` from the experiment")
                 nodes.metrics = True
+            if experiment.secure:
+                if not binary_has(bed.binary, "certs"):
+                    raise RuntimeError(f"secure: the binary {bed.binary} has no `certs` subcommand: build a newer "
+                                       f"one (`make release`) or drop `secure:` from the experiment")
+                nodes.make_certs()
+                metadata["secure"] = True
+            nodes.call_timeout = experiment.timeouts.get("call")
+            if experiment.timeouts:
+                metadata["timeouts"] = experiment.timeouts
 
             # Tables: the controller if there is one and the binary has it, else the testbed.
             ctl_hosts = scenario.hosts_with("controller")
@@ -495,6 +507,9 @@ def run(
                 if scenario.control.get("installer") == "two-tier":
                     log.warning("two-tier installer needs the controller; installing flat tables")
                 metadata["entries_installed"] = nodes.install_flat_tables()
+            # OpenWhisk-compatible gateways in front of the routers that `api: openwhisk` workloads call.
+            if nodes.start_gateways():
+                metadata["gateways"] = [h.name for h in openwhisk_routers(scenario)]
             bed.timings["nodes"] = round(time.monotonic() - t, 3)
             # No client starts before every router holds what it should.
             ready = nodes.wait_tables(timeout=tables_timeout(scenario))
@@ -524,7 +539,7 @@ def run(
                     text, _ = p.communicate(timeout=30)
                     return p.returncode, text.decode(errors="replace")
 
-                reporter = controller_reporter(run_in_controller_host, bed.binary, controller or "")
+                reporter = controller_reporter(run_in_controller_host, bed.binary, controller or "", nodes.tls_dir)
                 metadata["congestion_reports"] = "controller"
             else:
                 metadata["congestion_reports"] = "injected reporter" if reporter else "recorded only (no controller)"
@@ -572,7 +587,9 @@ def run(
                     stop = w.stop if w.stop is not None else scenario.duration
                     csv_path = out / "clients" / f"{w.client}-{i}.csv"
                     args = client_command(w, scenario.host(w.router), csv_path, max(stop - now, 0.1),
-                                          scenario.seed * 1000 + i, base, aot_schedules.get(i))
+                                          scenario.seed * 1000 + i, base, aot_schedules.get(i), nodes.tls_dir,
+                                          fallback=[scenario.host(r) for r in w.fallback],
+                                          timeout=experiment.timeouts.get("client"))
                     np = nodes.spawn(w.client, "client", args, f"client-{w.client}-{i}.log")
                     clients.append((np, now, w.client, w.router, csv_path))
                 background.tick(now)
@@ -604,6 +621,10 @@ def run(
                 nodes.stop_role("scraper", timeout=15)
                 metadata["metrics"]["scraper_exit"] = next(
                     (n.proc.returncode for n in nodes.running if n.role == "scraper"), None)
+            # A computer still frozen (computer-freeze without its thaw) resumes, so that it
+            # stops as the others do (SIGTERM, leaving the controller).
+            for applied in (events.thaw_all(origin) if events is not None else []):
+                stream.write(f"  at the end: {applied.kind} {applied.target}: {applied.error or applied.detail}\n")
             stopped = nodes.stop_role("client") + nodes.stop_role("computer")
             if use_controller:
                 # RemoveComputer of each stopped computer reached the controller?
@@ -621,9 +642,13 @@ def run(
                 {"client": c, "started_s": round(t0, 3), "command": np.command, "exit": np.proc.returncode,
                  "csv": str(p.relative_to(out))} for np, t0, c, _, p in clients]
             metadata["background_segments"] = background.segments_started
+            # The router that answered each call (its CSV's endpoint; with failover not always
+            # the workload's), by host name.
+            router_names = {endpoint(h, ROUTER_PORT): h.name for h in scenario.hosts_with("router")}
             for np, t0, client, router, path in clients:
                 if path.exists():
-                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0, "router": router,
+                    calls += [report.Call(**{**c.__dict__, "time": c.time + t0,
+                                             "router": router_names.get(c.router, router),
                                              "scheduled": None if c.scheduled is None else c.scheduled + t0})
                               for c in report.read_calls(path, client)]
             if aot_schedules:
@@ -638,6 +663,13 @@ def run(
         if events is not None:
             events.write_csv(out / "events.csv")
             metadata["events"] = events.as_dicts()
+            run_faults = faults.faults_from_events(metadata["events"], scenario.duration)
+            if run_faults:
+                # What each fault cost: calls lost, time to recover, latency during (faults.csv).
+                figures_of_faults = faults.analyse_by_client(faults.calls_from_report(calls), run_faults,
+                                                             max([scenario.duration, *(c.time for c in calls)]))
+                faults.write_csv(figures_of_faults, out / "faults.csv")
+                metadata["faults"] = [f.as_dict() for f in figures_of_faults]
         metadata.update(bed_meta)
         metadata["wall_time_s"] = round(time.monotonic() - t_start, 3)
         if state_data:
@@ -649,6 +681,8 @@ def run(
         summaries = report.summarize(calls, policy, names)
         found = report.objects_found(calls, names)
         summary_text = report.format_summary(summaries) + report.format_objects(found)
+        if figures_of_faults:
+            summary_text += "\nfaults (faults.csv; docs/reliability.md):\n" + faults.format_table(figures_of_faults)
         if found:
             metadata["objects_found"] = found
         if "tables_ready" in metadata:

@@ -26,9 +26,18 @@ enum PatternName {
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// Router's lambda service, host:port.
-    #[arg(long, default_value = "127.0.0.1:6473")]
-    router: String,
+    /// Router's lambda service, host:port. Given more than once (or as a comma list), the
+    /// first is preferred and the others are fallbacks, in order: a call the router in use
+    /// does not answer (connection refused or reset, unavailable, --timeout) moves the calls
+    /// to the next one and is sent there once more; every second a dry call asks the first
+    /// whether it answers again, and calls go back to it when it does.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:6473"
+    )]
+    router: Vec<String>,
     /// Lambda to call.
     #[arg(long, default_value = "clambda0")]
     lambda: String,
@@ -77,7 +86,7 @@ pub struct ClientArgs {
     #[arg(long)]
     dry: bool,
     /// CSV of one row per call: time,latency,load1,responder,lambda,hops,status,objects,
-    /// scheduled,node.
+    /// scheduled,node,router (the router that answered, or the last one tried).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Send images (JPEG or PNG) in turn, one per call, in `datain` (e.g. --lambda facerec0);
@@ -88,6 +97,59 @@ pub struct ClientArgs {
     /// cropped out (as serverlessonedge's `facerecclient --eyes`).
     #[arg(long, value_name = "LAMBDA", num_args = 0..=1, default_missing_value = "eyerec0", requires = "image")]
     eyes: Option<String>,
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
+    #[command(flatten)]
+    call_token: crate::security::CallTokenArgs,
+    /// Call through this OpenWhisk API host instead of the router's gRPC service:
+    /// `POST URL/api/v1/namespaces/NS/actions/LAMBDA?blocking=true` (lambdaroute's gateway,
+    /// docs/openwhisk.md); responder, hops and load come from the activation's annotations.
+    #[arg(long, value_name = "URL", conflicts_with = "mec")]
+    openwhisk: Option<String>,
+    /// With --openwhisk: the namespace (`_`: the key's own).
+    #[arg(long, default_value = "_", requires = "openwhisk")]
+    openwhisk_namespace: String,
+    /// With --openwhisk: the API key `UUID:KEY` (basic authentication); from the environment,
+    /// it stays out of `ps`.
+    #[arg(
+        long,
+        env = "LAMBDAROUTE_OPENWHISK_AUTH",
+        hide_env_values = true,
+        value_name = "UUID:KEY"
+    )]
+    openwhisk_auth: Option<String>,
+    /// Ask this ETSI MEC 016 service (a controller's --mec-listen, `http://HOST:PORT`) for
+    /// an application context of --lambda, call the router its referenceURI names (instead
+    /// of --router), and delete the context at the end (docs/mec.md).
+    #[arg(long, value_name = "URL")]
+    mec: Option<String>,
+}
+
+/// The OpenWhisk API host of `--openwhisk`, if any.
+fn openwhisk(args: &ClientArgs) -> anyhow::Result<Option<client::OpenWhiskApi>> {
+    let Some(url) = &args.openwhisk else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "--openwhisk {url}: give the API host's URL, e.g. http://10.0.0.3:3233"
+    );
+    let auth = match &args.openwhisk_auth {
+        None => None,
+        Some(auth) => match auth.split_once(':') {
+            Some((user, key)) if !user.is_empty() && !key.is_empty() => {
+                Some((user.to_owned(), key.to_owned()))
+            }
+            _ => anyhow::bail!(
+                "--openwhisk-auth (or LAMBDAROUTE_OPENWHISK_AUTH): expected UUID:KEY, as `wsk property get --auth` prints it"
+            ),
+        },
+    };
+    Ok(Some(client::OpenWhiskApi {
+        url: url.clone(),
+        namespace: args.openwhisk_namespace.clone(),
+        auth,
+    }))
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -124,6 +186,32 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         Some(client::ImageCalls::read(&args.image, args.eyes.clone())?)
     };
     let duration = args.duration;
+    let mut routers = args.router.iter().map(|r| r.trim().to_owned());
+    let router = routers
+        .next()
+        .filter(|r| !r.is_empty())
+        .context("--router: expected HOST:PORT, e.g. 127.0.0.1:6473")?;
+    let fallback: Vec<String> = routers.collect();
+    anyhow::ensure!(
+        fallback.iter().all(|r| !r.is_empty()),
+        "--router: an empty router in the list; expected HOST:PORT[,HOST:PORT...]"
+    );
+    let openwhisk = openwhisk(&args)?;
+    let mut router = router;
+    let context = match &args.mec {
+        Some(url) => {
+            let device = format!("lambdaroute-client-{}", std::process::id());
+            let context =
+                lambdaroute_node::controller::mec::open_context(url, &args.lambda, &device).await?;
+            eprintln!(
+                "MEC: application context {} for {}: router {} (referenceURI {})",
+                context.id, args.lambda, context.router, context.reference_uri
+            );
+            router.clone_from(&context.router);
+            Some(context)
+        }
+        None => None,
+    };
     let options = ClientOptions {
         pattern,
         sizes: args.sizes,
@@ -133,9 +221,23 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
         dry: args.dry,
         images,
-        ..ClientOptions::new(args.router, args.lambda)
+        security: lambdaroute_node::tls::Security {
+            call_token: args.call_token.token()?,
+            ..args
+                .tls
+                .security("client", Some(lambdaroute_node::tls::Role::Client))?
+        },
+        fallback,
+        openwhisk,
+        ..ClientOptions::new(router, args.lambda.clone())
     };
-    let report = client::run_until(options, crate::shutdown_signal()).await?;
+    let report = client::run_until(options, crate::shutdown_signal()).await;
+    if let Some(context) = &context
+        && let Err(error) = lambdaroute_node::controller::mec::close_context(context).await
+    {
+        eprintln!("warning: MEC: {error:#}");
+    }
+    let report = report?;
     if let Some(path) = &args.output {
         report.save_csv(path)?;
         eprintln!("wrote {} calls to {}", report.calls.len(), path.display());

@@ -68,6 +68,10 @@ pub struct ComputerArgs {
     pub metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
     pub limits: crate::limits::LimitsArgs,
+    #[command(flatten)]
+    pub tls: crate::security::TlsArgs,
+    #[command(flatten)]
+    pub call_auth: crate::security::CallAuthArgs,
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -141,6 +145,10 @@ async fn serve(
     config: lambdaroute_core::computer_model::ComputerConfig,
     endpoints: Vec<ComputerOptions>,
 ) -> anyhow::Result<()> {
+    let client = match endpoints.first() {
+        Some(first) => first.security.client()?,
+        None => Default::default(),
+    };
     let mut handles = Vec::with_capacity(endpoints.len());
     for opts in endpoints {
         let listen = opts.listen;
@@ -166,6 +174,7 @@ async fn serve(
                     .map(|h| Member::computer(h.endpoint(), &config))
                     .collect(),
                 args.check_interval,
+                &client,
             )
             .map_err(anyhow::Error::msg)?,
         ),
@@ -199,6 +208,9 @@ fn endpoint_options(
 ) -> anyhow::Result<Vec<ComputerOptions>> {
     let n = args.endpoints;
     let limits = args.limits.limits()?;
+    let security =
+        args.call_auth
+            .security(&args.tls, "computer", lambdaroute_node::tls::Role::Computer)?;
     let advertised = match (&args.endpoint, n) {
         (None, _) => None,
         (Some(e), 1) => Some((e.clone(), None)),
@@ -255,6 +267,7 @@ fn endpoint_options(
             conditions: conditions.cloned(),
             metrics: metrics.cloned(),
             limits,
+            security: security.clone(),
         })
         .collect())
 }

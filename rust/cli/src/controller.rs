@@ -11,6 +11,7 @@ use lambdaroute_node::controller::{
     self, ControllerOptions, DEFAULT_LISTEN, format_view, view::CongestionClientConn,
 };
 use lambdaroute_node::metrics::ControllerMetrics;
+use lambdaroute_node::tls::Role;
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,15 +60,31 @@ pub struct ControllerArgs {
     /// are many round trips of a slow network away (`2s`, `500ms`, or seconds; default 2s).
     #[arg(long, value_parser = crate::duration::parse)]
     router_timeout: Option<Duration>,
+    /// Period at which each router's tables are read again: entries someone else installed
+    /// there are removed, entries someone else removed come back (`5s`, `1s`, or seconds).
+    #[arg(long, value_parser = crate::duration::parse)]
+    audit_interval: Option<Duration>,
+    /// Serve ETSI MEC 016's device application interface (`/dev_app/v1/app_list`,
+    /// `/dev_app/v1/app_contexts`) on ADDR:PORT: devices ask for a lambda and are given the
+    /// router to use, the nearest by --distances when given (docs/mec.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    mec_listen: Option<SocketAddr>,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    // The MEC service chooses devices' routers by the distance matrix, whatever the installer.
+    let mec_distances = match (&args.mec_listen, &args.distances) {
+        (Some(_), Some(path)) => Some(controller::load_distances(path)?),
+        _ => None,
+    };
     let installer = match (args.installer, &args.distances) {
         (InstallerKind::Flat, distances) => {
-            if distances.is_some() {
-                warn!("--distances is used only by --installer two-tier: ignored");
+            if distances.is_some() && args.mec_listen.is_none() {
+                warn!("--distances is used only by --installer two-tier and --mec-listen: ignored");
             }
             Installer::Flat
         }
@@ -104,14 +121,26 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         !router_timeout.is_zero(),
         "--router-timeout must be longer than 0"
     );
+    let audit_interval = args
+        .audit_interval
+        .unwrap_or(controller::DEFAULT_AUDIT_INTERVAL);
+    anyhow::ensure!(
+        !audit_interval.is_zero(),
+        "--audit-interval must be longer than 0"
+    );
+    let security = args.tls.security("controller", Some(Role::Controller))?;
     let mut registry = args.metrics.registry();
     let options = ControllerOptions {
+        audit_interval,
+        security,
         paths,
         router_timeout,
         metrics: registry.as_mut().map(ControllerMetrics::register),
         resync_grace: args
             .resync_grace
             .unwrap_or(controller::DEFAULT_RESYNC_GRACE),
+        mec_listen: args.mec_listen,
+        mec_distances,
         ..ControllerOptions::new(args.listen, installer)
     };
     let server = args.metrics.serve(registry).await?;
@@ -142,10 +171,15 @@ pub struct CongestionArgs {
     /// Link names, as in the controller's paths file.
     #[arg(required = true, value_name = "LINK")]
     links: Vec<String>,
+    /// Secured mode: reports take a monitor's (or an operator's) certificate; --tls-name
+    /// defaults to monitor.
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn congestion(args: CongestionArgs) -> anyhow::Result<()> {
-    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    let security = args.tls.security("monitor", None)?.client()?;
+    let mut client = CongestionClientConn::connect_with(&args.controller, &security).await?;
     let congested = matches!(args.state, LinkState::Congested);
     let mut last = None;
     for link in &args.links {
@@ -182,10 +216,15 @@ pub struct ViewArgs {
     /// The controller.
     #[arg(long, default_value = "127.0.0.1:6475")]
     controller: String,
+    /// Secured mode: the view takes an operator's or a monitor's certificate; --tls-name
+    /// defaults to operator.
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
 }
 
 pub async fn view(args: ViewArgs) -> anyhow::Result<()> {
-    let mut client = CongestionClientConn::connect(&args.controller).await?;
+    let security = args.tls.security("operator", None)?.client()?;
+    let mut client = CongestionClientConn::connect_with(&args.controller, &security).await?;
     print!("{}", format_view(&client.view().await?));
     Ok(())
 }

@@ -7,10 +7,12 @@ mod computer;
 mod controller;
 mod duration;
 mod executor;
+mod gateway;
 mod limits;
 mod metrics;
 mod netem;
 mod router;
+mod security;
 mod table;
 mod trace;
 
@@ -51,6 +53,10 @@ enum Role {
     Bench(bench::BenchArgs),
     /// Array of Things traces: generate a digest, read (check, filter) one, make call schedules.
     Trace(trace::TraceArgs),
+    /// Make a CA and node certificates for secured mode (--tls-dir; docs/security.md).
+    Certs(security::CertsArgs),
+    /// OpenWhisk-compatible front door of a router: OpenWhisk's clients invoke lambdas unchanged.
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -103,6 +109,8 @@ fn main() -> std::process::ExitCode {
             Role::ControllerView(args) => controller::view(args).await,
             Role::Bench(args) => bench::run(args).await,
             Role::Trace(args) => trace::run(args),
+            Role::Certs(args) => security::certs(args),
+            Role::Gateway(args) => gateway::run(args).await,
         }
     });
     match result {

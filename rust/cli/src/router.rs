@@ -7,6 +7,7 @@ use lambdaroute_core::estimator::EstimatorKind;
 use lambdaroute_core::policy::PolicyKind;
 use lambdaroute_node::metrics::RouterMetrics;
 use lambdaroute_node::router::{self, DEFAULT_LISTEN, DEFAULT_TABLE_LISTEN, RouterOptions};
+use lambdaroute_node::tls::Role;
 
 #[derive(Args, Debug)]
 pub struct RouterArgs {
@@ -65,6 +66,10 @@ pub struct RouterArgs {
     metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
     limits: crate::limits::LimitsArgs,
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
+    #[command(flatten)]
+    call_auth: crate::security::CallAuthArgs,
 }
 
 /// A duration flag as `humantime::Duration`, whose `Display` shows the defaults in `--help`.
@@ -118,6 +123,7 @@ fn options(args: RouterArgs) -> anyhow::Result<RouterOptions> {
         check_interval: args.check_interval.into(),
         fake: args.fake,
         limits: args.limits.limits()?,
+        security: args.call_auth.security(&args.tls, "router", Role::Router)?,
         ..RouterOptions::default()
     })
 }

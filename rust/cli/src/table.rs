@@ -8,6 +8,10 @@ pub struct TableArgs {
     /// The router's table service.
     #[arg(long, default_value = "127.0.0.1:6474")]
     router: String,
+    /// Secured mode: changing a router's tables takes an operator's (or the controller's)
+    /// certificate; --tls-name defaults to operator.
+    #[command(flatten)]
+    tls: crate::security::TlsArgs,
     #[command(subcommand)]
     action: TableAction,
 }
@@ -46,7 +50,8 @@ enum TableAction {
 }
 
 pub async fn run(args: TableArgs) -> anyhow::Result<()> {
-    let mut client = TableClient::connect(&args.router).await?;
+    let security = args.tls.security("operator", None)?.client()?;
+    let mut client = TableClient::connect_with(&args.router, &security).await?;
     match args.action {
         TableAction::Dump { table } => {
             let ids = match table {

@@ -105,15 +105,17 @@ fn demo_by_hand_serves_every_call_and_the_table_dump_shows_learned_weights() {
             "status",
             "objects",
             "scheduled",
-            "node"
+            "node",
+            "router"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 60);
-    assert!(
-        rows.iter()
-            .all(|r| &r[6] == "OK" && &r[5] == "2" && &r[4] == "clambda0" && r[7].is_empty())
-    );
+    assert!(rows.iter().all(|r| &r[6] == "OK"
+        && &r[5] == "2"
+        && &r[4] == "clambda0"
+        && r[7].is_empty()
+        && r[10] == router.to_string()));
 
     let dump = stdout(&run(&["table", "--router", &table.to_string(), "dump"]));
     assert!(dump.contains("table 0 (overall): 2 entries"), "{dump}");
@@ -871,4 +873,186 @@ fn a_computer_changes_speed_and_background_load_live_on_sighup() {
     let still = median_latency(listen, 3, dir.path());
     assert!((1.7..2.3).contains(&ratio(still)), "{base} -> {still}");
     assert_eq!(log_lines("conditions changed").len(), 2);
+}
+
+/// A router on `router` (lambdas) and `table` whose table sends clambda0 to `computer`.
+fn router_for(router: SocketAddr, table: SocketAddr, computer: SocketAddr) -> Running {
+    let mut process = start(&[
+        "router",
+        "--listen",
+        &router.to_string(),
+        "--table-listen",
+        &table.to_string(),
+    ]);
+    wait_ready(router, &mut process);
+    wait_ready(table, &mut process);
+    stdout(&run(&[
+        "table",
+        "--router",
+        &table.to_string(),
+        "change",
+        "--lambda",
+        "clambda0",
+        "--destination",
+        &computer.to_string(),
+        "--final",
+    ]));
+    process
+}
+
+#[test]
+fn a_client_with_two_routers_fails_over_when_the_first_dies_and_comes_back_to_it() {
+    let computer = free_address();
+    let config = experiments().join("fast.yaml");
+    let mut computer_process = start(&[
+        "computer",
+        "--listen",
+        &computer.to_string(),
+        "--util-listen",
+        &free_address().to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    wait_ready(computer, &mut computer_process);
+    let (first, first_table) = (free_address(), free_address());
+    let (second, second_table) = (free_address(), free_address());
+    let mut first_process = router_for(first, first_table, computer);
+    let _second_process = router_for(second, second_table, computer);
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("calls.csv");
+    const THREADS: usize = 4;
+    // Repeated --router and a comma list mean the same.
+    let client = Command::new(BIN)
+        .args([
+            "client",
+            "--router",
+            &first.to_string(),
+            "--router",
+            &second.to_string(),
+            "--threads",
+            &THREADS.to_string(),
+            "--sizes",
+            "20",
+            "--duration",
+            "7",
+            "--timeout",
+            "5s",
+            "--output",
+            csv_path.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = Running(client);
+    // The first router dies 2 s in (SIGKILL: connections reset, calls in flight lost) ...
+    std::thread::sleep(Duration::from_secs(2));
+    first_process.0.kill().unwrap();
+    first_process.0.wait().unwrap();
+    let killed_at = 2.0;
+    // ... and a new one takes its address 2 s later, with its table.
+    std::thread::sleep(Duration::from_secs(2));
+    let restarted_at = 4.0;
+    let _first_again = router_for(first, first_table, computer);
+    let mut client = client;
+    let status = client.0.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(client.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "client failed: {stderr}");
+
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let router_column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "router")
+        .unwrap();
+    let rows: Vec<(f64, String, String)> = reader
+        .records()
+        .map(Result::unwrap)
+        .map(|r| {
+            (
+                r[0].parse().unwrap(),
+                r[6].to_owned(),
+                r[router_column].to_owned(),
+            )
+        })
+        .collect();
+    let errors: Vec<_> = rows.iter().filter(|r| r.1 != "OK").collect();
+    // At most the calls in flight when the router died are lost (each is retried once on the
+    // second router, so usually none).
+    assert!(
+        errors.len() <= THREADS,
+        "{} errors: {errors:?}",
+        errors.len()
+    );
+    let (first, second) = (first.to_string(), second.to_string());
+    let ok_via = |router: &str, from: f64, to: f64| {
+        rows.iter()
+            .filter(|r| r.1 == "OK" && r.2 == router && r.0 >= from && r.0 < to)
+            .count()
+    };
+    assert!(
+        ok_via(&first, 0.0, killed_at) > 10,
+        "calls before the kill went to the first router"
+    );
+    assert_eq!(
+        ok_via(&second, 0.0, killed_at - 0.2),
+        0,
+        "no failover before the kill"
+    );
+    assert!(
+        ok_via(&second, killed_at + 0.2, restarted_at) > 10,
+        "calls after the kill went to the second router"
+    );
+    assert_eq!(ok_via(&first, killed_at + 0.2, restarted_at), 0);
+    // The probe (every second) finds the first router again: calls go back to it.
+    let back = restarted_at + 2.0;
+    assert!(
+        ok_via(&first, back, 7.0) > 10,
+        "calls went back to the first router"
+    );
+    assert_eq!(
+        ok_via(&second, back, 7.0),
+        0,
+        "nothing left on the second router"
+    );
+    assert!(stderr.contains("failing over"), "{stderr}");
+}
+
+#[test]
+fn a_lambda_error_does_not_fail_over() {
+    // A router without the lambda answers an error in `retcode`: the client records it and
+    // stays on that router (the second is never called).
+    let (first, first_table) = (free_address(), free_address());
+    let mut first_process = start(&[
+        "router",
+        "--listen",
+        &first.to_string(),
+        "--table-listen",
+        &first_table.to_string(),
+    ]);
+    wait_ready(first, &mut first_process);
+    let second = free_address();
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("calls.csv");
+    let output = run(&[
+        "client",
+        "--router",
+        &format!("{first},{second}"),
+        "--duration",
+        "0",
+        "--max-calls",
+        "5",
+        "--output",
+        csv_path.to_str().unwrap(),
+    ]);
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.starts_with("calls 5  errors 5"), "{summary}");
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    for row in reader.records().map(Result::unwrap) {
+        assert_eq!(&row[10], first.to_string(), "{row:?}");
+        assert!(row[6].contains("clambda0"), "{row:?}");
+    }
 }

@@ -4,6 +4,14 @@
 //! With [`ImageCalls`] each call sends an image instead of a text payload (in `datain`, as
 //! serverlessonedge's face detection clients do), and, with `eyes`, one more call per face the
 //! answer lists, with that face cropped out of the image (PNG): `facerecclient --eyes`.
+//!
+//! With [`ClientOptions::fallback`] routers the client fails over: calls go to the first
+//! router; a call that fails on the transport (the router cannot be reached: connection
+//! refused or reset, unavailable, no answer within the timeout) switches every later call to
+//! the next router and is sent there once more; lambda errors the router answers with do not.
+//! While a fallback is in use, a dry call to the preferred router every second (the last
+//! lambda that succeeded) brings the calls back to it once it answers OK. Each record names
+//! the router its answer came from (the last one tried, for an error).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::destinations::endpoint;
+use crate::tls::{ClientSecurity, Security};
 
 /// How calls are generated.
 #[derive(Clone, Debug)]
@@ -53,8 +61,11 @@ pub enum Pattern {
 /// A client run.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Router to call (`host:port`).
+    /// Router to call (`host:port`): the preferred one.
     pub router: String,
+    /// Routers to fail over to, in order, when the one in use cannot be reached (see the
+    /// module's notes); empty: no failover.
+    pub fallback: Vec<String>,
     /// The lambda to call (a trace names its own per row).
     pub lambda: String,
     /// How calls are generated.
@@ -75,6 +86,25 @@ pub struct ClientOptions {
     pub max_request_bytes: usize,
     /// Send images (face detection) instead of text payloads; `None`: text of `sizes` bytes.
     pub images: Option<ImageCalls>,
+    /// Plain or secured ([`Security`]): TLS with the client's certificate, the call token.
+    pub security: Security,
+    /// Send every call through this OpenWhisk API host (lambdaroute's gateway, or OpenWhisk
+    /// itself) instead of a router's gRPC service; `None`: gRPC to `router`.
+    pub openwhisk: Option<OpenWhiskApi>,
+}
+
+/// An OpenWhisk API host the client calls actions on (`POST
+/// {url}/api/v1/namespaces/{namespace}/actions/{lambda}?blocking=true`, the parameters
+/// `{"input": ..., "datain": base64}`), reading the answer from the activation record
+/// (docs/openwhisk.md).
+#[derive(Clone, Debug)]
+pub struct OpenWhiskApi {
+    /// Base URL, e.g. `http://10.0.0.3:3233`.
+    pub url: String,
+    /// The namespace (`_`: the key's own).
+    pub namespace: String,
+    /// `uuid:key` for basic authentication; `None`: none.
+    pub auth: Option<(String, String)>,
 }
 
 /// Images to send, one per call in turn, in `datain` (the lambda's input is empty).
@@ -170,6 +200,7 @@ impl ClientOptions {
     pub fn new(router: impl Into<String>, lambda: impl Into<String>) -> Self {
         Self {
             router: router.into(),
+            fallback: Vec::new(),
             lambda: lambda.into(),
             pattern: Pattern::ClosedLoop { threads: 1 },
             sizes: Sizes::Fixed(100),
@@ -180,12 +211,14 @@ impl ClientOptions {
             dry: false,
             max_request_bytes: crate::router::DEFAULT_MAX_REQUEST_BYTES,
             images: None,
+            security: Security::plain(),
+            openwhisk: None,
         }
     }
 }
 
 /// The columns of the calls CSV: the fields of [`CallRecord`], in order.
-pub const CSV_HEADER: [&str; 10] = [
+pub const CSV_HEADER: [&str; 11] = [
     "time",
     "latency",
     "load1",
@@ -196,6 +229,7 @@ pub const CSV_HEADER: [&str; 10] = [
     "objects",
     "scheduled",
     "node",
+    "router",
 ];
 
 /// One call, as recorded in the results.
@@ -223,6 +257,9 @@ pub struct CallRecord {
     pub scheduled: Option<f64>,
     /// The Array of Things node whose readings the call carries (schedules); empty otherwise.
     pub node: String,
+    /// The router the call went to last: the one that answered, or for an error the last one
+    /// tried (with failover, the fallback it was retried on).
+    pub router: String,
 }
 
 impl CallRecord {
@@ -299,7 +336,87 @@ struct Run {
     /// Turns true when the run is asked to stop early: no new call starts.
     stopping: tokio::sync::watch::Receiver<bool>,
     channels: Mutex<std::collections::HashMap<String, Channel>>,
+    /// The HTTP client of `options.openwhisk`.
+    http: reqwest::Client,
     problems: Mutex<Vec<String>>,
+    /// How calls connect and authenticate.
+    security: ClientSecurity,
+    /// The routers in order of preference and the one in use.
+    failover: Failover,
+}
+
+/// How often a client that failed over asks its preferred router whether it answers again.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The routers of a client (the preferred one first, then its fallbacks) and which one calls
+/// go to now.
+struct Failover {
+    routers: Vec<String>,
+    /// Index in `routers` of the router in use.
+    active: std::sync::atomic::AtomicUsize,
+    /// The lambda of the last call that succeeded: what the probe asks for (dry).
+    last_lambda: Mutex<String>,
+}
+
+impl Failover {
+    fn active(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The router at `failed` did not answer: calls move to the next one (unless another call
+    /// moved them already); returns the router in use now.
+    fn fail(&self, failed: usize, reason: &str) -> usize {
+        let next = (failed + 1) % self.routers.len();
+        match self.active.compare_exchange(
+            failed,
+            next,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                tracing::warn!(failed = %self.routers[failed], next = %self.routers[next], %reason, "router unreachable: failing over");
+                next
+            }
+            Err(current) => current,
+        }
+    }
+
+    /// The preferred router answered a probe: calls go back to it.
+    fn recover(&self) {
+        let was = self.active.swap(0, std::sync::atomic::Ordering::AcqRel);
+        if was != 0 {
+            tracing::info!(router = %self.routers[0], from = %self.routers[was], "preferred router answers again: calls go back to it");
+        }
+    }
+}
+
+/// Why an attempt at a router failed.
+enum Failure {
+    /// The router could not be reached or did not answer in time: worth another router.
+    Transport(String),
+    /// Anything else (an invalid endpoint, a request the router refuses).
+    Other(String),
+}
+
+impl Failure {
+    fn into_text(self) -> String {
+        match self {
+            Failure::Transport(text) | Failure::Other(text) => text,
+        }
+    }
+}
+
+/// gRPC statuses that say the router was not reached or went away (the router's own service
+/// never answers with these: its errors are in `retcode`, or `InvalidArgument`,
+/// `ResourceExhausted`, `OutOfRange`, `Internal`).
+fn is_transport(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled
+            | tonic::Code::DeadlineExceeded
+    )
 }
 
 /// The input of a call.
@@ -312,7 +429,8 @@ enum Input {
 
 /// What one call sends, and what the record says of it beyond the answer.
 struct CallSpec<'a> {
-    router: &'a str,
+    /// A router of its own (a trace row's endpoint); None: the client's routers, with failover.
+    router: Option<&'a str>,
     lambda: &'a str,
     input: Input,
     scheduled: Option<Duration>,
@@ -320,7 +438,7 @@ struct CallSpec<'a> {
 }
 
 impl<'a> CallSpec<'a> {
-    fn filler(router: &'a str, lambda: &'a str, size: usize) -> Self {
+    fn filler(router: Option<&'a str>, lambda: &'a str, size: usize) -> Self {
         CallSpec {
             router,
             lambda,
@@ -378,9 +496,109 @@ impl Run {
         if let Some(channel) = channels.get(router) {
             return Ok(channel.clone());
         }
-        let channel = endpoint(router, Duration::from_secs(5))?.connect_lazy();
+        let channel = self
+            .security
+            .endpoint(router, Duration::from_secs(5))?
+            .connect_lazy();
         channels.insert(router.to_owned(), channel.clone());
         Ok(channel)
+    }
+
+    /// One call through an OpenWhisk API host: the answer rebuilt from the activation record
+    /// (its result, and the `responder`, `hops`, `ptime`, `load1` annotations of lambdaroute's
+    /// gateway); an HTTP error other than a failed function is an `Err`.
+    async fn invoke_openwhisk(
+        &self,
+        api: &OpenWhiskApi,
+        request: LambdaRequest,
+    ) -> Result<LambdaResponse, String> {
+        use base64::Engine as _;
+        let url = format!(
+            "{}/api/v1/namespaces/{}/actions/{}?blocking=true",
+            api.url.trim_end_matches('/'),
+            api.namespace,
+            request.name
+        );
+        let mut params = serde_json::Map::new();
+        params.insert("input".into(), request.input.into());
+        if !request.datain.is_empty() {
+            params.insert(
+                "datain".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(&request.datain)
+                    .into(),
+            );
+        }
+        let mut call = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::Value::Object(params).to_string());
+        if let Some((user, key)) = &api.auth {
+            call = call.basic_auth(user, Some(key));
+        }
+        let response = call
+            .send()
+            .await
+            .map_err(|e| format!("OpenWhisk API: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("OpenWhisk API: HTTP {status}: {e}"))?;
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if status == reqwest::StatusCode::ACCEPTED {
+            return Err("HTTP 202: the activation did not end within the blocking time".into());
+        }
+        let Some(record) = body.get("response") else {
+            return Err(format!(
+                "HTTP {status}: {}",
+                body["error"].as_str().map_or_else(
+                    || lambdaroute_core::text::clip(&text).into_owned(),
+                    str::to_owned
+                )
+            ));
+        };
+        let annotation = |key: &str| {
+            body["annotations"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["key"] == key))
+                .map(|x| x["value"].clone())
+                .unwrap_or_default()
+        };
+        let number =
+            |key: &str| u32::try_from(annotation(key).as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+        let mut answer = LambdaResponse {
+            responder: annotation("responder")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            hops: number("hops"),
+            ptime: number("ptime"),
+            load1: number("load1"),
+            ..Default::default()
+        };
+        let mut result = record["result"].clone();
+        if record["success"] == true {
+            answer.retcode = RETCODE_OK.into();
+            if let Some(object) = result.as_object_mut() {
+                if let Some(data) = object.remove("dataout") {
+                    answer.dataout = base64::engine::general_purpose::STANDARD
+                        .decode(data.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                }
+                answer.output = match object.get("output") {
+                    Some(serde_json::Value::String(text)) if object.len() == 1 => text.clone(),
+                    _ if object.is_empty() => String::new(),
+                    _ => result.to_string(),
+                };
+            }
+        } else {
+            answer.retcode = result["error"]
+                .as_str()
+                .map_or_else(|| format!("Error: {}", record["status"]), str::to_owned);
+        }
+        Ok(answer)
     }
 
     /// Make one call (with images: one image, then its eye calls) and record it.
@@ -434,33 +652,117 @@ impl Run {
         }
     }
 
+    /// One attempt at one router.
+    async fn attempt(
+        &self,
+        router: &str,
+        request: LambdaRequest,
+    ) -> Result<LambdaResponse, Failure> {
+        let channel = self.channel(router).map_err(Failure::Other)?;
+        let mut client = EdgeServerClient::new(channel)
+            .max_decoding_message_size(self.options.max_request_bytes)
+            .max_encoding_message_size(self.options.max_request_bytes);
+        let mut request = tonic::Request::new(request);
+        self.security.authorize(&mut request);
+        match tokio::time::timeout(self.options.timeout, client.run_lambda(request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => {
+                let text = format!("{}: {}", status.code(), status.message());
+                Err(if is_transport(&status) {
+                    Failure::Transport(text)
+                } else {
+                    Failure::Other(text)
+                })
+            }
+            Err(_) => Err(Failure::Transport(format!(
+                "timeout after {:.1} s",
+                self.options.timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Sends a request to the router in use; on a transport failure, fails over and sends it
+    /// once more to the router in use then. The outcome and the router it came from.
+    async fn attempt_with_failover(
+        &self,
+        request: LambdaRequest,
+    ) -> (Result<LambdaResponse, String>, &str) {
+        let failover = &self.failover;
+        let first = failover.active();
+        if failover.routers.len() < 2 {
+            let router = &failover.routers[first];
+            return (
+                self.attempt(router, request)
+                    .await
+                    .map_err(Failure::into_text),
+                router,
+            );
+        }
+        match self
+            .attempt(&failover.routers[first], request.clone())
+            .await
+        {
+            Err(Failure::Transport(reason)) => {
+                let next = failover.fail(first, &reason);
+                let router = &failover.routers[next];
+                (
+                    self.attempt(router, request)
+                        .await
+                        .map_err(Failure::into_text),
+                    router,
+                )
+            }
+            outcome => (
+                outcome.map_err(Failure::into_text),
+                &failover.routers[first],
+            ),
+        }
+    }
+
     /// Send one request and record it; the answer if it succeeded.
     async fn send(
         &self,
-        router: &str,
+        router: Option<&str>,
         request: LambdaRequest,
         mark: &Mark,
     ) -> Option<LambdaResponse> {
         let time = self.start.elapsed().as_secs_f64();
         let lambda = request.name.clone();
         let sent = Instant::now();
-        let outcome = match self.channel(router) {
-            Ok(channel) => {
-                let mut client = EdgeServerClient::new(channel)
-                    .max_decoding_message_size(self.options.max_request_bytes)
-                    .max_encoding_message_size(self.options.max_request_bytes);
-                match tokio::time::timeout(self.options.timeout, client.run_lambda(request)).await {
-                    Ok(Ok(response)) => Ok(response.into_inner()),
-                    Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
+        let (outcome, router) = match (&self.options.openwhisk, router) {
+            (Some(api), router) => {
+                let outcome = match tokio::time::timeout(
+                    self.options.timeout,
+                    self.invoke_openwhisk(api, request),
+                )
+                .await
+                {
+                    Ok(result) => result,
                     Err(_) => Err(format!(
                         "timeout after {:.1} s",
                         self.options.timeout.as_secs_f64()
                     )),
-                }
+                };
+                (outcome, router.unwrap_or(&self.failover.routers[0]))
             }
-            Err(error) => Err(error),
+            (None, Some(router)) => (
+                self.attempt(router, request)
+                    .await
+                    .map_err(Failure::into_text),
+                router,
+            ),
+            (None, None) => self.attempt_with_failover(request).await,
         };
         let latency = sent.elapsed().as_secs_f64();
+        let router = router.to_owned();
+        if matches!(&outcome, Ok(response) if response.retcode == RETCODE_OK)
+            && self.failover.routers.len() > 1
+        {
+            let mut last = self.failover.last_lambda.lock();
+            if *last != lambda {
+                last.clone_from(&lambda);
+            }
+        }
         let (record, answer) = match outcome {
             Ok(response) => (
                 CallRecord {
@@ -474,6 +776,7 @@ impl Run {
                     objects: parse_objects(&response.output).map(|o| o.len() as u32),
                     scheduled: mark.scheduled,
                     node: mark.node.clone(),
+                    router,
                 },
                 (response.retcode == RETCODE_OK).then_some(response),
             ),
@@ -489,12 +792,43 @@ impl Run {
                     objects: None,
                     scheduled: mark.scheduled,
                     node: mark.node.clone(),
+                    router,
                 },
                 None,
             ),
         };
         let _ = self.records.send(record);
         answer
+    }
+}
+
+/// While a fallback router is in use: every [`PROBE_INTERVAL`], a dry call of the last lambda
+/// that succeeded to the preferred router (one interval to answer); an OK brings the calls back
+/// to it. Runs until aborted.
+async fn probe(run: Arc<Run>) {
+    let mut ticks = tokio::time::interval(PROBE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if run.failover.active() == 0 {
+            continue;
+        }
+        let Ok(channel) = run.channel(&run.failover.routers[0]) else {
+            continue;
+        };
+        let request = LambdaRequest {
+            name: run.failover.last_lambda.lock().clone(),
+            dry: true,
+            ..Default::default()
+        };
+        let mut client =
+            EdgeServerClient::new(channel).max_decoding_message_size(run.options.max_request_bytes);
+        if let Ok(Ok(answer)) =
+            tokio::time::timeout(PROBE_INTERVAL, client.run_lambda(request)).await
+            && answer.get_ref().retcode == RETCODE_OK
+        {
+            run.failover.recover();
+        }
     }
 }
 
@@ -556,7 +890,7 @@ fn replay_schedule(run: &Arc<Run>, path: PathBuf) -> anyhow::Result<tokio::task:
                         None => Input::Filler(call.size as usize),
                     };
                     let spec = CallSpec {
-                        router: &run.options.router,
+                        router: None,
                         lambda: &call.lambda,
                         input,
                         scheduled: Some(offset),
@@ -588,7 +922,15 @@ pub async fn run_until(
     options: ClientOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Report> {
-    endpoint(&options.router, Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    let security = options.security.client()?;
+    let routers: Vec<String> = std::iter::once(options.router.clone())
+        .chain(options.fallback.iter().cloned())
+        .collect();
+    for router in &routers {
+        security
+            .endpoint(router, Duration::from_secs(5))
+            .map_err(anyhow::Error::msg)?;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let run = Arc::new(Run {
@@ -599,8 +941,20 @@ pub async fn run_until(
         images_sent: 0.into(),
         stopping: stop_rx,
         channels: Mutex::new(Default::default()),
+        http: reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?,
         problems: Mutex::new(Vec::new()),
+        security,
+        failover: Failover {
+            routers,
+            active: 0.into(),
+            last_lambda: Mutex::new(options.lambda.clone()),
+        },
     });
+    let prober = (run.failover.routers.len() > 1).then(|| tokio::spawn(probe(Arc::clone(&run))));
     let stopper = tokio::spawn(async move {
         stop.await;
         let _ = stop_tx.send(true);
@@ -617,7 +971,7 @@ pub async fn run_until(
                     while run.may_start() {
                         let size = run.options.sizes.draw(&mut rng);
                         let options = &run.options;
-                        run.call(CallSpec::filler(&options.router, &options.lambda, size))
+                        run.call(CallSpec::filler(None, &options.lambda, size))
                             .await;
                     }
                 });
@@ -639,10 +993,8 @@ pub async fn run_until(
                         let run = Arc::clone(&run);
                         calls.spawn(async move {
                             let options = &run.options;
-                            run.call(
-                                CallSpec::filler(&options.router, &options.lambda, size).at(offset),
-                            )
-                            .await
+                            run.call(CallSpec::filler(None, &options.lambda, size).at(offset))
+                                .await
                         });
                     }
                     calls.join_all().await;
@@ -659,7 +1011,7 @@ pub async fn run_until(
                     }
                     let run = Arc::clone(&run);
                     calls.spawn(async move {
-                        let router = row.endpoint.as_deref().unwrap_or(&run.options.router);
+                        let router = row.endpoint.as_deref();
                         run.call(CallSpec::filler(router, &row.lambda, row.size).at(row.time))
                             .await
                     });
@@ -679,6 +1031,10 @@ pub async fn run_until(
     tasks.join_all().await;
     stopper.abort();
     let _ = stopper.await;
+    if let Some(prober) = prober {
+        prober.abort();
+        let _ = prober.await;
+    }
 
     let mut report = Report {
         problems: std::mem::take(&mut *problems.problems.lock()),

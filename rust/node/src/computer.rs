@@ -57,6 +57,7 @@ use crate::executor::HttpConfig;
 use crate::executor::HttpExecutor;
 use crate::limits::{self, Limits};
 use crate::metrics::{ComputerMetrics, EndpointMetrics};
+use crate::tls::{Security, Surface};
 
 /// Default port of `RunLambda`.
 pub const DEFAULT_PORT: u16 = 10000;
@@ -92,6 +93,8 @@ pub struct ComputerOptions {
     pub metrics: Option<ComputerMetrics>,
     /// Calls and request bytes in flight, handshake timeout: on each listener.
     pub limits: Limits,
+    /// Plain or secured mode ([`Security`]): TLS on both listeners, who may call.
+    pub security: Security,
 }
 
 impl ComputerOptions {
@@ -108,6 +111,7 @@ impl ComputerOptions {
             conditions: None,
             metrics: None,
             limits: Limits::default(),
+            security: Security::plain(),
         }
     }
 
@@ -399,6 +403,7 @@ struct Bound {
     conditions: Option<watch::Receiver<Conditions>>,
     metrics: Option<ComputerMetrics>,
     limits: Limits,
+    security: Security,
 }
 
 impl Bound {
@@ -438,6 +443,7 @@ impl Bound {
             conditions: opts.conditions,
             metrics: opts.metrics,
             limits: opts.limits,
+            security: opts.security,
         })
     }
 
@@ -510,8 +516,9 @@ impl Bound {
 
         let limits = self.limits;
         let lambda_incoming = limits::incoming(self.lambda_listener, limits.handshake_timeout);
-        let mut lambda_server = limits
-            .server()
+        let security = &self.security;
+        let mut lambda_server = security
+            .server(limits.server(), Surface::Lambdas, limits.handshake_timeout)?
             .layer(limits.admission(self.max_request_bytes));
         let mut servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>> = Vec::new();
         match self.util_listener {
@@ -522,8 +529,12 @@ impl Bound {
                         .serve_with_incoming_shutdown(lambda_incoming, stop_on(stop_rx.clone())),
                 ));
                 servers.push(tokio::spawn(
-                    limits
-                        .server()
+                    security
+                        .server(
+                            limits.server(),
+                            Surface::Utilization,
+                            limits.handshake_timeout,
+                        )?
                         .layer(limits.admission(4 << 20))
                         .add_service(util)
                         .serve_with_incoming_shutdown(

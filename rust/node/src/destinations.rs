@@ -11,6 +11,8 @@ use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tls::ClientSecurity;
+
 /// A destination's channel and its in-flight bound.
 #[derive(Debug)]
 pub struct Destination {
@@ -26,14 +28,25 @@ pub struct Destinations {
     by_endpoint: RwLock<HashMap<Arc<str>, Arc<Destination>>>,
     max_in_flight: usize,
     connect_timeout: Duration,
+    security: ClientSecurity,
 }
 
-/// Turn `host:port` (or a full `http://host:port` URI) into a tonic endpoint.
+/// Turn `host:port` (or a full `http://host:port` URI) into a plaintext tonic endpoint.
 pub fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
+    endpoint_with_scheme(address, connect_timeout, "http")
+}
+
+/// Turn `host:port` into a tonic endpoint of `scheme` (`http`, or `https` for TLS); a full
+/// URI keeps its own.
+pub(crate) fn endpoint_with_scheme(
+    address: &str,
+    connect_timeout: Duration,
+    scheme: &str,
+) -> Result<Endpoint, String> {
     let uri = if address.contains("://") {
         address.to_owned()
     } else {
-        format!("http://{address}")
+        format!("{scheme}://{address}")
     };
     let endpoint = Endpoint::from_shared(uri).map_err(|e| {
         format!(
@@ -52,12 +65,14 @@ pub fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, St
 
 impl Destinations {
     /// No destinations yet; each gets `max_in_flight` calls in flight at most (at least 1) and
-    /// `connect_timeout` to connect.
-    pub fn new(max_in_flight: usize, connect_timeout: Duration) -> Self {
+    /// `connect_timeout` to connect, connecting as `security` says (secured mode: TLS with
+    /// the router's certificate).
+    pub fn new(max_in_flight: usize, connect_timeout: Duration, security: ClientSecurity) -> Self {
         Self {
             by_endpoint: RwLock::new(HashMap::new()),
             max_in_flight: max_in_flight.max(1),
             connect_timeout,
+            security,
         }
     }
 
@@ -66,7 +81,10 @@ impl Destinations {
         if let Some(destination) = self.by_endpoint.read().get(address) {
             return Ok(Arc::clone(destination));
         }
-        let channel = endpoint(address, self.connect_timeout)?.connect_lazy();
+        let channel = self
+            .security
+            .endpoint(address, self.connect_timeout)?
+            .connect_lazy();
         let mut by_endpoint = self.by_endpoint.write();
         let destination = by_endpoint.entry(Arc::clone(address)).or_insert_with(|| {
             Arc::new(Destination {
@@ -84,7 +102,7 @@ impl Destinations {
         if self.by_endpoint.read().contains_key(address) {
             return Ok(());
         }
-        let endpoint = endpoint(address, self.connect_timeout)?;
+        let endpoint = self.security.endpoint(address, self.connect_timeout)?;
         if let Ok(Ok(channel)) = tokio::time::timeout(patience, endpoint.connect()).await {
             self.by_endpoint
                 .write()

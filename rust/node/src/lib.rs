@@ -41,6 +41,9 @@
 //!   and stay known ([`membership::Announcer`]).
 //! - [`limits`]: what a node lets its peers use: descriptors, accepts, handshakes, calls and
 //!   request bytes in flight (docs/security.md).
+//! - [`tls`]: secured mode: TLS on every listener and connection, mutual authentication and
+//!   roles on the control surfaces, certificates or tokens for lambda calls
+//!   (docs/security.md); [`certs`] makes the CA and the nodes' certificates.
 //! - [`metrics`]: Prometheus metrics of the router, the computer and the controller
 //!   ([`metrics::RouterMetrics`] and the others, in the roles' options) and the `/metrics`
 //!   listener ([`metrics::spawn`]); docs/metrics.md.
@@ -106,16 +109,19 @@
 //! # }
 //! ```
 pub mod bench;
+pub mod certs;
 pub mod client;
 pub mod computer;
 pub mod controller;
 mod destinations;
 pub mod executor;
+pub mod gateway;
 pub mod limits;
 pub mod membership;
 pub mod metrics;
 pub mod router;
 pub mod table_tool;
+pub mod tls;
 
 // The handles and options of each role, at the crate root; the modules hold the rest.
 pub use client::{ClientOptions, Report};

@@ -44,7 +44,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::{debug, info, warn};
 
-use crate::destinations::endpoint;
+use crate::tls::ClientSecurity;
 
 /// Default period of the presence check.
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -154,8 +154,10 @@ struct ControllerLink {
 }
 
 impl ControllerLink {
-    fn new(address: &str) -> Result<Self, String> {
-        let channel = endpoint(address, CONTROLLER_TIMEOUT)?.connect_lazy();
+    fn new(address: &str, security: &ClientSecurity) -> Result<Self, String> {
+        let channel = security
+            .endpoint(address, CONTROLLER_TIMEOUT)?
+            .connect_lazy();
         Ok(ControllerLink {
             address: address.to_owned(),
             controller: EdgeControllerClient::new(channel.clone()),
@@ -244,7 +246,26 @@ impl Announcer {
         interval: Duration,
         failures: Option<mpsc::UnboundedReceiver<String>>,
     ) -> Result<Self, String> {
-        let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        Self::spawn_with(
+            controller,
+            member,
+            interval,
+            failures,
+            &ClientSecurity::plain(),
+        )
+    }
+
+    /// As [`Announcer::spawn`], connecting to the controller as `security` says (secured
+    /// mode: TLS with the member's certificate, whose addresses must include the member's).
+    pub fn spawn_with(
+        controller: &str,
+        member: Member,
+        interval: Duration,
+        failures: Option<mpsc::UnboundedReceiver<String>>,
+        security: &ClientSecurity,
+    ) -> Result<Self, String> {
+        let link =
+            ControllerLink::new(controller, security).map_err(|e| format!("--controller: {e}"))?;
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(
             link.clone(),
@@ -267,12 +288,14 @@ impl Announcer {
         controller: &str,
         members: Vec<Member>,
         interval: Duration,
+        security: &ClientSecurity,
     ) -> Result<Self, String> {
         if members.len() == 1 {
             let member = members.into_iter().next().expect("one member");
-            return Self::spawn(controller, member, interval, None);
+            return Self::spawn_with(controller, member, interval, None, security);
         }
-        let link = ControllerLink::new(controller).map_err(|e| format!("--controller: {e}"))?;
+        let link =
+            ControllerLink::new(controller, security).map_err(|e| format!("--controller: {e}"))?;
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run_group(
             link.clone(),

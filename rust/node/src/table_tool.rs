@@ -10,7 +10,7 @@ use lambdaroute_proto::uiiit::edge_router_conf::Action;
 use lambdaroute_proto::uiiit::{EdgeRouterConf, Entry, TableId, Void};
 use tonic::transport::Channel;
 
-use crate::destinations::endpoint;
+use crate::tls::ClientSecurity;
 
 /// A connection to a router's table service.
 pub struct TableClient {
@@ -19,9 +19,16 @@ pub struct TableClient {
 }
 
 impl TableClient {
-    /// Connects to the table service at `address` (`host:port`), within 5 s.
+    /// Connects to the table service at `address` (`host:port`), within 5 s, in plain mode.
     pub async fn connect(address: &str) -> anyhow::Result<Self> {
-        let channel = endpoint(address, Duration::from_secs(5))
+        Self::connect_with(address, &ClientSecurity::plain()).await
+    }
+
+    /// Connects to the table service at `address` as `security` says (secured mode: TLS with
+    /// an operator's or the controller's certificate to change tables).
+    pub async fn connect_with(address: &str, security: &ClientSecurity) -> anyhow::Result<Self> {
+        let channel = security
+            .endpoint(address, Duration::from_secs(5))
             .map_err(anyhow::Error::msg)?
             .connect()
             .await

@@ -375,6 +375,7 @@ impl PyScenario {
             let d = PyDict::new(py);
             d.set_item("client", &w.client)?;
             d.set_item("router", &w.router)?;
+            d.set_item("fallback", w.fallback.clone())?;
             d.set_item("lambda", &w.lambda)?;
             d.set_item("pattern", w.pattern.as_str())?;
             match &w.pattern {
@@ -395,6 +396,7 @@ impl PyScenario {
             start_stop(&d, w.start, w.stop)?;
             d.set_item("images", w.images.clone())?;
             d.set_item("eyes", w.eyes.clone())?;
+            d.set_item("api", w.api.as_str())?;
             out.append(d)?;
         }
         Ok(out)
@@ -448,6 +450,8 @@ impl PyScenario {
                 }
                 Action::ComputerStop { host }
                 | Action::ComputerStart { host }
+                | Action::ComputerFreeze { host }
+                | Action::ComputerThaw { host }
                 | Action::RouterRestart { host } => d.set_item("host", host)?,
                 Action::LinkDown { link } | Action::LinkUp { link } => d.set_item("link", link)?,
                 Action::LinkSet { link, bw, delay } => {

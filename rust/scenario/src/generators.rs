@@ -146,6 +146,7 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
             sc.workloads.push(Workload {
                 client,
                 router: router.clone(),
+                fallback: Vec::new(),
                 lambda: "clambda0".into(),
                 pattern: d.pattern.clone(),
                 size: Size::Fixed(1000),
@@ -153,6 +154,7 @@ fn populate(sc: &mut Scenario, d: Defaults, p: &Placement) -> Result<()> {
                 stop: None,
                 images: Vec::new(),
                 eyes: None,
+                api: Api::Grpc,
             });
         }
     }

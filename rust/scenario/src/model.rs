@@ -290,6 +290,10 @@ pub struct Computer {
 /// Most computer endpoints one host serves (`computer: {endpoints: N}`).
 pub const MAX_COMPUTER_ENDPOINTS: u32 = 1024;
 
+/// Most lambdas of each kind of a preset computer (`computer: {lambdas: N}`): each is a
+/// container and a lambda of its configuration, which the offered load builds per computer.
+pub const MAX_COMPUTER_LAMBDAS: u32 = 1000;
+
 impl Computer {
     /// A computer with the preset's processor and one lambda of each kind.
     pub fn preset(preset: Preset) -> Self {
@@ -484,6 +488,10 @@ pub struct Workload {
     pub client: String,
     /// Name of the host, a router, the client sends its calls to.
     pub router: String,
+    /// Routers the client fails over to, in order, when `router` cannot be reached (its
+    /// process down, its host cut off); the client goes back to `router` once it answers
+    /// again. Empty: no failover.
+    pub fallback: Vec<String>,
     /// Name of the lambda the calls invoke, e.g. `clambda0`.
     pub lambda: String,
     /// When the calls are sent.
@@ -499,6 +507,29 @@ pub struct Workload {
     /// With images: after each call, call this lambda once per object found (the eyes of each
     /// face), with the object cropped out.
     pub eyes: Option<String>,
+    /// How the client calls: the router's gRPC service, or Apache OpenWhisk's REST API through
+    /// a gateway (`lambdaroute gateway`) on the router's host.
+    pub api: Api,
+}
+
+/// The interface a workload's client calls through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Api {
+    /// The router's `EdgeServer` (gRPC), as serverlessonedge's clients.
+    #[default]
+    Grpc,
+    /// OpenWhisk's REST API, served by a gateway on the router's host in front of it.
+    OpenWhisk,
+}
+
+impl Api {
+    /// The name in scenario files: `grpc` or `openwhisk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Grpc => "grpc",
+            Api::OpenWhisk => "openwhisk",
+        }
+    }
 }
 
 /// Traffic that competes with the calls on the links.
@@ -579,6 +610,17 @@ pub enum Action {
         /// The computer host.
         host: String,
     },
+    /// A computer freezes: its process is suspended (SIGSTOP), not killed; its connections
+    /// stay open and calls to it wait unanswered.
+    ComputerFreeze {
+        /// The computer host.
+        host: String,
+    },
+    /// A frozen computer resumes (SIGCONT) and answers the calls it was holding.
+    ComputerThaw {
+        /// The computer host.
+        host: String,
+    },
     /// A switch-to-switch link goes down (both ends).
     LinkDown {
         /// The link's name, `a-b` as in [`Link::name`].
@@ -607,11 +649,13 @@ pub enum Action {
 
 impl Action {
     /// Every event kind's keyword, in the order of the documentation.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 10] = [
         "computer-speed",
         "computer-load",
         "computer-stop",
         "computer-start",
+        "computer-freeze",
+        "computer-thaw",
         "link-down",
         "link-up",
         "link-set",
@@ -625,6 +669,8 @@ impl Action {
             Action::ComputerLoad { .. } => "computer-load",
             Action::ComputerStop { .. } => "computer-stop",
             Action::ComputerStart { .. } => "computer-start",
+            Action::ComputerFreeze { .. } => "computer-freeze",
+            Action::ComputerThaw { .. } => "computer-thaw",
             Action::LinkDown { .. } => "link-down",
             Action::LinkUp { .. } => "link-up",
             Action::LinkSet { .. } => "link-set",
@@ -639,6 +685,8 @@ impl Action {
             | Action::ComputerLoad { host, .. }
             | Action::ComputerStop { host }
             | Action::ComputerStart { host }
+            | Action::ComputerFreeze { host }
+            | Action::ComputerThaw { host }
             | Action::RouterRestart { host } => Some(host),
             _ => None,
         }

@@ -62,8 +62,9 @@ pub const EXTERNAL_FIRST_PORT: u16 = 10100;
 const LINK_PARAM_KEYS: &[&str] = &["bw", "delay", "loss", "queue"];
 const LINK_KEYS: &[&str] = &["a", "b", "bw", "delay", "loss", "queue"];
 const WORKLOAD_KEYS: &[&str] = &[
-    "client", "router", "lambda", "pattern", "threads", "rate", "on", "off", "trace", "window",
-    "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop", "images", "eyes",
+    "client", "router", "fallback", "lambda", "pattern", "threads", "rate", "on", "off", "trace",
+    "window", "speedup", "group", "lambdas", "sensors", "payload", "size", "start", "stop",
+    "images", "eyes", "api",
 ];
 const EVENT_KEYS: &[&str] = &[
     "at", "kind", "host", "link", "factor", "speed", "load", "bw", "delay",
@@ -366,6 +367,14 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// An unsigned integer from `min` to `max`: one past `max` is refused, not truncated.
+    fn uint_to(&self, node: &Node, field: &str, what: &str, min: u64, max: u64) -> Result<u64> {
+        match self.uint(node, field, what, min)? {
+            n if n <= max => Ok(n),
+            _ => Err(self.expected(node, field, what)),
+        }
+    }
+
     /// A keyword that `T::from_str` reads; `names` are the accepted ones (for the message).
     fn keyword<T: FromStr>(&self, node: &Node, field: &str, names: &[&str]) -> Result<T> {
         let what = format!("one of {}", describe_list(names));
@@ -621,7 +630,20 @@ impl<'f> Reader<'f> {
                     }
                     p as u16
                 }
-                None => EXTERNAL_FIRST_PORT + 2 * i as u16,
+                None => {
+                    // Ports 10100, 10102, ... while they last.
+                    let default = u64::from(EXTERNAL_FIRST_PORT) + 2 * i as u64;
+                    if default > 65534 {
+                        return Err(self.err(
+                            node.pos,
+                            &path,
+                            format!(
+                                "no default port left for external computer {i}: give it a `port`"
+                            ),
+                        ));
+                    }
+                    default as u16
+                }
             };
             for p in [port, port + 1] {
                 if let Some(other) = ports.insert(p, name.clone()) {
@@ -810,13 +832,14 @@ impl<'f> Reader<'f> {
                     self.number_where(n, &obj.field("load"), what, |x| (0.0..1.0).contains(&x))?;
                 Action::ComputerLoad { host, load }
             }
-            "computer-stop" | "computer-start" => {
+            "computer-stop" | "computer-start" | "computer-freeze" | "computer-thaw" => {
                 only(&["host"])?;
                 let host = self.host_with_role(&obj, "host", RoleKind::Computer, sc)?;
-                if kind == "computer-stop" {
-                    Action::ComputerStop { host }
-                } else {
-                    Action::ComputerStart { host }
+                match kind.as_str() {
+                    "computer-stop" => Action::ComputerStop { host },
+                    "computer-start" => Action::ComputerStart { host },
+                    "computer-freeze" => Action::ComputerFreeze { host },
+                    _ => Action::ComputerThaw { host },
                 }
             }
             "router-restart" => {
@@ -911,6 +934,8 @@ impl<'f> Reader<'f> {
     fn check_event_order(&self, events: &[(Event, &Node, String)]) -> Result<()> {
         // Name -> (time, kind) of the event that made it down/stopped.
         let mut down: HashMap<&str, (f64, &str)> = HashMap::new();
+        // Computer -> (time, kind) of the event that froze it.
+        let mut frozen: HashMap<&str, (f64, &str)> = HashMap::new();
         for (e, node, path) in events {
             let field = format!("{path}.kind");
             let at = e.at;
@@ -932,12 +957,37 @@ impl<'f> Reader<'f> {
                     }
                 }
                 Action::ComputerStop { host } => {
+                    if let Some((t, _)) = frozen.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is frozen at {at} s (computer-freeze at {t} s); expected a `computer-thaw` before stopping it"
+                        ));
+                    }
                     if let Some((t, _)) = down.get(host.as_str()) {
                         return bad(format!(
                             "computer `{host}` is already stopped at {at} s (computer-stop at {t} s); expected a `computer-start` before"
                         ));
                     }
                     down.insert(host, (at, "computer-stop"));
+                }
+                Action::ComputerFreeze { host } => {
+                    if let Some((t, _)) = down.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is stopped at {at} s (computer-stop at {t} s); expected a `computer-start` before freezing it"
+                        ));
+                    }
+                    if let Some((t, _)) = frozen.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is already frozen at {at} s (computer-freeze at {t} s); expected a `computer-thaw` before"
+                        ));
+                    }
+                    frozen.insert(host, (at, "computer-freeze"));
+                }
+                Action::ComputerThaw { host } => {
+                    if frozen.remove(host.as_str()).is_none() {
+                        return bad(format!(
+                            "computer `{host}` is not frozen at {at} s; expected a `computer-freeze` before it"
+                        ));
+                    }
                 }
                 Action::ComputerStart { host } => {
                     if down.remove(host.as_str()).is_none() {
@@ -947,14 +997,19 @@ impl<'f> Reader<'f> {
                     }
                 }
                 Action::ComputerSpeed { host, .. } | Action::ComputerLoad { host, .. } => {
+                    let what = if matches!(e.action, Action::ComputerLoad { .. }) {
+                        "its background load"
+                    } else {
+                        "its speed"
+                    };
                     if let Some((t, k)) = down.get(host.as_str()) {
-                        let what = if matches!(e.action, Action::ComputerLoad { .. }) {
-                            "its background load"
-                        } else {
-                            "its speed"
-                        };
                         return bad(format!(
                             "computer `{host}` is stopped at {at} s ({k} at {t} s); expected a `computer-start` before changing {what}"
+                        ));
+                    }
+                    if let Some((t, k)) = frozen.get(host.as_str()) {
+                        return bad(format!(
+                            "computer `{host}` is frozen at {at} s ({k} at {t} s); expected a `computer-thaw` before changing {what}"
                         ));
                     }
                 }
@@ -1171,11 +1226,13 @@ impl<'f> Reader<'f> {
             return Ok(c);
         }
         if let Some(n) = obj.get("lambdas") {
-            c.lambdas = self.uint(
+            let what = format!("a number of lambdas of each kind, 1 to {MAX_COMPUTER_LAMBDAS}");
+            c.lambdas = self.uint_to(
                 n,
                 &obj.field("lambdas"),
-                "a number of lambdas of each kind, at least 1",
+                &what,
                 1,
+                u64::from(MAX_COMPUTER_LAMBDAS),
             )? as u32;
         }
         c.speed = self.opt_number_where(
@@ -1185,8 +1242,8 @@ impl<'f> Reader<'f> {
             |x| x > 0.0,
         )?;
         if let Some(n) = obj.get("cores") {
-            c.cores =
-                Some(self.uint(n, &obj.field("cores"), "a number of cores, at least 1", 1)? as u32);
+            let what = "a number of cores, at least 1";
+            c.cores = Some(self.uint_to(n, &obj.field("cores"), what, 1, u32::MAX.into())? as u32);
         }
         if let Some(n) = obj.get("memory") {
             c.memory = Some(self.uint(
@@ -1228,11 +1285,12 @@ impl<'f> Reader<'f> {
             queue: obj
                 .get("queue")
                 .map(|n| {
-                    self.uint(
+                    self.uint_to(
                         n,
                         &obj.field("queue"),
                         "a queue length in packets, at least 1",
                         1,
+                        u32::MAX.into(),
                     )
                     .map(|q| q as u32)
                 })
@@ -1279,6 +1337,70 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// The `fallback` of a workload: a router host, or a list of them, none the workload's
+    /// `router` and none twice.
+    fn fallback(&self, obj: &Obj<'_>, router: &str, sc: &Scenario) -> Result<Vec<String>> {
+        let Some(n) = obj.get("fallback") else {
+            return Ok(Vec::new());
+        };
+        let field = obj.field("fallback");
+        let what = "a router (`fallback: r2`) or a list of routers (`fallback: [r2, r3]`) the client fails over to";
+        let items: Vec<(&Node, String)> = match &n.value {
+            Value::Str(_) => vec![(n, field.clone())],
+            Value::Seq(items) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(k, item)| (item, format!("{field}[{k}]")))
+                .collect(),
+            _ => return Err(self.expected(n, &field, what)),
+        };
+        let mut out: Vec<String> = Vec::new();
+        for (item, path) in items {
+            let name = self.string(item, &path, what)?;
+            match sc.host(&name) {
+                Some(h) if h.role.kind() == RoleKind::Router => {}
+                Some(h) => {
+                    return Err(self.err(
+                        item.pos,
+                        &path,
+                        format!(
+                            "host `{name}` is a {}, expected a host whose role is `router`",
+                            h.role.kind()
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(self.err(
+                        item.pos,
+                        &path,
+                        format!(
+                            "unknown host `{name}`; {}",
+                            name_list(sc.hosts_with(RoleKind::Router).map(|h| h.name.as_str()))
+                        ),
+                    ));
+                }
+            }
+            if name == router {
+                return Err(self.err(
+                    item.pos,
+                    &path,
+                    format!(
+                        "`{name}` is the workload's `router`; a fallback is another router, tried when `{name}` cannot be reached"
+                    ),
+                ));
+            }
+            if out.contains(&name) {
+                return Err(self.err(
+                    item.pos,
+                    &path,
+                    format!("router `{name}` is listed twice; list each fallback router once"),
+                ));
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+
     fn start_stop(&self, obj: &Obj<'_>, sc: &Scenario) -> Result<(f64, Option<f64>)> {
         let start = self
             .opt_number_where(obj, "start", "a start time in s, 0 or more", |x| x >= 0.0)?
@@ -1317,6 +1439,7 @@ impl<'f> Reader<'f> {
         )?;
         let client = self.host_with_role(&obj, "client", RoleKind::Client, sc)?;
         let router = self.host_with_role(&obj, "router", RoleKind::Router, sc)?;
+        let fallback = self.fallback(&obj, &router, sc)?;
         let ln = self.require(&obj, "lambda", "the name of a lambda, e.g. `clambda0`")?;
         let lambda = self.string(
             ln,
@@ -1357,11 +1480,12 @@ impl<'f> Reader<'f> {
                 let threads = obj
                     .get("threads")
                     .map(|n| {
-                        self.uint(
+                        self.uint_to(
                             n,
                             &obj.field("threads"),
                             "a number of threads, at least 1",
                             1,
+                            u32::MAX.into(),
                         )
                     })
                     .transpose()?
@@ -1439,9 +1563,21 @@ impl<'f> Reader<'f> {
                 )?)
             }
         };
+        let api = match obj.get("api") {
+            None => Api::Grpc,
+            Some(n) => {
+                let what = "`grpc` (the router's gRPC service) or `openwhisk` (OpenWhisk's REST API through a gateway on the router's host)";
+                match self.string(n, &obj.field("api"), what)?.as_str() {
+                    "grpc" => Api::Grpc,
+                    "openwhisk" => Api::OpenWhisk,
+                    _ => return Err(self.expected(n, &obj.field("api"), what)),
+                }
+            }
+        };
         Ok(Workload {
             client,
             router,
+            fallback,
             lambda,
             pattern,
             size,
@@ -1449,6 +1585,7 @@ impl<'f> Reader<'f> {
             stop,
             images,
             eyes,
+            api,
         })
     }
 

@@ -99,6 +99,8 @@ fn event(e: &Event) -> Out {
         }
         Action::ComputerStop { host }
         | Action::ComputerStart { host }
+        | Action::ComputerFreeze { host }
+        | Action::ComputerThaw { host }
         | Action::RouterRestart { host } => m.push(("host".into(), host.as_str().into())),
         Action::LinkDown { link } | Action::LinkUp { link } => {
             m.push(("link".into(), link.as_str().into()));
@@ -223,9 +225,19 @@ fn workload(w: &Workload) -> Out {
     let mut m: Vec<(String, Out)> = vec![
         ("client".into(), w.client.as_str().into()),
         ("router".into(), w.router.as_str().into()),
+    ];
+    match w.fallback.as_slice() {
+        [] => {}
+        [one] => m.push(("fallback".into(), one.as_str().into())),
+        many => m.push((
+            "fallback".into(),
+            Out::Seq(many.iter().map(|r| r.as_str().into()).collect()),
+        )),
+    }
+    m.extend([
         ("lambda".into(), w.lambda.as_str().into()),
         ("pattern".into(), w.pattern.as_str().into()),
-    ];
+    ]);
     match &w.pattern {
         Pattern::ClosedLoop { threads } => m.push(("threads".into(), (*threads).into())),
         Pattern::Poisson { rate } => m.push(("rate".into(), (*rate).into())),
@@ -241,6 +253,9 @@ fn workload(w: &Workload) -> Out {
         Pattern::Aot(aot) => aot.payload == AotPayload::Size,
         _ => true,
     };
+    if w.api != Api::Grpc {
+        m.push(("api".into(), w.api.as_str().into()));
+    }
     if !w.images.is_empty() {
         m.push((
             "images".into(),

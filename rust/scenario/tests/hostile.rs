@@ -89,3 +89,62 @@ fn invalid_utf8_is_refused_with_its_line_and_byte() {
     assert_eq!((line, column), (3, 17), "{text}");
     assert!(message.contains("byte offset 40"), "{text}");
 }
+
+/// One router, one client, a computer `c1` with `computer` and a NAT gateway, then `external`.
+fn with_computer(computer: &str, external: &str) -> String {
+    format!(
+        "name: big\nswitches: [{{name: s1}}]\nhosts:\n  - {{name: u1, role: client, switch: s1}}\n  \
+         - {{name: r1, role: router, switch: s1}}\n  - {{name: n1, role: nat, switch: s1}}\n  \
+         - {{name: c1, role: computer, switch: s1, computer: {computer}}}\n{external}"
+    )
+}
+
+// Found reviewing the scenario loader for its fuzz target (docs/fuzzing.md): a preset
+// computer with 100 million lambdas passed, and the offered load then built 200 million
+// containers (the fuzz target timed out on it).
+#[test]
+fn a_computer_with_too_many_lambdas_is_refused_at_its_field() {
+    let text = with_computer("{preset: raspberry, lambdas: 100000000}", "");
+    let started = Instant::now();
+    let error = Scenario::from_yaml(&text, "big.yaml").unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let text = error.to_string();
+    let (_, line, _, field, message) = invalid(error);
+    assert_eq!(
+        (line, field.as_str()),
+        (7, "hosts[3].computer.lambdas"),
+        "{text}"
+    );
+    assert!(message.contains("1 to 1000"), "{text}");
+    let scenario = Scenario::from_yaml(
+        &with_computer("{preset: raspberry, lambdas: 1000}", ""),
+        "big.yaml",
+    )
+    .unwrap();
+    assert_eq!(scenario.offered_load().computers, 1);
+}
+
+#[test]
+fn counts_past_32_bits_are_refused_not_truncated() {
+    let error = Scenario::from_yaml(
+        &with_computer("{preset: raspberry, cores: 4294967297}", ""),
+        "big.yaml",
+    )
+    .unwrap_err();
+    let (_, _, _, field, _) = invalid(error);
+    assert_eq!(field, "hosts[3].computer.cores");
+}
+
+#[test]
+fn external_computers_past_the_default_ports_are_refused_not_wrapped() {
+    // 10100 + 2 × 27718 is past 65534: the 27719th external computer has no default port.
+    let external: String = (0..27_720)
+        .map(|i| format!("  - {{name: e{i}}}\n"))
+        .collect();
+    let text = with_computer("{preset: raspberry}", &format!("external:\n{external}"));
+    let error = Scenario::from_yaml(&text, "big.yaml").unwrap_err();
+    let text = error.to_string();
+    let (_, _, _, field, message) = invalid(error);
+    assert_eq!(field, "external[27718]", "{text}");
+    assert!(message.contains("give it a `port`"), "{text}");
+}

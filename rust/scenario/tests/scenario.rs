@@ -345,6 +345,98 @@ fn computer_load_events_read_write_and_keep_their_place_in_time() {
 }
 
 #[test]
+fn freeze_and_thaw_events_read_write_and_pair_up() {
+    let text = "duration: 30\nswitches: [{name: s1}]\nhosts: [{name: c1, switch: s1, role: computer}]\n\
+                events:\n  - {at: 12, kind: computer-thaw, host: c1}\n  - {at: 4, kind: computer-freeze, host: c1}\n  \
+                - {at: 20, kind: computer-stop, host: c1}\n";
+    let sc = Scenario::from_yaml(text, "freeze.yaml").unwrap();
+    let kinds: Vec<(f64, &str, Option<&str>)> = sc
+        .events
+        .iter()
+        .map(|e| (e.at, e.action.kind(), e.action.host()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (4.0, "computer-freeze", Some("c1")),
+            (12.0, "computer-thaw", Some("c1")),
+            (20.0, "computer-stop", Some("c1")),
+        ]
+    );
+    assert!(Action::KINDS.contains(&"computer-freeze") && Action::KINDS.contains(&"computer-thaw"));
+    let written = sc.to_yaml();
+    assert!(written.contains("kind: computer-freeze"), "{written}");
+    assert_eq!(Scenario::from_yaml(&written, "again.yaml").unwrap(), sc);
+    // Frozen: no second freeze, no speed change; a stopped computer does not freeze.
+    for (events, fragment) in [
+        (
+            "[{at: 1, kind: computer-freeze, host: c1}, {at: 2, kind: computer-freeze, host: c1}]",
+            "already frozen at 2 s",
+        ),
+        (
+            "[{at: 1, kind: computer-freeze, host: c1}, {at: 2, kind: computer-speed, host: c1, factor: 2}]",
+            "expected a `computer-thaw` before changing its speed",
+        ),
+        (
+            "[{at: 1, kind: computer-stop, host: c1}, {at: 2, kind: computer-freeze, host: c1}]",
+            "expected a `computer-start` before freezing it",
+        ),
+    ] {
+        let text = format!(
+            "duration: 30\nswitches: [{{name: s1}}]\nhosts: [{{name: c1, switch: s1, role: computer}}]\nevents: {events}\n"
+        );
+        let error = Scenario::from_yaml(&text, "bad.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(fragment), "{error}");
+    }
+}
+
+#[test]
+fn fallback_routers_read_write_and_default_to_none() {
+    let base = "duration: 30\nswitches: [{name: s1}]\n\
+                hosts: [{name: r1, switch: s1, role: router}, {name: r2, switch: s1, role: router},\n\
+                        {name: r3, switch: s1, role: router}, {name: u1, switch: s1, role: client}]\n";
+    for (fallback, expected) in [
+        ("", vec![]),
+        (", fallback: r2", vec!["r2"]),
+        (", fallback: [r3, r2]", vec!["r3", "r2"]),
+    ] {
+        let text = format!(
+            "{base}workloads: [{{client: u1, router: r1{fallback}, lambda: clambda0, pattern: poisson, rate: 1}}]\n"
+        );
+        let sc = Scenario::from_yaml(&text, "fallback.yaml").unwrap();
+        assert_eq!(sc.workloads[0].fallback, expected);
+        let written = sc.to_yaml();
+        assert_eq!(
+            Scenario::from_yaml(&written, "again.yaml").unwrap(),
+            sc,
+            "{written}"
+        );
+    }
+    let text = format!(
+        "{base}workloads: [{{client: u1, router: r1, fallback: [r2, r2], lambda: clambda0, pattern: poisson, rate: 1}}]\n"
+    );
+    let error = Scenario::from_yaml(&text, "twice.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("workloads[0].fallback[1]: router `r2` is listed twice"),
+        "{error}"
+    );
+    let text = format!(
+        "{base}workloads: [{{client: u1, router: r1, fallback: [], lambda: clambda0, pattern: poisson, rate: 1}}]\n"
+    );
+    let error = Scenario::from_yaml(&text, "empty.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("workloads[0].fallback: expected a router"),
+        "{error}"
+    );
+}
+
+#[test]
 fn yaml_round_trip_is_stable() {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid/full.yaml"),
@@ -608,4 +700,22 @@ fn real_computers_read_and_write_back() {
         Scenario::from_yaml(&first, "written.yaml").unwrap_or_else(|e| panic!("{e}\n{first}"));
     assert_eq!(back, sc);
     assert_eq!(back.to_yaml(), first);
+}
+
+#[test]
+fn a_workload_calls_through_grpc_or_the_openwhisk_api() {
+    let text = "switches: [{name: s1}]\nhosts:\n  - {name: r1, switch: s1, role: router}\n  - {name: u1, switch: s1, role: client}\n  - {name: c1, switch: s1, role: computer}\nworkloads:\n  - {client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 5, api: openwhisk}\n  - {client: u1, router: r1, lambda: clambda0, pattern: poisson, rate: 5}\n";
+    let sc = Scenario::from_yaml(text, "api.yaml").unwrap();
+    assert_eq!(sc.workloads[0].api, Api::OpenWhisk);
+    assert_eq!(sc.workloads[1].api, Api::Grpc);
+    let written = sc.to_yaml();
+    assert!(written.contains("api: openwhisk"), "{written}");
+    assert_eq!(Scenario::from_yaml(&written, "again.yaml").unwrap(), sc);
+    let error = Scenario::from_yaml(&text.replace("api: openwhisk", "api: rest"), "bad.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("bad.yaml:7:") && error.contains("`openwhisk`"),
+        "{error}"
+    );
 }

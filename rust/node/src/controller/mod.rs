@@ -25,6 +25,7 @@
 //! destinations it knows (announced, or removed since its start): the entries of computers
 //! that have not announced again yet stay, and calls keep flowing while the members come back.
 
+pub mod mec;
 mod service;
 pub mod view;
 
@@ -48,6 +49,7 @@ pub use view::format_view;
 
 use crate::limits::{self, Limits};
 use crate::metrics::ControllerMetrics;
+use crate::tls::{Security, Surface};
 
 /// Default address of the controller.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6475";
@@ -57,6 +59,9 @@ pub const DEFAULT_RESYNC_GRACE: Duration = Duration::from_secs(5);
 /// Time limit of one call to a router, by default: a router that does not answer within it is
 /// dropped until it announces itself again.
 pub const DEFAULT_ROUTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Period of the controller's re-reading of each router's tables, by default.
+pub const DEFAULT_AUDIT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How a controller runs.
 #[derive(Clone, Debug)]
@@ -74,6 +79,17 @@ pub struct ControllerOptions {
     /// Count routers, computers, installs and congestion here
     /// ([`ControllerMetrics::register`]); `None` counts nothing.
     pub metrics: Option<ControllerMetrics>,
+    /// Plain or secured mode ([`Security`]): TLS on the listener and towards the routers,
+    /// and which roles may call what.
+    pub security: Security,
+    /// Period at which each router's tables are read again, so that entries installed there
+    /// by anyone else are removed and entries removed by anyone else come back.
+    pub audit_interval: Duration,
+    /// Serve ETSI MEC 016's device application interface here ([`mec`]); `None`: not at all.
+    pub mec_listen: Option<SocketAddr>,
+    /// The distance matrix the MEC service chooses a device's router by (the two-tier
+    /// installer's, or one given for MEC alone); `None`: by address only.
+    pub mec_distances: Option<Distances>,
 }
 
 impl ControllerOptions {
@@ -87,6 +103,10 @@ impl ControllerOptions {
             resync_grace: DEFAULT_RESYNC_GRACE,
             router_timeout: DEFAULT_ROUTER_TIMEOUT,
             metrics: None,
+            security: Security::plain(),
+            audit_interval: DEFAULT_AUDIT_INTERVAL,
+            mec_listen: None,
+            mec_distances: None,
         }
     }
 }
@@ -143,6 +163,8 @@ pub fn load_paths(path: &Path) -> Result<Paths, LoadError> {
 pub struct ControllerHandle {
     /// Bound address.
     pub listen: SocketAddr,
+    /// Bound address of the MEC 016 service, if it runs.
+    pub mec_listen: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -161,12 +183,15 @@ impl ControllerHandle {
 pub async fn spawn(options: ControllerOptions) -> anyhow::Result<ControllerHandle> {
     let listener = bind(&options).await?;
     let listen = listener.local_addr()?;
+    let mec = bind_mec(&options).await?;
+    let mec_listen = mec.as_ref().map(TcpListener::local_addr).transpose()?;
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(serve(options, listener, async {
+    let task = tokio::spawn(serve(options, listener, mec, async {
         let _ = rx.await;
     }));
     Ok(ControllerHandle {
         listen,
+        mec_listen,
         shutdown: Some(tx),
         task,
     })
@@ -178,7 +203,19 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = bind(&options).await?;
-    serve(options, listener, shutdown).await
+    let mec = bind_mec(&options).await?;
+    serve(options, listener, mec, shutdown).await
+}
+
+async fn bind_mec(options: &ControllerOptions) -> anyhow::Result<Option<TcpListener>> {
+    match options.mec_listen {
+        Some(listen) => {
+            Ok(Some(TcpListener::bind(listen).await.with_context(
+                || format!("cannot listen on {listen} (--mec-listen)"),
+            )?))
+        }
+        None => Ok(None),
+    }
 }
 
 async fn bind(options: &ControllerOptions) -> anyhow::Result<TcpListener> {
@@ -190,10 +227,25 @@ async fn bind(options: &ControllerOptions) -> anyhow::Result<TcpListener> {
 async fn serve(
     options: ControllerOptions,
     listener: TcpListener,
+    mec: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let controller = Arc::new(service::Controller::new(&options));
+    let controller = Arc::new(service::Controller::new(&options)?);
+    // The MEC service stops when the controller's services stop.
+    let (mec_stop, mec_stopped) = tokio::sync::watch::channel(false);
+    let mec_task = mec.map(|listener| {
+        let mut stopped = mec_stopped.clone();
+        tokio::spawn(mec::serve(
+            Arc::clone(&controller),
+            options.mec_distances.clone(),
+            listener,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     info!(
+        secured = options.security.is_secured(),
         listen = %listener.local_addr()?,
         installer = %options.installer,
         paths = options.paths.as_ref().map_or(0, Paths::len),
@@ -208,8 +260,13 @@ async fn serve(
     let service = service::Service(Arc::clone(&controller));
     // The defaults: the controller's peers are few, and its messages small.
     let limits = Limits::default();
-    let result = limits
-        .server()
+    let result = options
+        .security
+        .server(
+            limits.server(),
+            Surface::Controller,
+            limits.handshake_timeout,
+        )?
         .layer(limits.admission(4 << 20))
         .add_service(EdgeControllerServer::new(service.clone()))
         .add_service(PresenceServer::new(service.clone()))
@@ -222,6 +279,10 @@ async fn serve(
     grace.abort();
     planner.abort();
     controller.stop();
+    let _ = mec_stop.send(true);
+    if let Some(task) = mec_task {
+        task.await.context("MEC service task panicked")??;
+    }
     result.context("controller service failed")?;
     info!("controller stopped");
     Ok(())

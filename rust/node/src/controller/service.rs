@@ -36,8 +36,8 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{debug, info, warn};
 
 use super::ControllerOptions;
-use crate::destinations::endpoint;
 use crate::metrics::{ControllerMetrics, count};
+use crate::tls::{self, ClientSecurity, TlsError};
 use prometheus_client::metrics::counter::Counter;
 
 /// How long a congestion report waits for the marks to be on the routers before it answers.
@@ -72,6 +72,10 @@ pub(crate) struct Controller {
     /// One lock per router endpoint: announcements of the same router run one at a time.
     announcing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: Option<ControllerMetrics>,
+    /// How the controller connects to the routers (secured mode: TLS, its certificate).
+    client: ClientSecurity,
+    /// Period of the re-reading of each router's tables (see [`reconcile_router`]).
+    audit_interval: Duration,
 }
 
 #[derive(Default)]
@@ -135,8 +139,10 @@ struct RouterLink {
 struct Unreachable(String);
 
 impl Controller {
-    pub fn new(options: &ControllerOptions) -> Self {
-        Controller {
+    pub fn new(options: &ControllerOptions) -> Result<Self, TlsError> {
+        Ok(Controller {
+            client: options.security.client()?,
+            audit_interval: options.audit_interval,
             installer: options.installer.clone(),
             paths: options.paths.clone(),
             epoch: rand::random(),
@@ -149,11 +155,27 @@ impl Controller {
             progress: watch::Sender::new(0),
             announcing: Mutex::new(HashMap::new()),
             metrics: options.metrics.clone(),
-        }
+        })
     }
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// What the MEC device application interface offers: the announced routers and the
+    /// lambdas of the announced computers, with how many computers run each.
+    pub fn offer(&self) -> super::mec::Offer {
+        let state = self.state.lock();
+        let mut lambdas = BTreeMap::new();
+        for computer_lambdas in state.topology.computers.values() {
+            for lambda in computer_lambdas {
+                *lambdas.entry(lambda.clone()).or_insert(0) += 1;
+            }
+        }
+        super::mec::Offer {
+            routers: state.routers.keys().cloned().collect(),
+            lambdas,
+        }
     }
 
     /// Record a change: the planner plans again. Returns the change's generation.
@@ -305,7 +327,9 @@ impl Controller {
             task.abort();
             let _ = task.await;
         }
-        let link = match RouterLink::connect(&table_endpoint, self.router_timeout).await {
+        let link = match RouterLink::connect(&table_endpoint, self.router_timeout, &self.client)
+            .await
+        {
             Ok(link) => RouterLink {
                 installs: self.metrics.as_ref().map(|m| m.installs.clone()),
                 ..link
@@ -566,6 +590,7 @@ async fn reconcile_router(
     wake: Arc<Notify>,
 ) {
     let mut failed: u32 = 0;
+    let mut audited = false;
     loop {
         let snapshot = Arc::clone(&controller.state.lock().snapshot);
         // A router the plan does not know yet waits for the plan that includes it.
@@ -593,6 +618,10 @@ async fn reconcile_router(
                 .cloned()
                 .collect();
             let pushed = !(ops.is_empty() && mark.is_empty() && unmark.is_empty());
+            if pushed && audited {
+                warn!(%router, ops = ops.len(), mark = mark.len(), unmark = unmark.len(), "the router's tables were changed by someone else: restoring the controller's");
+            }
+            audited = false;
             if pushed {
                 debug!(%router, ops = ops.len(), mark = mark.len(), unmark = unmark.len(), generation = snapshot.generation, "reconciling");
                 let timeout = controller.router_timeout;
@@ -623,7 +652,20 @@ async fn reconcile_router(
             }
             controller.progress.send_modify(|p| *p += 1);
         }
-        wake.notified().await;
+        // Woken by a new plan, or at the audit: the router's tables are read again, so that
+        // entries someone else installed there are removed, and entries someone else removed
+        // come back (a managed router's tables are the controller's).
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(controller.audit_interval) => {
+                match link.read(controller.router_timeout).await {
+                    Ok(()) => audited = true,
+                    Err(Unreachable(error)) => {
+                        debug!(%router, %error, "cannot read the router's tables for the audit: next time")
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -693,8 +735,13 @@ async fn configure(
 
 impl RouterLink {
     /// Connect to a router's table service and read what it holds.
-    async fn connect(table_endpoint: &str, timeout: Duration) -> Result<Self, Unreachable> {
-        let channel = endpoint(table_endpoint, timeout)
+    async fn connect(
+        table_endpoint: &str,
+        timeout: Duration,
+        client: &ClientSecurity,
+    ) -> Result<Self, Unreachable> {
+        let channel = client
+            .endpoint(table_endpoint, timeout)
             .map_err(Unreachable)?
             .connect_lazy();
         let mut link = RouterLink {
@@ -706,23 +753,32 @@ impl RouterLink {
             marks_supported: true,
             installs: None,
         };
-        let entries = timed(timeout, link.table.get_table(TableId { value: 0 }))
+        link.read(timeout).await?;
+        Ok(link)
+    }
+
+    /// Read what the router holds: table 0 and the marks.
+    async fn read(&mut self, timeout: Duration) -> Result<(), Unreachable> {
+        let entries = timed(timeout, self.table.get_table(TableId { value: 0 }))
             .await
             .map_err(|s| Unreachable(s.message().to_owned()))?
             .entries;
-        link.installed = entries
+        self.installed = entries
             .into_iter()
             .map(|e| ((e.lambda, e.destination), e.r#final))
             .collect();
-        match timed(timeout, link.marks.list(Empty {})).await {
-            Ok(list) => link.marked = list.destinations.into_iter().collect(),
+        if !self.marks_supported {
+            return Ok(());
+        }
+        match timed(timeout, self.marks.list(Empty {})).await {
+            Ok(list) => self.marked = list.destinations.into_iter().collect(),
             Err(status) if status.code() == Code::Unimplemented => {
-                warn!(router_table = %table_endpoint, "router without congestion marks (lambdaroute.rpc.Marks): congestion steering skips it");
-                link.marks_supported = false;
+                warn!(router_table = %self.table_endpoint, "router without congestion marks (lambdaroute.rpc.Marks): congestion steering skips it");
+                self.marks_supported = false;
             }
             Err(status) => return Err(Unreachable(status.message().to_owned())),
         }
-        Ok(link)
+        Ok(())
     }
 
     async fn configure(
@@ -900,6 +956,12 @@ impl EdgeController for Service {
         &self,
         request: Request<ComputerInfo>,
     ) -> Result<Response<Void>, Status> {
+        if let Some(peer) = tls::peer(&request) {
+            peer.may_speak_for(
+                &request.get_ref().edge_server_endpoint,
+                "ComputerInfo.edgeServerEndpoint",
+            )?;
+        }
         self.0.announce_computer(request.into_inner())?;
         Ok(Response::new(Void {}))
     }
@@ -910,6 +972,14 @@ impl EdgeController for Service {
     ) -> Result<Response<Void>, Status> {
         // In a task of its own: a caller that gives up must not leave the router half
         // announced (its old reconciliation stopped, no new one).
+        if let Some(peer) = tls::peer(&request) {
+            let info = request.get_ref();
+            peer.may_speak_for(&info.edge_server_endpoint, "RouterInfo.edgeServerEndpoint")?;
+            peer.may_speak_for(
+                &info.forwarding_table_endpoint,
+                "RouterInfo.forwardingTableEndpoint",
+            )?;
+        }
         let controller = Arc::clone(&self.0);
         let info = request.into_inner();
         tokio::spawn(async move { controller.announce_router(info).await })
@@ -922,6 +992,17 @@ impl EdgeController for Service {
         &self,
         request: Request<ComputerInfo>,
     ) -> Result<Response<Void>, Status> {
+        // A router reports any destination failed (no containers); a computer removes only
+        // itself.
+        if let Some(peer) = tls::peer(&request) {
+            let info = request.get_ref();
+            if !(peer.has(tls::Role::Router) && info.containers.is_empty()) {
+                peer.may_speak_for(
+                    &info.edge_server_endpoint,
+                    "ComputerInfo.edgeServerEndpoint",
+                )?;
+            }
+        }
         self.0.remove_computer(request.into_inner()).await?;
         Ok(Response::new(Void {}))
     }

@@ -9,7 +9,7 @@ use lambdaroute_proto::lambdaroute::congestion_client::CongestionClient;
 use lambdaroute_proto::lambdaroute::{ControllerView, Empty, LinkReport, LinkReportReply};
 use tonic::transport::Channel;
 
-use crate::destinations::endpoint;
+use crate::tls::ClientSecurity;
 
 /// A connection to a controller's `lambdaroute.rpc.Congestion` service.
 pub struct CongestionClientConn {
@@ -18,9 +18,16 @@ pub struct CongestionClientConn {
 }
 
 impl CongestionClientConn {
-    /// Connects to the controller at `address` (`host:port`), within 5 s.
+    /// Connects to the controller at `address` (`host:port`), within 5 s, in plain mode.
     pub async fn connect(address: &str) -> anyhow::Result<Self> {
-        let channel = endpoint(address, Duration::from_secs(5))
+        Self::connect_with(address, &ClientSecurity::plain()).await
+    }
+
+    /// Connects to the controller at `address` as `security` says (secured mode: TLS with a
+    /// monitor's or an operator's certificate).
+    pub async fn connect_with(address: &str, security: &ClientSecurity) -> anyhow::Result<Self> {
+        let channel = security
+            .endpoint(address, Duration::from_secs(5))
             .map_err(anyhow::Error::msg)
             .context("--controller")?
             .connect()

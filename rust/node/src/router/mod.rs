@@ -5,6 +5,7 @@
 //! [`Announcer`] keeps the router announced and reports the destinations that fail.
 
 mod dispatch;
+mod in_process;
 mod marks_service;
 mod table_service;
 
@@ -32,8 +33,10 @@ use crate::destinations::Destinations;
 use crate::limits::{self, Limits};
 use crate::membership::{self, Announcer, FailureReports, Member};
 use crate::metrics::{LambdaMetrics, RouterMetrics};
+use crate::tls::{ClientSecurity, Security, Surface};
 
 pub use dispatch::LOOP_HOPS;
+pub use in_process::{InProcessRouter, RUN_LAMBDA_PATH};
 
 /// Default port of the lambda service.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:6473";
@@ -99,6 +102,9 @@ pub struct RouterOptions {
     pub metrics: Option<RouterMetrics>,
     /// Calls and request bytes in flight, handshake timeout: on each listener.
     pub limits: Limits,
+    /// Plain or secured mode ([`Security`]): TLS on both listeners and towards destinations
+    /// and the controller, who may change the tables, who may call.
+    pub security: Security,
 }
 
 impl RouterOptions {
@@ -128,6 +134,7 @@ impl Default for RouterOptions {
             fake: false,
             metrics: None,
             limits: Limits::default(),
+            security: Security::plain(),
         }
     }
 }
@@ -176,7 +183,7 @@ pub(crate) struct RouterState {
 }
 
 impl RouterState {
-    fn new(options: RouterOptions, failures: FailureReports) -> Self {
+    fn new(options: RouterOptions, failures: FailureReports, client: ClientSecurity) -> Self {
         Self {
             failures,
             table: Mutex::new(RouterTable {
@@ -184,7 +191,7 @@ impl RouterState {
                 metrics: options.metrics.clone(),
                 lambdas: HashMap::new(),
             }),
-            destinations: Destinations::new(options.max_in_flight, options.connect_timeout),
+            destinations: Destinations::new(options.max_in_flight, options.connect_timeout, client),
             origin: tokio::time::Instant::now(),
             options,
         }
@@ -260,6 +267,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let max_request_bytes = options.max_request_bytes;
     let limits = options.limits;
+    let security = options.security.clone();
+    let client = security.client()?;
     let (failures, failed) = FailureReports::channel();
     let announcer = match &options.controller {
         Some(controller) => {
@@ -278,14 +287,21 @@ async fn serve(
                 }),
             };
             Some(
-                Announcer::spawn(controller, member, options.check_interval, Some(failed))
-                    .map_err(anyhow::Error::msg)?,
+                Announcer::spawn_with(
+                    controller,
+                    member,
+                    options.check_interval,
+                    Some(failed),
+                    &client,
+                )
+                .map_err(anyhow::Error::msg)?,
             )
         }
         None => None,
     };
-    let state = Arc::new(RouterState::new(options, failures));
+    let state = Arc::new(RouterState::new(options, failures, client));
     info!(
+        secured = security.is_secured(),
         listen = %lambda_listener.local_addr()?,
         table_listen = %table_listener.local_addr()?,
         policy = %state.options.policy,
@@ -301,8 +317,8 @@ async fn serve(
     let lambda_service = EdgeServerServer::new(dispatch::Dispatcher::new(Arc::clone(&state)))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
-    let lambda_server = limits
-        .server()
+    let lambda_server = security
+        .server(limits.server(), Surface::Lambdas, limits.handshake_timeout)?
         .layer(limits.admission(max_request_bytes))
         .add_service(lambda_service)
         .serve_with_incoming_shutdown(
@@ -310,8 +326,8 @@ async fn serve(
             stopped(stop_rx.clone()),
         );
     // The table service takes tonic's default largest message, 4 MiB.
-    let table_server = limits
-        .server()
+    let table_server = security
+        .server(limits.server(), Surface::Tables, limits.handshake_timeout)?
         .layer(limits.admission(4 << 20))
         .add_service(EdgeRouterServer::new(table_service::TableService::new(
             Arc::clone(&state),

@@ -44,7 +44,7 @@ impl TableService {
         self.apply(conf)
     }
 
-    fn apply(&self, conf: &EdgeRouterConf) -> Result<String, String> {
+    pub(crate) fn apply(&self, conf: &EdgeRouterConf) -> Result<String, String> {
         let action = Action::try_from(conf.action).map_err(|_| {
             format!(
                 "unknown action {}; expected FLUSH (0), CHANGE (1) or REMOVE (2)",
