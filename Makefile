@@ -32,7 +32,7 @@ BIN := $(abspath $(PREBUILT))/lambdaroute
 export LAMBDAROUTE_BIN := $(BIN)
 endif
 
-.PHONY: build release test test-rust openwhisk-client lint bench bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
+.PHONY: build release test test-rust test-peer openwhisk-client lint bench bench-peer bench-smoke bench-criterion bench-trace experiment demo rust-toolchain clean
 
 ## ----- toolchain -----
 
@@ -72,7 +72,7 @@ openwhisk-client:
 	  { echo "installing the OpenWhisk client (npm ci in rust/cli/tests/openwhisk)"; npm ci --no-audit --no-fund --ignore-scripts; }
 
 test-rust: rust-toolchain openwhisk-client
-	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --all-targets
+	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --all-targets -- --skip peer_smoke
 	$(CARGO) test --workspace --doc
 
 lint: rust-toolchain
@@ -91,6 +91,17 @@ bench: release venv
 	$(CARGO) bench -p lambdaroute-core --bench policies -- --warm-up-time 1 --measurement-time 2
 
 # The same harness at tiny sizes (seconds); `make test` runs it through cargo test (rust/cli/tests/bench.rs).
+# Side by side with the original prototype's router (docs/benchmarks.md, "Against the
+# original"): SOE_BIN=dir of serverlessonedge's binaries; skipped, saying so, without it.
+PEER_OUT ?= $(CURDIR)/results/bench-peer
+bench-peer: release
+	mkdir -p $(PEER_OUT)
+	set -o pipefail; $(BIN) --log warn bench --peer --out $(PEER_OUT) $(BENCH_ARGS) | tee $(PEER_OUT)/summary.txt
+
+# The peer benchmark's smoke test (short windows); prints SKIPPED without SOE_BIN.
+test-peer: rust-toolchain
+	$(CARGO) test -p lambdaroute --test bench_peer -- --nocapture
+
 bench-smoke: release
 	$(BIN) --log warn bench --smoke --out $(BENCH_OUT)-smoke
 
@@ -123,7 +134,7 @@ bench-trace: release
 
 ## ----- top level -----
 
-test: lint test-rust $(PYTHON_TEST_TARGETS) test-testbed vm-validate
+test: lint test-rust test-peer $(PYTHON_TEST_TARGETS) test-testbed vm-validate
 
 # The default experiment in Mininet (mk/testbed.mk): a 4x4 grid, one router, two computers of
 # different speed, two clients, round robin, 20 s. `make experiment EXPERIMENT=file.yaml` runs another.

@@ -308,7 +308,7 @@ class ScenarioBuilder:
         congestion_threshold: float | None = None,
     ) -> None:
         """The control choices (each call replaces the previous one): ``policy``
-        (rp, li, rr, p2c, or their long names), ``estimator`` (ewma with ``alpha``, periodic
+        (rp, li, rr, p2c, pf[:alpha:beta], or their long names), ``estimator`` (ewma with ``alpha``, periodic
         with ``period`` s and ``stat`` min/mean/max, peak-ewma with ``decay`` s; the policy's
         own when omitted), ``installer`` (flat,
         two-tier with ``objective`` min-max/min-avg), ``routing`` (hops, delay),

@@ -173,7 +173,8 @@ def test_computer_config_is_cores_preset_with_overrides():
 
 
 def test_vocabulary_is_cores():
-    assert _native.policies() == ["rp", "li", "rr", "p2c"]
+    assert _native.policies() == ["rp", "li", "rr", "p2c", "pf"]
+    assert _native.parse_policy("proportional-fairness:0.5:2") == "pf:0.5:2"
     assert _native.parse_policy("round-robin") == "rr" and _native.parse_policy("power-of-two") == "p2c"
     with pytest.raises(ValueError, match="rp"):
         _native.parse_policy("fastest")

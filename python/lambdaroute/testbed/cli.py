@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment file")
     r.add_argument("experiment", nargs="+", help="experiment YAML (docs/experiment.md); several run one after the other")
     r.add_argument("--quick", action="store_true", help="the short version of each sweep (its `quick` section)")
-    r.add_argument("--policies", type=_names, help="only these policies, comma-separated (rp,li,rr,p2c); makes a sweep")
+    r.add_argument("--policies", type=_names, help="only these policies, comma-separated (rp,li,rr,p2c,pf); makes a sweep")
     r.add_argument("--seeds", type=_seeds, help="only these seeds, comma-separated; makes a sweep")
     r.add_argument("--variants", type=_names, help="only these variants of the sweep, comma-separated")
     r.add_argument("--report", action="store_true", help="then `report` over the sweeps run")

@@ -28,8 +28,9 @@ from lambdaroute.testbed.experiment import Experiment, ExperimentError, load, re
 __all__ = ["SweepRun", "Sweep", "plan", "run_sweep", "POLICIES", "ROLES"]
 
 #: The policies' short names, in the order the papers list them.
-POLICIES = ["rp", "li", "rr", "p2c"]
-_LONG = {"random-proportional": "rp", "least-impedance": "li", "round-robin": "rr", "power-of-two": "p2c"}
+POLICIES = ["rp", "li", "rr", "p2c", "pf"]
+_LONG = {"random-proportional": "rp", "least-impedance": "li", "round-robin": "rr", "power-of-two": "p2c",
+         "proportional-fairness": "pf"}
 #: Roles a variant can play in the report's findings (docs/experiments.md).
 ROLES = {"congestion-baseline", "congestion-hook-on", "congestion-hook-off", "tables-two-tier", "tables-flat"}
 SWEEP_KEYS = {"policies", "seeds", "variants"}
@@ -61,10 +62,19 @@ class Sweep:
 
 
 def _policy(name: Any, where: str) -> str:
-    short = _LONG.get(str(name), str(name))
-    if short not in POLICIES:
+    base, colon, params = str(name).partition(":")
+    short = _LONG.get(base, base) + colon + params
+    if short not in POLICIES and not (short.startswith("pf:") and _pf_params(params)):
         raise ExperimentError(f"{where}: policy `{name}`: expected one of {', '.join(POLICIES)} (or their long names)")
     return short
+
+
+def _pf_params(params: str) -> bool:
+    """Whether ``params`` is proportional fairness's ``alpha:beta`` (two numbers >= 0)."""
+    try:
+        return len(values := [float(v) for v in params.split(":")]) == 2 and all(v >= 0 for v in values)
+    except ValueError:
+        return False
 
 
 def _list(value: Any, where: str, kind: type) -> list[Any]:

@@ -25,7 +25,7 @@ pub struct BenchArgs {
     /// Numbers of concurrent closed-loop clients.
     #[arg(long, value_delimiter = ',')]
     clients: Option<Vec<usize>>,
-    /// Policies (rp, li, rr, p2c).
+    /// Policies (rp, li, rr, p2c, pf[:alpha:beta]).
     #[arg(long, value_delimiter = ',')]
     policies: Option<Vec<PolicyKind>>,
     /// Router modes: fake (answers after the decision), normal (forwards).
@@ -70,6 +70,14 @@ pub struct BenchArgs {
     /// the bare gRPC server it is compared with; the router's own default, 1, in normal mode).
     #[arg(long, value_name = "N")]
     router_threads: Option<usize>,
+    /// Instead of the table-size grid: side by side with the original prototype's router
+    /// (serverlessonedge), whose binaries (edgerouter, edgecomputer, edgeclient) are in DIR,
+    /// or in $SOE_BIN when DIR is not given; skipped, saying so, when neither is. Uses
+    /// --clients (default 1,5), --duration (5 s), --warmup, --repeats, --input-bytes, --out,
+    /// and --router-threads for lambdaroute's routers (default: 1 and 0); --smoke: short windows.
+    #[arg(long, value_name = "DIR")]
+    #[allow(clippy::option_option)]
+    peer: Option<Option<PathBuf>>,
     /// Internal: run N answering servers, print their addresses, serve until stdin closes.
     #[arg(long, hide = true, value_name = "N")]
     serve_answer: Option<usize>,
@@ -92,6 +100,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         return bench::answer::serve_stdio(count).await;
     }
     let exe = std::env::current_exe().context("cannot find the lambdaroute binary")?;
+    if let Some(dir) = args.peer.clone() {
+        return run_peer(args, exe, dir).await;
+    }
     let mut options = if args.smoke {
         BenchOptions::smoke(exe, args.out)
     } else {
@@ -162,5 +173,56 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         results.csv.display(),
         results.memory_csv.display()
     );
+    Ok(())
+}
+
+async fn run_peer(args: BenchArgs, exe: PathBuf, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use lambdaroute_node::bench::peer::{self, PeerOptions};
+    let soe_bin = if let Some(dir) = dir {
+        dir
+    } else {
+        match std::env::var_os(peer::SOE_BIN_ENV) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => {
+                println!(
+                    "peer benchmark SKIPPED: no directory of the original's binaries (give \
+                     --peer DIR or set {}=DIR)",
+                    peer::SOE_BIN_ENV
+                );
+                return Ok(());
+            }
+        }
+    };
+    if let Some(why) = PeerOptions::unavailable(&soe_bin) {
+        println!("peer benchmark SKIPPED: {why}");
+        return Ok(());
+    }
+    let mut options = if args.smoke {
+        PeerOptions::smoke(exe, soe_bin, args.out)
+    } else {
+        PeerOptions::full(exe, soe_bin, args.out)
+    };
+    if let Some(clients) = args.clients {
+        anyhow::ensure!(clients.iter().all(|&c| c > 0), "--clients must be > 0");
+        options.clients = clients;
+    }
+    if let Some(duration) = args.duration {
+        options.duration = duration;
+    }
+    if let Some(warmup) = args.warmup {
+        options.warmup = warmup;
+    }
+    if let Some(repeats) = args.repeats {
+        options.repeats = repeats.max(1);
+    }
+    if let Some(bytes) = args.input_bytes {
+        options.input_bytes = bytes;
+    }
+    if let Some(threads) = args.router_threads {
+        options.threads = vec![threads];
+    }
+    let rows = peer::run(&options).await?;
+    print!("{}", peer::summary(&options, &rows));
+    println!("\nwrote {}", options.out.join("peer.csv").display());
     Ok(())
 }

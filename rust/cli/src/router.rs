@@ -18,7 +18,7 @@ pub struct RouterArgs {
     #[arg(long, default_value = DEFAULT_TABLE_LISTEN)]
     table_listen: SocketAddr,
     /// Policy: rp (random proportional), li (least impedance), rr (weighted round robin),
-    /// p2c (power of two choices).
+    /// p2c (power of two choices), pf[:alpha:beta] (proportional fairness, default 1:1).
     #[arg(long, default_value = router::DEFAULT_POLICY.as_str())]
     policy: PolicyKind,
     /// Latency estimator: ewma[:alpha], periodic[:period_s[:min|mean|max]] or

@@ -49,9 +49,9 @@ fn smoke_run_writes_every_point_with_calls_and_no_error() {
         lambdaroute_columns(),
         "bench.csv columns changed: update docs/benchmarks.md and bench_plot.py too"
     );
-    // Per policy (4) and series (fake/lambdas, normal/lambdas, fake/destinations): per client
+    // Per policy (5) and series (fake/lambdas, normal/lambdas, fake/destinations): per client
     // count (1, 2), one floor point, one 0-entry point and one 40-entry point.
-    assert_eq!(rows.len(), 4 * 3 * 2 * 3, "{rows:#?}");
+    assert_eq!(rows.len(), 5 * 3 * 2 * 3, "{rows:#?}");
     for row in &rows {
         let rate: f64 = row["rate"].parse().unwrap();
         assert!(rate > 0.0, "no call went through: {row:?}");

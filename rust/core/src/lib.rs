@@ -106,5 +106,5 @@ pub mod yaml;
 pub use clock::Time;
 pub use computer_model::{ComputerConfig, ComputerModel, Preset};
 pub use estimator::{EstimatorKind, Stat};
-pub use policy::{Policy, PolicyKind};
+pub use policy::{Fairness, Policy, PolicyKind};
 pub use table::{Choice, ETable, Entry, TableError, TableKind};

@@ -1,4 +1,4 @@
-//! Behaviour of the four dispatch policies, driven directly through the `Policy` trait with an
+//! Behaviour of the five dispatch policies, driven directly through the `Policy` trait with an
 //! explicit clock.
 
 use std::collections::HashSet;
@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use lambdaroute_core::clock::Time;
 use lambdaroute_core::policy::{
-    LeastImpedance, Policy, PolicyKind, PowerOfTwo, RandomProportional, RoundRobin, new_policy,
+    Fairness, LeastImpedance, Policy, PolicyKind, PowerOfTwo, ProportionalFairness,
+    RandomProportional, RoundRobin, new_policy,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -56,6 +57,10 @@ fn policy_kind_parses_short_and_long_names_and_displays_short_ones() {
         (["li", "least-impedance"], PolicyKind::LeastImpedance),
         (["rr", "round-robin"], PolicyKind::RoundRobin),
         (["p2c", "power-of-two"], PolicyKind::PowerOfTwo),
+        (
+            ["pf", "proportional-fairness"],
+            PolicyKind::ProportionalFairness(Fairness::DEFAULT),
+        ),
     ] {
         for name in names {
             assert_eq!(name.parse::<PolicyKind>().unwrap(), kind);
@@ -503,6 +508,121 @@ fn p2c_retries_a_destination_that_was_slow_once_after_it_idled() {
     let later = secs(60.0);
     p.set_weight(0, 0.1, later);
     assert_eq!(p.select(later, &mut rng), Some(1));
+}
+
+// ===== proportional fairness =====
+
+fn pf(alpha: f64, beta: f64) -> ProportionalFairness {
+    ProportionalFairness::new(Fairness::new(alpha, beta).unwrap())
+}
+
+#[test]
+fn pf_parses_its_exponents_and_prints_them_when_not_the_default() {
+    let kind: PolicyKind = "pf:0.5:2".parse().unwrap();
+    assert_eq!(
+        kind,
+        PolicyKind::ProportionalFairness(Fairness::new(0.5, 2.0).unwrap())
+    );
+    assert_eq!(kind.to_string(), "pf:0.5:2");
+    assert_eq!(kind.to_string().parse::<PolicyKind>().unwrap(), kind);
+    assert_eq!(
+        "proportional-fairness:1:1"
+            .parse::<PolicyKind>()
+            .unwrap()
+            .to_string(),
+        "pf"
+    );
+    for bad in ["pf:1", "pf:a:1", "pf:-1:1", "pf:1:1:1", "rr:1:1"] {
+        assert!(bad.parse::<PolicyKind>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn pf_priority_is_upstreams_quotient() {
+    // (1/w)^alpha / (served / (now - stamp))^beta, served 1 and stamp = installation at first.
+    let mut p = pf(2.0, 0.5);
+    p.insert(4, 0.1, secs(1.0));
+    let got = p.priority(4, secs(5.0)).unwrap();
+    let want = (1.0f64 / 0.1).powf(2.0) / (1.0f64 / 4.0).powf(0.5);
+    assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+    // A success counts one more served call and restarts the time from now.
+    p.on_complete(4, Some(Duration::from_millis(100)), secs(6.0));
+    assert_eq!(p.served(4), Some(2));
+    let got = p.priority(4, secs(8.0)).unwrap();
+    let want = 100.0 / (2.0f64 / 2.0).powf(0.5);
+    assert!((got - want).abs() < 1e-9 * want, "{got} vs {want}");
+    // A failure changes nothing.
+    p.on_complete(4, None, secs(7.0));
+    assert_eq!(p.served(4), Some(2));
+    // Just served: infinite rate, priority zero.
+    assert_eq!(p.priority(4, secs(6.0)), Some(0.0));
+}
+
+#[test]
+fn pf_with_alpha_1_beta_0_is_least_impedance() {
+    let mut p = pf(1.0, 0.0);
+    let mut rng = rng();
+    p.insert(0, 3.0, T0);
+    p.insert(1, 1.0, T0);
+    p.insert(2, 2.0, T0);
+    for i in 1..100 {
+        let now = secs(f64::from(i) * 0.01);
+        let slot = p.select(now, &mut rng).unwrap();
+        assert_eq!(slot, 1);
+        p.on_complete(slot, Some(Duration::from_millis(10)), now);
+    }
+}
+
+#[test]
+fn pf_with_alpha_0_beta_1_takes_turns() {
+    // Equal weights, one call at a time, 10 ms each: the destination that waited longest
+    // since its last success (relative to its count) goes next, as round robin would.
+    let mut p = pf(0.0, 1.0);
+    let mut rng = rng();
+    for slot in 0..3 {
+        p.insert(slot, 1.0, T0);
+    }
+    let mut count = [0usize; 3];
+    for i in 1..=300 {
+        let now = secs(f64::from(i) * 0.01);
+        let slot = p.select(now, &mut rng).unwrap();
+        count[slot] += 1;
+        p.on_complete(slot, Some(Duration::from_millis(10)), now);
+    }
+    assert!(count.iter().all(|&c| c == 100), "{count:?}");
+}
+
+#[test]
+fn pf_gives_a_faster_destination_more_calls_but_not_all() {
+    let mut p = pf(1.0, 1.0);
+    let mut rng = rng();
+    p.insert(0, 0.010, T0);
+    p.insert(1, 0.030, T0);
+    let mut count = [0usize; 2];
+    for i in 1..=1_000 {
+        let now = secs(f64::from(i) * 0.005);
+        let slot = p.select(now, &mut rng).unwrap();
+        count[slot] += 1;
+        p.on_complete(slot, Some(Duration::from_millis(10)), now);
+    }
+    // 3x faster by weight, yet the one just served yields: 600 against 400 here.
+    assert!(count[0] > count[1] && count[1] > 0, "{count:?}");
+}
+
+#[test]
+fn pf_ties_and_zero_priorities_go_to_the_first_installed() {
+    let mut p = pf(1.0, 1.0);
+    let mut rng = rng();
+    p.insert(5, 1.0, T0);
+    p.insert(2, 1.0, T0);
+    // Every priority is zero at the installation instant.
+    assert_eq!(p.select(T0, &mut rng), Some(5));
+    // Equal priorities later: still the first installed.
+    assert_eq!(p.select(secs(1.0), &mut rng), Some(5));
+    p.remove(5);
+    assert_eq!(p.select(secs(1.0), &mut rng), Some(2));
+    p.insert(5, 1.0, T0);
+    assert_eq!(p.select(secs(1.0), &mut rng), Some(2));
 }
 
 // ===== all policies =====

@@ -281,7 +281,7 @@ impl PyScenario {
         let c = &self.sc.control;
         let d = PyDict::new(py);
         // Canonical forms, as the router's --policy and --estimator read them.
-        d.set_item("policy", c.policy.as_str())?;
+        d.set_item("policy", c.policy.to_string())?;
         d.set_item("estimator", c.estimator.to_string())?;
         d.set_item("estimator_name", c.estimator.name())?;
         match c.estimator {
@@ -1057,7 +1057,7 @@ fn parse_preset(name: &str) -> PyResult<Preset> {
         })
 }
 
-/// The policies' canonical names (`rp`, `li`, `rr`, `p2c`).
+/// The policies' canonical names (`rp`, `li`, `rr`, `p2c`, `pf`).
 #[pyfunction]
 fn policies() -> Vec<&'static str> {
     PolicyKind::ALL.map(PolicyKind::as_str).to_vec()
@@ -1066,9 +1066,9 @@ fn policies() -> Vec<&'static str> {
 /// The canonical name of a policy given by any name core accepts (`round-robin` -> `rr`);
 /// ValueError listing the policies for an unknown one.
 #[pyfunction]
-fn parse_policy(text: &str) -> PyResult<&'static str> {
+fn parse_policy(text: &str) -> PyResult<String> {
     text.parse::<PolicyKind>()
-        .map(PolicyKind::as_str)
+        .map(|p| p.to_string())
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 

@@ -120,7 +120,7 @@ fn event(e: &Event) -> Out {
 
 fn control(c: &Control) -> Out {
     let mut m: Vec<(String, Out)> = vec![
-        ("policy".into(), c.policy.as_str().into()),
+        ("policy".into(), c.policy.to_string().into()),
         ("estimator".into(), c.estimator.name().into()),
     ];
     match c.estimator {

@@ -628,6 +628,10 @@ fn control_is_written_with_canonical_names_and_reads_back() {
     assert!(text.contains("estimator: peak-ewma\n"), "{text}");
     assert!(text.contains("decay: 4"), "{text}");
     assert_eq!(Scenario::from_yaml(&text, "back.yaml").unwrap(), sc);
+    let pf = with_control("  policy: proportional-fairness:0.5:2").unwrap();
+    let text = pf.to_yaml();
+    assert!(text.contains("policy: \"pf:0.5:2\"\n"), "{text}");
+    assert_eq!(Scenario::from_yaml(&text, "back.yaml").unwrap(), pf);
     let rr = with_control("  policy: round-robin").unwrap().to_yaml();
     assert!(
         rr.contains("policy: rr\n") && rr.contains("estimator: ewma\n"),

@@ -10,6 +10,7 @@
 
 mod least_impedance;
 mod power_of_two;
+mod proportional_fairness;
 mod random_proportional;
 mod round_robin;
 
@@ -24,6 +25,7 @@ use crate::estimator::{DEFAULT_PEAK_DECAY, EstimatorKind};
 
 pub use least_impedance::LeastImpedance;
 pub use power_of_two::PowerOfTwo;
+pub use proportional_fairness::ProportionalFairness;
 pub use random_proportional::RandomProportional;
 pub use round_robin::RoundRobin;
 
@@ -38,15 +40,75 @@ pub enum PolicyKind {
     RoundRobin,
     /// [`PowerOfTwo`]: power of two choices over peak EWMA x (in-flight + 1).
     PowerOfTwo,
+    /// [`ProportionalFairness`]: the largest (1/w)^alpha / (recent rate)^beta.
+    ProportionalFairness(Fairness),
+}
+
+/// The exponents of [`ProportionalFairness`]: alpha weighs speed (1/w), beta the
+/// destination's recent rate of served calls. Compared and hashed by their bits.
+#[derive(Clone, Copy, Debug)]
+pub struct Fairness {
+    alpha: f64,
+    beta: f64,
+}
+
+impl Fairness {
+    /// alpha = beta = 1: upstream's "3G scheduler" setting.
+    pub const DEFAULT: Fairness = Fairness {
+        alpha: 1.0,
+        beta: 1.0,
+    };
+
+    /// Exponents `alpha` and `beta`, finite and >= 0.
+    pub fn new(alpha: f64, beta: f64) -> Result<Self, String> {
+        for (name, v) in [("alpha", alpha), ("beta", beta)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        Ok(Fairness { alpha, beta })
+    }
+
+    /// The exponent of 1/w.
+    pub fn alpha(self) -> f64 {
+        self.alpha
+    }
+
+    /// The exponent of the recent rate.
+    pub fn beta(self) -> f64 {
+        self.beta
+    }
+}
+
+impl Default for Fairness {
+    fn default() -> Self {
+        Fairness::DEFAULT
+    }
+}
+
+impl PartialEq for Fairness {
+    fn eq(&self, other: &Self) -> bool {
+        self.alpha.to_bits() == other.alpha.to_bits() && self.beta.to_bits() == other.beta.to_bits()
+    }
+}
+
+impl Eq for Fairness {}
+
+impl std::hash::Hash for Fairness {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.alpha.to_bits().hash(state);
+        self.beta.to_bits().hash(state);
+    }
 }
 
 impl PolicyKind {
     /// Every policy, in a stable order.
-    pub const ALL: [PolicyKind; 4] = [
+    pub const ALL: [PolicyKind; 5] = [
         PolicyKind::RandomProportional,
         PolicyKind::LeastImpedance,
         PolicyKind::RoundRobin,
         PolicyKind::PowerOfTwo,
+        PolicyKind::ProportionalFairness(Fairness::DEFAULT),
     ];
 
     /// The policy's name, as printed by `Display`, written in scenario files and accepted
@@ -57,6 +119,7 @@ impl PolicyKind {
             PolicyKind::LeastImpedance => "li",
             PolicyKind::RoundRobin => "rr",
             PolicyKind::PowerOfTwo => "p2c",
+            PolicyKind::ProportionalFairness(_) => "pf",
         }
     }
 
@@ -67,6 +130,7 @@ impl PolicyKind {
             PolicyKind::LeastImpedance => "least-impedance",
             PolicyKind::RoundRobin => "round-robin",
             PolicyKind::PowerOfTwo => "power-of-two",
+            PolicyKind::ProportionalFairness(_) => "proportional-fairness",
         }
     }
 
@@ -85,7 +149,12 @@ impl PolicyKind {
 
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            PolicyKind::ProportionalFairness(x) if *x != Fairness::DEFAULT => {
+                write!(f, "pf:{}:{}", x.alpha, x.beta)
+            }
+            _ => f.write_str(self.as_str()),
+        }
     }
 }
 
@@ -93,7 +162,7 @@ impl fmt::Display for PolicyKind {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown policy '{0}': expected one of rp (random-proportional), li (least-impedance), \
-     rr (round-robin), p2c (power-of-two)"
+     rr (round-robin), p2c (power-of-two), pf[:alpha:beta] (proportional-fairness, default 1:1)"
 )]
 pub struct UnknownPolicy(pub String);
 
@@ -101,11 +170,28 @@ impl FromStr for PolicyKind {
     type Err = UnknownPolicy;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.trim().to_ascii_lowercase();
-        PolicyKind::ALL
+        let text = s.trim().to_ascii_lowercase();
+        let mut parts = text.split(':');
+        let name = parts.next().unwrap_or_default();
+        let kind = PolicyKind::ALL
             .into_iter()
             .find(|p| p.as_str() == name || p.long_name() == name)
-            .ok_or_else(|| UnknownPolicy(s.to_string()))
+            .ok_or_else(|| UnknownPolicy(s.to_string()))?;
+        let params: Vec<&str> = parts.collect();
+        match (kind, params.as_slice()) {
+            (_, []) => Ok(kind),
+            (PolicyKind::ProportionalFairness(_), [a, b]) => {
+                let num = |v: &str| {
+                    v.trim()
+                        .parse::<f64>()
+                        .map_err(|_| UnknownPolicy(s.to_string()))
+                };
+                Fairness::new(num(a)?, num(b)?)
+                    .map(PolicyKind::ProportionalFairness)
+                    .map_err(|_| UnknownPolicy(s.to_string()))
+            }
+            _ => Err(UnknownPolicy(s.to_string())),
+        }
     }
 }
 
@@ -155,6 +241,7 @@ pub fn new_policy(kind: PolicyKind) -> Box<dyn Policy> {
         PolicyKind::LeastImpedance => Box::new(LeastImpedance::new()),
         PolicyKind::RoundRobin => Box::new(RoundRobin::new()),
         PolicyKind::PowerOfTwo => Box::new(PowerOfTwo::new()),
+        PolicyKind::ProportionalFairness(x) => Box::new(ProportionalFairness::new(x)),
     }
 }
 

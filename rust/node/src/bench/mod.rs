@@ -24,6 +24,7 @@
 
 pub mod answer;
 pub mod load;
+pub mod peer;
 pub mod procs;
 
 use std::collections::BTreeMap;
@@ -414,10 +415,11 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<BenchResults> {
     for &policy in &options.policies {
         for (mode, shape) in options.series() {
             let series = format!("{}/{}", mode.name(), shape.name());
+            let policy_text = policy.to_string();
             let start = || {
                 procs::start_router(
                     &options.exe,
-                    policy.as_str(),
+                    &policy_text,
                     mode == Mode::Fake,
                     options.seed,
                     options.pin,
@@ -753,7 +755,7 @@ async fn memory_run(
     };
     let router = procs::start_router(
         &options.exe,
-        policy.as_str(),
+        &policy.to_string(),
         false,
         options.seed,
         options.pin,

@@ -23,6 +23,24 @@ pub struct ChildProcess {
 }
 
 impl ChildProcess {
+    /// Spawn `command`, named `name` in errors.
+    pub fn spawn(mut command: Command, name: impl Into<String>) -> anyhow::Result<Self> {
+        let name = name.into();
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Self { child, name })
+    }
+
+    /// Wait until the process exits; fails on a non-zero status.
+    pub fn wait_success(mut self) -> anyhow::Result<()> {
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("{} exited: {status}", self.name);
+        }
+        Ok(())
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -65,7 +83,7 @@ fn command(exe: &Path, pin: bool) -> Command {
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released; the child binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

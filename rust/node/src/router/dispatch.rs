@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use lambdaroute_core::table::{Choice, TableError, TableKind};
 use lambdaroute_proto::RETCODE_OK;
-use lambdaroute_proto::uiiit::edge_server_client::EdgeServerClient;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServer;
 use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse};
+use prost::Message as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Request, Response, Status};
 use tracing::{debug, warn};
 
@@ -84,11 +85,13 @@ impl EdgeServer for Dispatcher {
         } else {
             TableKind::Overall
         };
-        let forwarded = LambdaRequest {
+        // Shared by every attempt: an attempt encodes it straight from here (`ForwardCodec`),
+        // so a call's request is held once, never copied, whatever the retries.
+        let forwarded = Arc::new(LambdaRequest {
             forward: true,
             hops: request.hops + 1,
             ..request
-        };
+        });
 
         // The lambda's series, from the first pass on (None without metrics).
         let mut series: Option<Arc<LambdaMetrics>> = None;
@@ -163,7 +166,7 @@ impl EdgeServer for Dispatcher {
             }
 
             let started = tokio::time::Instant::now();
-            let attempt = self.forward(&destination, forwarded.clone()).await;
+            let attempt = self.forward(&destination, Arc::clone(&forwarded)).await;
             let latency = started.elapsed();
             match attempt {
                 Attempt::Answered(response) => {
@@ -255,7 +258,7 @@ impl Drop for PendingCall<'_> {
 }
 
 impl Dispatcher {
-    async fn forward(&self, destination: &Arc<str>, request: LambdaRequest) -> Attempt {
+    async fn forward(&self, destination: &Arc<str>, request: Arc<LambdaRequest>) -> Attempt {
         let target = match self.state.destinations.get(destination) {
             Ok(target) => target,
             Err(reason) => return Attempt::Failed(reason),
@@ -264,10 +267,18 @@ impl Dispatcher {
         let Ok(_slot) = target.slots.acquire().await else {
             return Attempt::Failed("destination closed".into());
         };
-        let mut client = EdgeServerClient::new(target.channel.clone())
+        let mut client = tonic::client::Grpc::new(target.channel.clone())
             .max_decoding_message_size(options.max_request_bytes)
             .max_encoding_message_size(options.max_request_bytes);
-        let call = client.run_lambda(request);
+        let call = async move {
+            client
+                .ready()
+                .await
+                .map_err(|e| Status::unavailable(format!("destination not ready: {e}")))?;
+            client
+                .unary(Request::new(request), RUN_LAMBDA.clone(), ForwardCodec)
+                .await
+        };
         match tokio::time::timeout(options.call_timeout, call).await {
             Ok(Ok(response)) => Attempt::Answered(response.into_inner()),
             Ok(Err(status)) if is_request_error(&status) => Attempt::Rejected(status),
@@ -277,6 +288,54 @@ impl Dispatcher {
                 humanize(options.call_timeout)
             )),
         }
+    }
+}
+
+/// The method a router forwards to: `uiiit.rpc.EdgeServer/RunLambda`.
+static RUN_LAMBDA: std::sync::LazyLock<http::uri::PathAndQuery> = std::sync::LazyLock::new(|| {
+    http::uri::PathAndQuery::from_static("/uiiit.rpc.EdgeServer/RunLambda")
+});
+
+/// The codec of a forwarded call: encodes the request from a shared reference, so that the
+/// retries of a call send the one copy the router holds instead of a clone per attempt (the
+/// generated client takes its request by value); decodes the answer as the generated client.
+#[derive(Clone, Copy, Debug, Default)]
+struct ForwardCodec;
+
+impl Codec for ForwardCodec {
+    type Encode = Arc<LambdaRequest>;
+    type Decode = LambdaResponse;
+    type Encoder = ForwardCodec;
+    type Decoder = ForwardCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ForwardCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ForwardCodec
+    }
+}
+
+impl Encoder for ForwardCodec {
+    type Item = Arc<LambdaRequest>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // EncodeBuf grows as needed: encoding cannot run out of space.
+        item.encode(buf)
+            .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
+    }
+}
+
+impl Decoder for ForwardCodec {
+    type Item = LambdaResponse;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<LambdaResponse>, Status> {
+        LambdaResponse::decode(buf)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("cannot decode the answer: {e}")))
     }
 }
 
