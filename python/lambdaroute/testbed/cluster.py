@@ -59,7 +59,7 @@ LOCAL = "localhost"
 #: Programs every other server needs (besides sshd that permits tunnels).
 REMOTE_TOOLS = ("mnexec", "ovs-vsctl", "ovs-ofctl", "ip", "tc", "iptables", "ethtool", "python3", "rsync", "unshare")
 
-#: The first tap device number of the tunnels (``tap<N>``); each tunnel takes two.
+#: The least tap device number of the tunnels (``tap<N>``); each tunnel takes two.
 FIRST_TAP = 200
 
 
@@ -204,7 +204,8 @@ class Cluster:
         #: Where the remote processes' PID files go, on each server.
         self.pid_dir = f"/tmp/lambdaroute-{tag}"
         self._pids = itertools.count(1)
-        self._taps = itertools.count(FIRST_TAP, 2)
+        # Tap numbers from the tag: runs at once on one machine start apart (and skip taken ones).
+        self._taps = itertools.count(FIRST_TAP + 2 * (int(tag, 36) % 2000), 2)
         self._synced: dict[str, _Sync] = {s.name: _Sync() for s in self.remote_servers}
         self._lock = threading.Lock()
         #: Server name -> what its probe found (kernel, netem, ovs_kernel).
@@ -505,11 +506,18 @@ def node_classes(cluster: Cluster) -> tuple[type, type, type]:
             if node2.cluster_server.local:
                 return self.makeTunnel(node2, node1, intfname2, intfname1, addr2, addr1)
             started = time.monotonic()
-            tap1, tap2 = cluster.tap_pair()
-            for node, tap in ((node1, tap1), (node2, tap2)):
-                said = node.rcmd(f"ip tuntap add dev tap{tap} mode tap user {node.cluster_server.user}")
-                if said.strip():
-                    raise ClusterError(f"{node.cluster_server.name}: creating tap{tap} for {intfname1}: {said.strip()}")
+            for _ in range(50):
+                tap1, tap2 = cluster.tap_pair()
+                said = node1.rcmd(f"ip tuntap add dev tap{tap1} mode tap user {node1.cluster_server.user}").strip()
+                if not said:
+                    said = node2.rcmd(f"ip tuntap add dev tap{tap2} mode tap user {node2.cluster_server.user}").strip()
+                    if not said:
+                        break
+                    node1.rcmd(f"ip link del tap{tap1}")
+                if "exists" not in said.lower() and "busy" not in said.lower():
+                    raise ClusterError(f"creating tap{tap1}/tap{tap2} for {intfname1}: {said}")
+            else:
+                raise ClusterError(f"no free pair of tap devices for {intfname1} after 50 tries")
             server2 = node2.cluster_server
             if node1.cluster_server.local:
                 ssh = cluster.ssh(server2, "-n", "-o", "Tunnel=Ethernet", "-w", f"{tap1}:{tap2}", shared=False)
