@@ -72,7 +72,8 @@ openwhisk-client:
 	  { echo "installing the OpenWhisk client (npm ci in rust/cli/tests/openwhisk)"; npm ci --no-audit --no-fund --ignore-scripts; }
 
 test-rust: rust-toolchain openwhisk-client
-	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --all-targets -- --skip peer_smoke
+	LAMBDAROUTE_OPENWHISK_CLIENT=required $(CARGO) test --workspace --lib --bins --tests --examples -- --skip peer_smoke
+	$(CARGO) test --workspace --benches
 	$(CARGO) test --workspace --doc
 
 lint: rust-toolchain
