@@ -99,9 +99,10 @@ bench-peer: release
 	mkdir -p $(PEER_OUT)
 	set -o pipefail; $(BIN) --log warn bench --peer --out $(PEER_OUT) $(BENCH_ARGS) | tee $(PEER_OUT)/summary.txt
 
-# The peer benchmark's smoke test (short windows); prints SKIPPED without SOE_BIN.
+# The peer benchmark's smoke test (short windows); prints SKIPPED without SOE_BIN. --workspace:
+# the features of the whole workspace, so the test build of test-rust is reused, not redone.
 test-peer: rust-toolchain
-	$(CARGO) test -p lambdaroute --test bench_peer -- --nocapture
+	$(CARGO) test --workspace --test bench_peer -- --nocapture
 
 bench-smoke: release
 	$(BIN) --log warn bench --smoke --out $(BENCH_OUT)-smoke
