@@ -50,7 +50,10 @@ def _run(name: str, tmp_path: Path) -> tuple[RunResult, dict[str, Any]]:
     rows = list(csv.DictReader(open(result.out / "faults.csv", encoding="utf-8")))
     assert len(rows) == len(meta["faults"])
     again = faults.from_results(result.out)
-    assert [(f.kind, f.client, f.lost) for f in again] == [(r["kind"], r["client"], int(r["lost"])) for r in rows]
+    assert [(f.kind, f.client) for f in again] == [(r["kind"], r["client"]) for r in rows]
+    # calls.csv keeps times to 0.1 ms: a call at a window's edge may fall on the other side
+    # (seen once: 46 lost in the run, 45 from the folder).
+    assert all(abs(f.lost - int(r["lost"])) <= 1 for f, r in zip(again, rows)), (again, rows)
     print(faults.format_table(again))
     return result, meta
 
