@@ -12,8 +12,10 @@ pub struct LimitsArgs {
     /// Calls served at once on the lambda listener; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = DEFAULT_MAX_CALLS)]
     max_calls: usize,
-    /// Request bytes in flight on the lambda listener (each call counts its request's size
-    /// until it is answered); a call that would pass it is refused with RESOURCE_EXHAUSTED.
+    /// Bytes of calls in flight on the lambda listener, the node's memory for calls: each
+    /// call counts twice its request's size until it is answered (a router: half of this for
+    /// requests, half for its destinations' answers, each counted twice too); a call that
+    /// would pass it is refused with RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = DEFAULT_MAX_BYTES_IN_FLIGHT)]
     max_bytes_in_flight: usize,
     /// Time a new connection has to start HTTP/2 before it is closed (e.g. 10s, 500ms; a

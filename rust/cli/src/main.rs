@@ -78,6 +78,8 @@ fn main() -> std::process::ExitCode {
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "cannot raise the descriptor soft limit"),
     }
+    // A burst of large calls must not leave its memory resident for good.
+    lambdaroute_node::limits::return_large_buffers();
     // The router picks its own threads (`--threads`); every other role uses one worker per CPU.
     let threads = match &cli.role {
         Role::Router(args) => args.threads,

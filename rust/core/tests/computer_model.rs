@@ -680,8 +680,11 @@ fn speed_factor_scales_service_time() {
 
 #[test]
 fn outputs_echo_the_input_or_answer_a_fixed_text() {
-    assert_eq!(LambdaOutput::Echo.render("abc"), "abc");
-    assert_eq!(LambdaOutput::Fixed("done".into()).render("abc"), "done");
+    assert_eq!(LambdaOutput::Echo.render("abc".into()), "abc");
+    assert_eq!(
+        LambdaOutput::Fixed("done".into()).render("abc".into()),
+        "done"
+    );
 }
 
 // ===== presets =====

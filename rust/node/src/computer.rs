@@ -517,9 +517,11 @@ impl Bound {
         let limits = self.limits;
         let lambda_incoming = limits::incoming(self.lambda_listener, limits.handshake_timeout);
         let security = &self.security;
+        let admission = limits.admission(self.max_request_bytes);
+        admission.warn_if_cap_below_largest_message();
         let mut lambda_server = security
             .server(limits.server(), Surface::Lambdas, limits.handshake_timeout)?
-            .layer(limits.admission(self.max_request_bytes));
+            .layer(admission);
         let mut servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>> = Vec::new();
         match self.util_listener {
             Some(listener) => {
@@ -843,7 +845,7 @@ impl EdgeServer for LambdaService {
 
 impl LambdaService {
     /// The answer to one call; errors are in its retcode.
-    async fn answer(&self, req: LambdaRequest) -> LambdaResponse {
+    async fn answer(&self, mut req: LambdaRequest) -> LambdaResponse {
         let input_len = req.input.len() + req.datain.len();
         let mut resp = LambdaResponse {
             responder: self.endpoint.to_string(),
@@ -900,9 +902,10 @@ impl LambdaService {
                 resp.load30 = outcome.load.load30;
                 if !req.dry {
                     let output = self.outputs.get(&req.name).cloned().unwrap_or_default();
-                    resp.output = output.render(&req.input);
+                    // Moved, not copied: an echo holds no more than its request did.
+                    resp.output = output.render(std::mem::take(&mut req.input));
                     if output == LambdaOutput::Echo {
-                        resp.dataout = req.datain;
+                        resp.dataout = std::mem::take(&mut req.datain);
                     }
                 }
                 debug!(lambda = %req.name, input_len, dry = req.dry, ptime_ms = resp.ptime, "call answered");

@@ -8,9 +8,13 @@
 //!   handshake timeout ([`Guarded`]), so idle sockets cannot hold descriptors for ever.
 //! - [`Limits::server`]: tonic's server with HTTP/2 keepalive pings, so that peers that stop
 //!   answering are closed.
-//! - [`AdmissionLayer`]: calls in flight and request bytes in flight, each capped; past a cap,
-//!   and for a request larger than the largest message, the call is refused with
-//!   `RESOURCE_EXHAUSTED` from the 5-byte gRPC header, before its body is buffered.
+//! - [`AdmissionLayer`]: calls in flight and bytes in flight, each capped; past a cap, and for
+//!   a request larger than the largest message, the call is refused with `RESOURCE_EXHAUSTED`
+//!   from the 5-byte gRPC header, before its body is buffered. A message counts twice, as a
+//!   node holds it twice at worst (decoded, and the buffer it came in or the copy going out);
+//!   a router splits the cap between requests and the answers of its destinations
+//!   ([`CallBudget`], [`MeteredAnswers`]), so that the node's memory for calls stays under it.
+//! - [`return_large_buffers`]: freed large buffers go back to the system.
 
 use std::future::Future;
 use std::io;
@@ -59,8 +63,9 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 pub struct Limits {
     /// Calls being served at once; more are refused with `RESOURCE_EXHAUSTED`.
     pub max_calls: usize,
-    /// Bytes of requests being served at once (each call counts its request's size from its
-    /// header until its answer is sent); more are refused with `RESOURCE_EXHAUSTED`.
+    /// Bytes of messages being served at once: each call counts twice its request's size
+    /// from its header until its answer is sent (a router: half of this for requests, half
+    /// for the answers it passes back); more are refused with `RESOURCE_EXHAUSTED`.
     pub max_bytes_in_flight: usize,
     /// Time a connection has to send the HTTP/2 preface before it is closed.
     pub handshake_timeout: Duration,
@@ -100,19 +105,6 @@ impl Limits {
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-    }
-
-    /// The admission control of one listener whose largest message is `max_message` bytes.
-    pub fn admission(&self, max_message: usize) -> AdmissionLayer {
-        AdmissionLayer {
-            state: Arc::new(AdmissionState {
-                calls: Arc::new(Semaphore::new(self.max_calls)),
-                bytes: Arc::new(Semaphore::new(self.max_bytes_in_flight)),
-                max_calls: self.max_calls,
-                max_bytes: self.max_bytes_in_flight,
-                max_message,
-            }),
-        }
     }
 }
 
@@ -307,19 +299,105 @@ impl AsyncWrite for Guarded {
 
 // ===== admission =====
 
+/// How many times a message counts against `--max-bytes-in-flight`: a node holds it decoded
+/// and, at the same time, either the buffer it is decoded from or the copy of it being sent on.
+const COPIES: u64 = 2;
+
+/// One share of the bytes in flight.
+struct Pool {
+    semaphore: Arc<Semaphore>,
+    size: usize,
+}
+
+impl Pool {
+    fn new(size: usize) -> Self {
+        Pool {
+            semaphore: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+}
+
 struct AdmissionState {
     calls: Arc<Semaphore>,
-    bytes: Arc<Semaphore>,
     max_calls: usize,
     max_bytes: usize,
     max_message: usize,
+    requests: Pool,
+    /// A router's share for the answers it receives from its destinations: kept apart from
+    /// the requests' so that an answer never waits for requests that wait for answers.
+    answers: Option<Pool>,
 }
 
-/// A tower layer for tonic's `Server::layer`: caps calls and request bytes in flight
-/// ([`Limits::admission`]).
+/// A tower layer for tonic's `Server::layer`: caps calls and bytes in flight
+/// ([`Limits::admission`], [`Limits::forwarding_admission`]).
 #[derive(Clone)]
 pub struct AdmissionLayer {
     state: Arc<AdmissionState>,
+}
+
+impl Limits {
+    /// The admission control of a listener whose largest message is `max_message` bytes and
+    /// which answers from what it holds (a computer, a table service): the requests take the
+    /// whole of `max_bytes_in_flight`, each counted twice ([`COPIES`]).
+    pub fn admission(&self, max_message: usize) -> AdmissionLayer {
+        self.admission_with(max_message, false)
+    }
+
+    /// The admission control of a router's lambda listener: half of `max_bytes_in_flight` for
+    /// the requests, half for the answers its destinations send back ([`CallBudget`]).
+    pub fn forwarding_admission(&self, max_message: usize) -> AdmissionLayer {
+        self.admission_with(max_message, true)
+    }
+
+    fn admission_with(&self, max_message: usize, answers: bool) -> AdmissionLayer {
+        let max_bytes = self.max_bytes_in_flight;
+        let (requests, answers) = if answers {
+            let half = max_bytes / 2;
+            (Pool::new(max_bytes - half), Some(Pool::new(half)))
+        } else {
+            (Pool::new(max_bytes), None)
+        };
+        AdmissionLayer {
+            state: Arc::new(AdmissionState {
+                calls: Arc::new(Semaphore::new(self.max_calls)),
+                max_calls: self.max_calls,
+                max_bytes,
+                max_message,
+                requests,
+                answers,
+            }),
+        }
+    }
+}
+
+impl AdmissionLayer {
+    /// The largest request this listener can ever admit: its largest message, or less when
+    /// twice that is more than the requests' share of the bytes in flight.
+    pub fn largest_request(&self) -> usize {
+        let state = &self.state;
+        state.max_message.min(state.requests.size / COPIES as usize)
+    }
+
+    /// Logs a warning when `--max-bytes-in-flight` is too small for `--max-request-bytes`.
+    pub fn warn_if_cap_below_largest_message(&self) {
+        let state = &self.state;
+        let largest = self.largest_request();
+        if largest < state.max_message {
+            warn!(
+                max_request_bytes = state.max_message,
+                max_bytes_in_flight = state.max_bytes,
+                largest,
+                "requests larger than {largest} bytes will always be refused: each counts twice \
+                 against --max-bytes-in-flight{}",
+                if state.answers.is_some() {
+                    " (half of which is a router's for requests)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
 }
 
 impl<S> tower_layer::Layer<S> for AdmissionLayer {
@@ -365,16 +443,15 @@ where
             ));
             return Box::pin(std::future::ready(Ok(status.into_http())));
         };
-        let held = Arc::new(Mutex::new(None));
-        let (parts, body) = request.into_parts();
-        let body = Body::new(Metered {
-            inner: body,
+        let budget = CallBudget {
             state: Arc::clone(&self.state),
-            held: Arc::clone(&held),
-            header: [0; 5],
-            have: 0,
-            remaining: 0,
-        });
+            held: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (mut parts, body) = request.into_parts();
+        let body = Body::new(Metered::new(body, budget.clone(), Direction::Request));
+        // The service reaches the budget through the request (a router charges the answers of
+        // its destinations to it).
+        parts.extensions.insert(budget.clone());
         // The ready service answers this call; a fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -384,26 +461,128 @@ where
             // The permits go when the answer has been sent (or dropped).
             let body = Body::new(Holding {
                 inner: body,
-                _permits: (call, held),
+                _permits: (call, budget),
             });
             Ok(http::Response::from_parts(parts, body))
         })
     }
 }
 
-/// A request body that reserves each gRPC message's size in the bytes semaphore when its
-/// 5-byte header arrives, and fails the call when the message is too large or the reserve
-/// empty.
+/// The bytes one call holds in flight, until its answer has been sent: in the extensions of
+/// every request that passed an [`AdmissionLayer`].
+#[derive(Clone)]
+pub struct CallBudget {
+    state: Arc<AdmissionState>,
+    held: Arc<Mutex<Vec<OwnedSemaphorePermit>>>,
+}
+
+impl CallBudget {
+    /// `body`, an answer this call receives from a destination, charged to the call as it
+    /// arrives: refused with `RESOURCE_EXHAUSTED` from its header when the answers' share is
+    /// full. Unchanged on a listener without an answers' share.
+    pub fn meter_answer(&self, body: Body) -> Body {
+        if self.state.answers.is_none() {
+            return body;
+        }
+        Body::new(Metered::new(body, self.clone(), Direction::Answer))
+    }
+
+    /// Bytes this call holds now.
+    pub fn held(&self) -> usize {
+        self.held.lock().iter().map(|p| p.num_permits()).sum()
+    }
+
+    fn reserve(&self, len: u32, direction: Direction) -> Result<(), Status> {
+        let state = &self.state;
+        let what = direction.name();
+        if direction == Direction::Request && len as usize > state.max_message {
+            return Err(Status::resource_exhausted(format!(
+                "request of {len} bytes is larger than the largest accepted, {} bytes \
+                 (--max-request-bytes)",
+                state.max_message
+            )));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let pool = match direction {
+            Direction::Request => &state.requests,
+            Direction::Answer => state
+                .answers
+                .as_ref()
+                .expect("metered answers have a share"),
+        };
+        let need = u64::from(len) * COPIES;
+        let share = if state.answers.is_some() {
+            "half of --max-bytes-in-flight"
+        } else {
+            "--max-bytes-in-flight"
+        };
+        if need > pool.size as u64 || need > u64::from(u32::MAX) {
+            let at_least = need * (state.max_bytes / pool.size.max(1)) as u64;
+            return Err(Status::resource_exhausted(format!(
+                "{what} of {len} bytes counts {need} bytes in flight (it is held twice: decoded \
+                 and copied), more than {share} allows, {} bytes: raise --max-bytes-in-flight \
+                 to at least {at_least}",
+                pool.size
+            )));
+        }
+        let permit = Arc::clone(&pool.semaphore)
+            .try_acquire_many_owned(need as u32)
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "too many {what} bytes in flight: {what} of {len} bytes counts {need}, \
+                     more than is left of {share} ({} bytes; --max-bytes-in-flight {})",
+                    pool.size, state.max_bytes
+                ))
+            })?;
+        self.held.lock().push(permit);
+        Ok(())
+    }
+}
+
+/// Which way a metered body flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// A call's request, arriving at a listener.
+    Request,
+    /// A destination's answer, arriving at the router that forwarded the call.
+    Answer,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Answer => "answer",
+        }
+    }
+}
+
+/// A body that reserves each gRPC message's size (times [`COPIES`]) from its call's budget
+/// when its 5-byte header arrives, and fails the call when the message is too large or the
+/// share empty: before the message is buffered.
 struct Metered {
     inner: Body,
-    state: Arc<AdmissionState>,
-    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    budget: CallBudget,
+    direction: Direction,
     header: [u8; 5],
     have: usize,
     remaining: usize,
 }
 
 impl Metered {
+    fn new(inner: Body, budget: CallBudget, direction: Direction) -> Self {
+        Metered {
+            inner,
+            budget,
+            direction,
+            header: [0; 5],
+            have: 0,
+            remaining: 0,
+        }
+    }
+
     fn account(&mut self, mut data: &[u8]) -> Result<(), Status> {
         while !data.is_empty() {
             if self.remaining > 0 {
@@ -421,37 +600,8 @@ impl Metered {
             }
             self.have = 0;
             let len = u32::from_be_bytes(self.header[1..5].try_into().expect("4 bytes"));
-            self.reserve(len)?;
+            self.budget.reserve(len, self.direction)?;
             self.remaining = len as usize;
-        }
-        Ok(())
-    }
-
-    fn reserve(&mut self, len: u32) -> Result<(), Status> {
-        let state = &self.state;
-        if len as usize > state.max_message {
-            return Err(Status::resource_exhausted(format!(
-                "request of {len} bytes is larger than the largest accepted, {} bytes \
-                 (--max-request-bytes)",
-                state.max_message
-            )));
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let permit = Arc::clone(&state.bytes)
-            .try_acquire_many_owned(len)
-            .map_err(|_| {
-                Status::resource_exhausted(format!(
-                    "too many request bytes in flight: {len} more would pass {} \
-                     (--max-bytes-in-flight)",
-                    state.max_bytes
-                ))
-            })?;
-        let mut held = self.held.lock();
-        match held.as_mut() {
-            Some(old) => old.merge(permit),
-            None => *held = Some(permit),
         }
         Ok(())
     }
@@ -487,10 +637,24 @@ impl http_body::Body for Metered {
 /// A response body that keeps its call's permits until it is sent or dropped.
 struct Holding {
     inner: Body,
-    _permits: (
-        OwnedSemaphorePermit,
-        Arc<Mutex<Option<OwnedSemaphorePermit>>>,
-    ),
+    _permits: (OwnedSemaphorePermit, CallBudget),
+}
+
+/// Answers from this size on keep their call's bytes in flight until HTTP/2 has written them:
+/// the body ends as soon as its data is handed over, while the data itself may wait for the
+/// peer's flow-control window.
+const CHARGED_UNTIL_WRITTEN: usize = 64 << 10;
+
+/// Data that holds its call's budget until the last reference to it is dropped.
+struct Charged {
+    data: Bytes,
+    _budget: CallBudget,
+}
+
+impl AsRef<[u8]> for Charged {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 impl http_body::Body for Holding {
@@ -501,7 +665,21 @@ impl http_body::Body for Holding {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        Poll::Ready(frame.map(|frame| {
+            frame.map(|frame| {
+                frame.map_data(|data| {
+                    if data.len() < CHARGED_UNTIL_WRITTEN {
+                        return data;
+                    }
+                    Bytes::from_owner(Charged {
+                        data,
+                        _budget: this._permits.1.clone(),
+                    })
+                })
+            })
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -513,19 +691,73 @@ impl http_body::Body for Holding {
     }
 }
 
+/// A destination's channel whose answers are charged to the forwarded call's budget
+/// ([`CallBudget::meter_answer`]): what a router's dispatcher calls through.
+#[derive(Clone)]
+pub struct MeteredAnswers<S> {
+    inner: S,
+    budget: Option<CallBudget>,
+}
+
+impl<S> MeteredAnswers<S> {
+    /// `inner`, with the answers charged to `budget` (none: not charged, e.g. a router
+    /// without listeners).
+    pub fn new(inner: S, budget: Option<CallBudget>) -> Self {
+        MeteredAnswers { inner, budget }
+    }
+}
+
+impl<S> tower_service::Service<Request> for MeteredAnswers<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let answer = self.inner.call(request);
+        let budget = self.budget.clone();
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(match budget {
+                Some(budget) => response.map(|body| budget.meter_answer(body)),
+                None => response,
+            })
+        })
+    }
+}
+
+/// Makes glibc's allocator give buffers of 1 MiB and more back to the system when they are
+/// freed. Its default threshold rises to the largest buffer freed so far, after which large
+/// messages are carved from heaps that stay resident: a node that once served a burst of
+/// large calls would keep their memory for good.
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's parameters; called once at start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn metered(limits: Limits, max_message: usize) -> Metered {
-        Metered {
-            inner: Body::empty(),
-            state: limits.admission(max_message).state,
-            held: Arc::new(Mutex::new(None)),
-            header: [0; 5],
-            have: 0,
-            remaining: 0,
+    fn budget(layer: &AdmissionLayer) -> CallBudget {
+        CallBudget {
+            state: Arc::clone(&layer.state),
+            held: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    fn metered(layer: &AdmissionLayer, direction: Direction) -> Metered {
+        Metered::new(Body::empty(), budget(layer), direction)
     }
 
     fn frame(len: u32) -> Vec<u8> {
@@ -535,36 +767,103 @@ mod tests {
         bytes
     }
 
-    #[test]
-    fn a_message_reserves_its_size_from_its_header_even_split_across_chunks() {
-        let limits = Limits {
-            max_bytes_in_flight: 100,
+    fn limits(max_bytes_in_flight: usize) -> Limits {
+        Limits {
+            max_bytes_in_flight,
             ..Limits::default()
-        };
-        let mut body = metered(limits, 1000);
-        let bytes = frame(60);
-        for chunk in bytes.chunks(3) {
+        }
+    }
+
+    #[test]
+    fn a_message_reserves_twice_its_size_from_its_header_even_split_across_chunks() {
+        let layer = limits(200).admission(1000);
+        let mut body = metered(&layer, Direction::Request);
+        for chunk in frame(60).chunks(3) {
             body.account(chunk).unwrap();
         }
-        assert_eq!(body.state.bytes.available_permits(), 40);
+        assert_eq!(body.budget.held(), 120);
+        assert_eq!(layer.state.requests.semaphore.available_permits(), 80);
         // A second call of 60 bytes does not fit while the first is held.
-        let mut second = Metered {
-            state: Arc::clone(&body.state),
-            ..metered(limits, 1000)
-        };
+        let mut second = metered(&layer, Direction::Request);
         let error = second.account(&frame(60)).unwrap_err();
         assert_eq!(error.code(), tonic::Code::ResourceExhausted);
         assert!(error.message().contains("--max-bytes-in-flight"), "{error}");
         drop(body);
-        assert_eq!(second.state.bytes.available_permits(), 100);
+        assert_eq!(layer.state.requests.semaphore.available_permits(), 200);
         second.account(&frame(60)).unwrap();
     }
 
     #[test]
     fn an_oversized_message_is_refused_at_its_header() {
-        let mut body = metered(Limits::default(), 10);
+        let layer = Limits::default().admission(10);
+        let mut body = metered(&layer, Direction::Request);
         let error = body.account(&frame(11)[..5]).unwrap_err();
         assert_eq!(error.code(), tonic::Code::ResourceExhausted);
         assert!(error.message().contains("11 bytes"), "{error}");
+    }
+
+    #[test]
+    fn a_message_that_could_never_fit_names_the_cap_to_set() {
+        let layer = limits(100).forwarding_admission(1000);
+        let error = metered(&layer, Direction::Request)
+            .account(&frame(30)[..5])
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::ResourceExhausted);
+        // 30 bytes count 60, more than the requests' half (50): the cap must be 120.
+        assert!(
+            error.message().contains("at least 120"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn a_router_charges_answers_to_their_own_half_and_keeps_them_with_the_call() {
+        let layer = limits(200).forwarding_admission(1000);
+        let call = budget(&layer);
+        let mut request = Metered::new(Body::empty(), call.clone(), Direction::Request);
+        request.account(&frame(50)).unwrap();
+        // The requests' half is now full; the answers' is not.
+        assert!(
+            metered(&layer, Direction::Request)
+                .account(&frame(1)[..5])
+                .is_err()
+        );
+        let mut answer = Metered::new(Body::empty(), call.clone(), Direction::Answer);
+        answer.account(&frame(40)).unwrap();
+        assert_eq!(call.held(), 180);
+        let other = budget(&layer);
+        let error = Metered::new(Body::empty(), other, Direction::Answer)
+            .account(&frame(20)[..5])
+            .unwrap_err();
+        assert!(
+            error.message().contains("answer bytes"),
+            "{}",
+            error.message()
+        );
+        // Dropping the bodies keeps the permits: they go with the call's last handle.
+        drop((request, answer));
+        assert_eq!(
+            layer
+                .state
+                .answers
+                .as_ref()
+                .unwrap()
+                .semaphore
+                .available_permits(),
+            20
+        );
+        drop(call);
+        assert_eq!(
+            layer
+                .state
+                .answers
+                .as_ref()
+                .unwrap()
+                .semaphore
+                .available_permits(),
+            100
+        );
+        assert_eq!(layer.state.requests.semaphore.available_permits(), 100);
     }
 }

@@ -101,7 +101,7 @@ async fn a_computer_drops_the_work_of_cancelled_calls() {
 async fn calls_and_bytes_in_flight_past_their_caps_and_oversized_requests_are_resource_exhausted() {
     let limits = Limits {
         max_calls: 2,
-        max_bytes_in_flight: 1 << 20,
+        max_bytes_in_flight: 2 << 20,
         ..Limits::default()
     };
     let computer = computer::spawn(ComputerOptions {
@@ -124,7 +124,8 @@ async fn calls_and_bytes_in_flight_past_their_caps_and_oversized_requests_are_re
         "{status:?}"
     );
 
-    // Two calls of 600 KB in flight: the second passes the 1 MiB of bytes in flight.
+    // Two calls of 600 KB in flight: each counts twice, so the second passes the 2 MiB of
+    // bytes in flight.
     let first = {
         let mut client = client.clone();
         tokio::spawn(async move { client.run_lambda(call("long", 600_000)).await })

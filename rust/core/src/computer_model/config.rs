@@ -394,10 +394,10 @@ impl LambdaConfig {
 // ===== impl LambdaOutput =====
 
 impl LambdaOutput {
-    /// The answer to `input`.
-    pub fn render(&self, input: &str) -> String {
+    /// The answer to `input` (an echo returns it as it is, without a copy).
+    pub fn render(&self, input: String) -> String {
         match self {
-            LambdaOutput::Echo => input.to_string(),
+            LambdaOutput::Echo => input,
             LambdaOutput::Fixed(text) => text.clone(),
         }
     }

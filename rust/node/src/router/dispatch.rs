@@ -15,6 +15,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{debug, warn};
 
 use super::RouterState;
+use crate::limits::{CallBudget, MeteredAnswers};
 use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 /// A request that has crossed more routers than this is answered "loop detected" (upstream's rule).
@@ -56,6 +57,8 @@ impl EdgeServer for Dispatcher {
         request: Request<LambdaRequest>,
     ) -> Result<Response<LambdaResponse>, Status> {
         let taken = tokio::time::Instant::now();
+        // The answers this call receives count in its listener's bytes in flight.
+        let budget = request.extensions().get::<CallBudget>().cloned();
         let request = request.into_inner();
         let state = &self.state;
         let metrics = state.options.metrics.as_ref();
@@ -166,7 +169,9 @@ impl EdgeServer for Dispatcher {
             }
 
             let started = tokio::time::Instant::now();
-            let attempt = self.forward(&destination, Arc::clone(&forwarded)).await;
+            let attempt = self
+                .forward(&destination, Arc::clone(&forwarded), budget.as_ref())
+                .await;
             let latency = started.elapsed();
             match attempt {
                 Attempt::Answered(response) => {
@@ -258,7 +263,12 @@ impl Drop for PendingCall<'_> {
 }
 
 impl Dispatcher {
-    async fn forward(&self, destination: &Arc<str>, request: Arc<LambdaRequest>) -> Attempt {
+    async fn forward(
+        &self,
+        destination: &Arc<str>,
+        request: Arc<LambdaRequest>,
+        budget: Option<&CallBudget>,
+    ) -> Attempt {
         let target = match self.state.destinations.get(destination) {
             Ok(target) => target,
             Err(reason) => return Attempt::Failed(reason),
@@ -267,7 +277,8 @@ impl Dispatcher {
         let Ok(_slot) = target.slots.acquire().await else {
             return Attempt::Failed("destination closed".into());
         };
-        let mut client = tonic::client::Grpc::new(target.channel.clone())
+        let channel = MeteredAnswers::new(target.channel.clone(), budget.cloned());
+        let mut client = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(options.max_request_bytes)
             .max_encoding_message_size(options.max_request_bytes);
         let call = async move {

@@ -46,7 +46,7 @@ impl InProcessRouter {
             ..options
         };
         let max_request_bytes = options.max_request_bytes;
-        let admission = options.limits.admission(max_request_bytes);
+        let admission = options.limits.forwarding_admission(max_request_bytes);
         let state = Arc::new(RouterState::new(
             options,
             FailureReports::default(),

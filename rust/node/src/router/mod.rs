@@ -317,9 +317,11 @@ async fn serve(
     let lambda_service = EdgeServerServer::new(dispatch::Dispatcher::new(Arc::clone(&state)))
         .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(max_request_bytes);
+    let admission = limits.forwarding_admission(max_request_bytes);
+    admission.warn_if_cap_below_largest_message();
     let lambda_server = security
         .server(limits.server(), Surface::Lambdas, limits.handshake_timeout)?
-        .layer(limits.admission(max_request_bytes))
+        .layer(admission)
         .add_service(lambda_service)
         .serve_with_incoming_shutdown(
             limits::incoming(lambda_listener, limits.handshake_timeout),
