@@ -104,19 +104,44 @@ links: [{a: s1, b: s2, delay: 20, loss: 1}]
 """
 
 
-def test_delay_plan_puts_path_delay_on_the_sender_and_access_delay_on_both_ends():
-    plan = delay.plan(Scenario.from_yaml(LINE))
-    a = plan.hosts["a"]
-    # a's INPUT: its access link; OUTPUT to b: access + s1-s2; to c: access only; others: access.
-    assert a.queues[1] == (5.0, 0.0)
-    assert sorted(a.queues.values()) == [(5.0, 0.0), (5.0, 0.0), (25.0, 1.0)]
-    to_b = [r for r in a.rules if "10.0.0.2" in r]
-    assert len(to_b) == 1 and a.queues[int(to_b[0][to_b[0].index("--queue-num") + 1])] == (25.0, 1.0)
-    # b pays the link on its way back to a, nothing on its own access link.
-    assert list(plan.hosts["b"].queues.values()) == [(20.0, 1.0)]
-    # c: no access delay; only what crosses s1-s2 (to b) waits.
-    assert list(plan.hosts["c"].queues.values()) == [(20.0, 1.0)]
-    assert [r[r.index("-d") + 1] for r in plan.hosts["c"].rules] == ["10.0.0.2"]
+def queue_of(hq, source):
+    """The (delay, loss) ``hq`` holds packets from ``source`` for (its last, catch-all rule
+    when no rule names the source), or None."""
+    for rule in hq.rules:
+        if "-s" not in rule or rule[rule.index("-s") + 1] == source:
+            return hq.queues[int(rule[rule.index("--queue-num") + 1])]
+    return None
+
+
+def test_delay_plan_holds_the_whole_path_at_the_receiver_as_packets_arrive():
+    scenario = Scenario.from_yaml(LINE)
+    plan = delay.plan(scenario)
+    ip = {h.name: h.ip for h in scenario.hosts}
+    a, b, c = plan.hosts["a"], plan.hosts["b"], plan.hosts["c"]
+    # Every rule holds arriving packets (PREROUTING, so forwarded ones too), none departing
+    # ones: a packet waiting in its sender is charged to its socket, which throttles TCP.
+    for hq in plan.hosts.values():
+        assert all(r[:4] == ["-t", "mangle", "-A", "PREROUTING"] and r[5] == f"{hq.host}-eth0"
+                   for r in hq.rules), hq.rules
+    # To b from a: a's access link and s1-s2; from c: s1-s2 alone. b has no access delay, so
+    # no catch-all rule.
+    assert queue_of(b, ip["a"]) == (25.0, 1.0)
+    assert queue_of(b, ip["c"]) == (20.0, 1.0)
+    assert queue_of(b, "10.9.9.9") is None
+    # To a: from b, s1-s2 and a's access link; from c (same switch) and from outside the
+    # scenario, a's access link alone, the last rule.
+    assert queue_of(a, ip["b"]) == (25.0, 1.0)
+    assert queue_of(a, ip["c"]) == (5.0, 0.0) == a.queues[delay.ACCESS_QUEUE]
+    assert a.rules[-1][5:] == ["a-eth0", "-j", "NFQUEUE", "--queue-num", "1", "--queue-bypass"]
+    assert sorted(a.queues.values()) == [(5.0, 0.0), (25.0, 1.0)]
+    # To c: from a, a's access link; from b, s1-s2.
+    assert queue_of(c, ip["a"]) == (5.0, 0.0) and queue_of(c, ip["b"]) == (20.0, 1.0)
+
+
+def test_delay_rules_are_deleted_exactly_as_they_were_appended():
+    rule = ["-t", "mangle", "-A", "PREROUTING", "-i", "a-eth0", "-s", "10.0.0.2", "-j", "NFQUEUE"]
+    assert delay._delete_command(rule) == "iptables -w -t mangle -D PREROUTING -i a-eth0 -s 10.0.0.2 -j NFQUEUE"
+    assert delay._delete_command(["-A", "INPUT", "-j", "ACCEPT"]) == "iptables -w -D INPUT -j ACCEPT"
 
 
 # ----- experiments -----
@@ -341,9 +366,9 @@ def test_the_delay_plan_rules_batch_into_one_restore_per_host():
     scenario = Scenario.from_yaml(LINE)
     plan = delay.plan(scenario)
     text = iptables_restore(plan.hosts["a"].rules)
-    assert text.splitlines()[0] == "*filter" and text.splitlines()[-1] == "COMMIT"
-    assert text.splitlines()[1:-1] == [" ".join(r) for r in plan.hosts["a"].rules]
-    assert f"-A OUTPUT -o a-eth0 -d {scenario.host('b').ip} -j NFQUEUE" in text
+    assert text.splitlines()[0] == "*mangle" and text.splitlines()[-1] == "COMMIT"
+    assert text.splitlines()[1:-1] == [" ".join(r[2:]) for r in plan.hosts["a"].rules]
+    assert f"-A PREROUTING -i a-eth0 -s {scenario.host('b').ip} -j NFQUEUE" in text
 
 
 def test_static_arp_and_queue_limits_batch_into_one_command_each():
@@ -630,8 +655,9 @@ def test_objects_found_are_summed_per_lambda_and_computer():
 def test_a_link_set_delay_replans_the_paths_that_cross_the_link():
     plan = delay.plan(Scenario.from_yaml(LINE), {"s1-s2": 50.0})
     # a -> b: access 5 + the link's new 50 ms; c -> b: 50 ms; a's access link unchanged.
-    assert sorted(plan.hosts["a"].queues.values()) == [(5.0, 0.0), (5.0, 0.0), (55.0, 1.0)]
-    assert list(plan.hosts["c"].queues.values()) == [(50.0, 1.0)]
+    assert sorted(plan.hosts["b"].queues.values()) == [(50.0, 1.0), (55.0, 1.0)]
+    assert sorted(plan.hosts["a"].queues.values()) == [(5.0, 0.0), (55.0, 1.0)]
+    assert sorted(plan.hosts["c"].queues.values()) == [(5.0, 0.0), (50.0, 1.0)]
 
 
 EVENTS = """

@@ -41,20 +41,44 @@ links: [{a: s1, b: s2, bw: 100, delay: 20}]
 """
 
 
+def tcp_mbps(bed, client: str, server: str, seconds: int = 3) -> float:
+    """Mbit/s one iperf3 TCP flow from ``client`` to ``server`` receives in ``seconds``."""
+    address = bed.scenario.host(server).ip
+    listener = bed.network.node(server).popen(["iperf3", "-s", "-1"], stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT)
+    try:
+        node = bed.network.node(client)
+        for _ in range(50):
+            said = node.cmd(f"iperf3 -c {address} -t {seconds} -J")
+            if '"sum_received"' in said:
+                return json.loads(said[said.index("{"):])["end"]["sum_received"]["bits_per_second"] / 1e6
+            node.cmd("sleep 0.2")
+        raise AssertionError(f"iperf3 from {client} to {server} never ran: {said}")
+    finally:
+        listener.kill()
+        listener.wait(timeout=15)
+
+
 def test_a_link_of_20_ms_gives_an_rtt_within_10_percent_of_40_ms(tmp_path):
     require_mininet()
     before = root_iptables()
-    scenario = Scenario.from_yaml(DELAY)
+    # 20 Mbit/s on the delayed link: TCP across it must reach that rate, not what a delay
+    # element that throttles sockets would leave of it (2.2 Mbit/s when packets waited in
+    # their sender).
+    scenario = Scenario.from_yaml(DELAY.replace("bw: 100", "bw: 20"))
     with start_testbed(scenario, tmp_path) as bed:
         mechanism, tag, state = bed.mechanism, bed.tag, bed.state.data
         assert len(our_bridges(tag)) == 2
         bed.network.ping("h1", "h2", count=2)  # first packets may pay for cold paths
         across = bed.network.ping("h1", "h2", count=10, interval=0.1)
         access = bed.network.ping("h1", "h3", count=10, interval=0.1)
+        mbps = tcp_mbps(bed, "h1", "h2")
     rtt = statistics.mean(across)
     print(f"delay mechanism: {mechanism}; h1-h2 across the 20 ms link: mean RTT {rtt:.2f} ms "
           f"(min {min(across):.2f}, max {max(across):.2f}); h1-h3 over a 5 ms access link: "
-          f"{statistics.mean(access):.2f} ms (median {statistics.median(access):.2f})")
+          f"{statistics.mean(access):.2f} ms (median {statistics.median(access):.2f}); "
+          f"TCP h1-h2 {mbps:.1f} Mbit/s over the 20 Mbit/s link")
+    assert 14.0 <= mbps <= 21.0, f"{mechanism}: TCP across the 20 ms, 20 Mbit/s link: {mbps:.1f} Mbit/s"
     assert len(across) == 10, f"{mechanism}: pings lost: {across}"
     assert 36.0 <= rtt <= 44.0, f"{mechanism}: mean RTT {rtt:.2f} ms, expected 40 ms +- 10 %"
     # The median: in an emulated VM (make vm-check) a ping or two of ten stall several ms

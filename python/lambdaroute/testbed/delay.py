@@ -6,18 +6,22 @@ delay, loss and queue length on both ends of every link, as Mininet does), else 
 With ``nfqueue``, packets are held in the *hosts*, never in the switches (the userspace switches
 share one datapath that iptables does not see). A packet from host ``a`` to host ``b`` crosses
 ``a``'s access link, the switch links of the static path from ``a`` to ``b``, and ``b``'s access
-link; the plan gives each delay to one host-side queue:
+link; the plan holds it for all of them at once, in ``b``, as it arrives: ``b``'s mangle
+PREROUTING has one rule per source, ``-s <a>``, to the queue of that total, and one last rule
+for any other source, to the queue of ``b``'s access link alone (queue 1).
 
-- ``a``'s OUTPUT: ``a``'s access-link delay plus the delay of every switch link on the path to
-  ``b`` (one iptables rule per destination, ``-d <b>``, to the queue of that total);
-- ``b``'s INPUT: ``b``'s access-link delay (queue 1).
+Why at the receiver: a packet held in its sender's OUTPUT is still charged to the sending socket,
+and TCP's small-queue limit then lets only a few packets per socket wait below it: a TCP flow over
+a 20 ms hold reached 2.2 Mbit/s whatever the link's bandwidth (netem's qdisc frees the packet
+from its socket before it waits; an NFQUEUE rule cannot). Held on arrival, the packet belongs to
+no socket, and the same flow reached 528 Mbit/s on an unshaped veth. PREROUTING, not INPUT, so
+that packets the NAT gateway forwards wait too.
 
-Losses combine the same way (``1 - prod(1 - p)``), drawn at the sender for the path, at the
-receiver for its access link. So a one-way trip waits the sum of the delays on its path, exactly
-as with netem; what differs: the delay of a switch link is paid per flow at the sending host
-(two flows that share a link do not queue behind each other in the delay), queue lengths are
-not emulated, and traffic to addresses outside the scenario only pays the access links.
-Bandwidth is HTB in both cases (TCLink).
+Losses combine the same way (``1 - prod(1 - p)``), drawn at the receiver. So a one-way trip waits
+the sum of the delays on its path, exactly as with netem; what differs: the delay of a switch link
+is paid per flow at the receiving host (two flows that share a link do not queue behind each other
+in the delay), queue lengths are not emulated, and traffic from addresses outside the scenario
+only pays the receiver's access link. Bandwidth is HTB in both cases (TCLink).
 
 One ``lambdaroute netem --namespaces FILE`` serves the queues of every host with anything to
 delay (it opens each host's queue socket inside the host's namespace), or, with a binary
@@ -51,8 +55,9 @@ log = logging.getLogger(__name__)
 
 MECHANISMS = ("auto", "netem", "nfqueue", "none")
 
-#: The INPUT queue of every host; OUTPUT queues are numbered from 2.
-INPUT_QUEUE = 1
+#: The queue of every host's access link alone (packets from outside the scenario); the
+#: queues of the paths from other hosts are numbered from 2.
+ACCESS_QUEUE = 1
 
 
 def choose(requested: str, features: Features) -> str:
@@ -113,41 +118,42 @@ def plan(scenario: Scenario, link_delays: dict[str, float] | None = None) -> Del
     out: dict[str, HostQueues] = {}
     for h in hosts:
         hq = HostQueues(h.name)
-        access_delay = float(h.link.delay)
-        access_loss = float(h.link.loss)
-        if access_delay > 0 or access_loss > 0:
-            hq.queues[INPUT_QUEUE] = (access_delay, access_loss)
-            hq.rules.append(["-A", "INPUT", "-i", f"{h.name}-eth0", "-j", "NFQUEUE",
-                             "--queue-num", str(INPUT_QUEUE), "--queue-bypass"])
-        # Destinations grouped by their (delay, loss) on the way out.
+        interface = f"{h.name}-eth0"
+        access = (round(float(h.link.delay), 6), round(float(h.link.loss), 6))
+        # Sources grouped by the (delay, loss) of their whole path to h.
         classes: dict[tuple[float, float], list[str]] = defaultdict(list)
         for g in hosts:
             if g is h:
                 continue
-            path = [links[name] for name in scenario.path(h.name, g.name)]
-            delay = access_delay + sum(delay_of[link.name] for link in path)
-            loss = _combine_loss([access_loss] + [link.loss for link in path])
+            path = [links[name] for name in scenario.path(g.name, h.name)]
+            delay = float(g.link.delay) + sum(delay_of[link.name] for link in path) + access[0]
+            loss = _combine_loss([float(g.link.loss)] + [link.loss for link in path] + [access[1]])
             classes[(round(delay, 6), round(loss, 6))].append(g.ip)
-        default = (round(access_delay, 6), round(access_loss, 6))
-        numbers: dict[tuple[float, float], int] = {}
+        has_access = access[0] > 0 or access[1] > 0
+        if has_access:
+            hq.queues[ACCESS_QUEUE] = access
         for (delay, loss), ips in sorted(classes.items()):
-            if delay <= 0 and loss <= 0:
+            # Sources with nothing to wait, or only h's access link, take the last rule.
+            if (delay <= 0 and loss <= 0) or (has_access and (delay, loss) == access):
                 continue
-            number = numbers[(delay, loss)] = INPUT_QUEUE + 1 + len(numbers)
+            number = ACCESS_QUEUE + len(hq.queues) + (0 if has_access else 1)
             hq.queues[number] = (delay, loss)
             for ip in ips:
-                hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-d", ip, "-j", "NFQUEUE",
-                                 "--queue-num", str(number), "--queue-bypass"])
-        if default[0] > 0 or default[1] > 0:
-            # Anything else leaving the host (not a scenario host) pays the access link.
-            if default not in numbers:
-                numbers[default] = INPUT_QUEUE + 1 + len(numbers)
-                hq.queues[numbers[default]] = default
-            hq.rules.append(["-A", "OUTPUT", "-o", f"{h.name}-eth0", "-j", "NFQUEUE",
-                             "--queue-num", str(numbers[default]), "--queue-bypass"])
+                hq.rules.append(["-t", "mangle", "-A", "PREROUTING", "-i", interface, "-s", ip,
+                                 "-j", "NFQUEUE", "--queue-num", str(number), "--queue-bypass"])
+        if has_access:
+            hq.rules.append(["-t", "mangle", "-A", "PREROUTING", "-i", interface,
+                             "-j", "NFQUEUE", "--queue-num", str(ACCESS_QUEUE), "--queue-bypass"])
         if hq.queues:
             out[h.name] = hq
     return DelayPlan(out)
+
+
+def _delete_command(rule: list[str]) -> str:
+    """The ``iptables`` command deleting ``rule`` (``[-t TABLE] -A CHAIN ...``)."""
+    table = rule[:2] if rule[:1] == ["-t"] else []
+    rest = rule[len(table):]
+    return " ".join(["iptables", "-w", *table, "-D", *rest[1:]])
 
 
 def _is_ready(proc: subprocess.Popen[Any], log_path: Path, host: str) -> bool:
@@ -254,7 +260,7 @@ def remove_rules(network: Any, delay_plan: DelayPlan, logs: Path) -> None:
     """Deletes the iptables rules of ``delay_plan`` from every host (``iptables -D``, exactly
     the rules :func:`start_elements` appended; other rules of the host stay)."""
     _run_host_files(network, [(name, logs / f"iptables-{name}-remove.sh",
-                               "".join("iptables -w -D " + " ".join(rule[1:]) + "\n" for rule in hq.rules),
+                               "".join(_delete_command(rule) + "\n" for rule in hq.rules),
                                "sh -e {path}", "removing its delay rules")
                               for name, hq in sorted(delay_plan.hosts.items()) if hq.rules])
 
