@@ -581,9 +581,11 @@ class EmulatedNetwork:
                     f"switch {switch}")
 
     def ping(self, a: str, b: ScenarioHost | str, count: int = 5, interval: float = 0.2) -> list[float]:
-        """RTTs in ms of ``count`` pings from host ``a`` to host ``b``."""
+        """RTTs in ms of ``count`` pings from host ``a`` to host ``b``, from ``ping`` sending
+        the request to ``ping`` reading the answer (``-U``): the kernel's receive timestamp,
+        ping's default, is taken before the NFQUEUE element holds the answer for its path."""
         target = b if isinstance(b, ScenarioHost) else self.scenario.host(b)
-        out = self.node(a).cmd(f"ping -n -c {count} -i {interval} -W 2 {target.ip}")
+        out = self.node(a).cmd(f"ping -n -U -c {count} -i {interval} -W 2 {target.ip}")
         rtts = []
         for line in out.splitlines():
             if "time=" in line:
