@@ -81,7 +81,7 @@ fn parse_preset(s: &str) -> Result<Preset, String> {
 
 /// Loads the configuration, then serves until Ctrl-C or SIGTERM.
 pub async fn run(args: ComputerArgs) -> anyhow::Result<()> {
-    let executor = args.executor.http_executor()?;
+    let executor = args.executor.http_executor(args.max_request_bytes)?;
     let (mut config, source) = match (&args.config, args.preset, &executor) {
         (None, None, Some(_)) if args.speed_factor != 1.0 => {
             anyhow::bail!("--speed-factor scales a simulated computer: drop it, or drop --executor")

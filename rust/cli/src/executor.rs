@@ -76,9 +76,10 @@ fn parse_name_url(s: &str) -> Result<(String, String), String> {
 }
 
 impl ExecutorArgs {
-    /// The HTTP executor these flags ask for; `None` for the simulated computer. Errors name the
+    /// The HTTP executor these flags ask for, reading answers of at most `max_answer_bytes`
+    /// (the computer's largest message); `None` for the simulated computer. Errors name the
     /// flag and the fix.
-    pub fn http_executor(&self) -> anyhow::Result<Option<HttpExecutor>> {
+    pub fn http_executor(&self, max_answer_bytes: usize) -> anyhow::Result<Option<HttpExecutor>> {
         let http_flags = self.openfaas.is_some()
             || self.openwhisk.is_some()
             || !self.function_url.is_empty()
@@ -133,6 +134,7 @@ impl ExecutorArgs {
         };
         config.timeout = self.http_timeout;
         config.workers = self.workers;
+        config.max_answer_bytes = max_answer_bytes;
         Ok(Some(HttpExecutor::new(config)?))
     }
 }

@@ -60,6 +60,12 @@ async fn function(
             tokio::time::sleep(Duration::from_millis(300)).await;
             "done".into_response()
         }
+        // 2 MiB, its length known from the start, or streamed in chunks without one.
+        "big" => vec![b'x'; 2 << 20].into_response(),
+        "chunked" => axum::body::Body::from_stream(futures::stream::iter(
+            (0..4).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512 << 10])),
+        ))
+        .into_response(),
         "fail" => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "boom: the function crashed\n",
@@ -213,6 +219,32 @@ async fn a_500_answer_is_an_error_retcode_and_the_computer_keeps_serving() {
     );
     assert_eq!(resp.responder, computer.endpoint());
     assert_eq!(call(&mut c, "echo", "still", b"").await.retcode, "OK");
+    computer.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_largest_message_is_an_error_and_is_not_read_further() {
+    let (url, _) = function_server().await;
+    let mut config = HttpConfig::new(
+        Platform::OpenFaas {
+            gateway: url.clone(),
+        },
+        vec!["big".into(), "chunked".into(), "echo".into()],
+    );
+    config.max_answer_bytes = 1 << 20;
+    let (computer, mut c) = computer_for(config).await;
+    for name in ["big", "chunked"] {
+        let resp = call(&mut c, name, "", b"").await;
+        assert_eq!(
+            resp.retcode,
+            format!(
+                "Error: {name}: the answer of {url}/function/{name} is larger than 1048576 \
+                 bytes, the largest this computer sends on (--max-request-bytes)"
+            )
+        );
+        assert!(resp.output.is_empty() && resp.dataout.is_empty());
+    }
+    assert_eq!(call(&mut c, "echo", "after", b"").await.retcode, "OK");
     computer.shutdown().await.unwrap();
 }
 

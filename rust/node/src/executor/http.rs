@@ -72,12 +72,17 @@ pub struct HttpConfig {
     /// The body is always `datain` (the face function takes the image only, as the original
     /// reads `datain` only); otherwise `datain` when the call has one, else `input`.
     pub datain_only: bool,
+    /// Largest answer read from a function; a larger one is an error (it could not be sent
+    /// on anyway: the computer's `--max-request-bytes` bounds its messages both ways).
+    pub max_answer_bytes: usize,
 }
 
 /// Default time limit of one function call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of calls in flight at once.
 pub const DEFAULT_WORKERS: u32 = 4;
+/// Default largest answer of a function: the computer's default largest message.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = crate::computer::DEFAULT_MAX_REQUEST_BYTES;
 
 impl HttpConfig {
     /// Functions behind `platform` with the default limits and lambdaroute's errors.
@@ -91,6 +96,7 @@ impl HttpConfig {
             errors: ErrorStyle::Lambdaroute,
             processor: "http".into(),
             datain_only: false,
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }
     }
 
@@ -109,6 +115,7 @@ impl HttpConfig {
             errors: ErrorStyle::Original,
             processor: "face".into(),
             datain_only: true,
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
         }
     }
 
@@ -489,21 +496,29 @@ impl HttpExecutor {
                 };
                 self.error(name, partial, message)
             }
-            Err(e) if e.is_timeout() => {
+            Err(SendError::TooLarge) => {
+                let message = format!(
+                    "Error: {name}: the answer of {url} is larger than {} bytes, the largest \
+                     this computer sends on (--max-request-bytes)",
+                    self.config.max_answer_bytes
+                );
+                self.error(name, partial, message)
+            }
+            Err(SendError::Http(e)) if e.is_timeout() => {
                 let message = format!(
                     "Error: {name}: no answer from {url} within {} s",
                     fmt_secs(self.config.timeout)
                 );
                 self.error(name, partial, message)
             }
-            Err(e) => {
+            Err(SendError::Http(e)) => {
                 let message = format!("Error: {name}: cannot call {url}: {}", chain(&e));
                 self.error(name, partial, message)
             }
         }
     }
 
-    async fn send(&self, url: &Url, input: &str, datain: &[u8]) -> Result<Reply, reqwest::Error> {
+    async fn send(&self, url: &Url, input: &str, datain: &[u8]) -> Result<Reply, SendError> {
         let request = match &self.config.platform {
             Platform::OpenWhisk { .. } => {
                 let mut params = match serde_json::from_str::<serde_json::Value>(input) {
@@ -555,7 +570,7 @@ impl HttpExecutor {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let body = response.bytes().await?.to_vec();
+        let body = read_at_most(response, self.config.max_answer_bytes).await?;
         Ok(Reply {
             status,
             content_type,
@@ -568,6 +583,38 @@ struct Reply {
     status: reqwest::StatusCode,
     content_type: String,
     body: Vec<u8>,
+}
+
+/// Why a function's answer could not be had.
+enum SendError {
+    Http(reqwest::Error),
+    /// Larger than [`HttpConfig::max_answer_bytes`]: not read further.
+    TooLarge,
+}
+
+impl From<reqwest::Error> for SendError {
+    fn from(e: reqwest::Error) -> Self {
+        SendError::Http(e)
+    }
+}
+
+/// The body of `response`, refused as soon as it is known to pass `max` bytes (from its
+/// `Content-Length`, or as it arrives): a function cannot make the computer hold more.
+async fn read_at_most(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, SendError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(SendError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(SendError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// What an error answer says: the `error` of a JSON body (OpenWhisk's), else the text, on one
