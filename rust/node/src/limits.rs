@@ -445,7 +445,7 @@ where
         };
         let budget = CallBudget {
             state: Arc::clone(&self.state),
-            held: Arc::new(Mutex::new(Vec::new())),
+            held: Arc::default(),
         };
         let (mut parts, body) = request.into_parts();
         let body = Body::new(Metered::new(body, budget.clone(), Direction::Request));
@@ -473,7 +473,15 @@ where
 #[derive(Clone)]
 pub struct CallBudget {
     state: Arc<AdmissionState>,
-    held: Arc<Mutex<Vec<OwnedSemaphorePermit>>>,
+    held: Arc<Mutex<Held>>,
+}
+
+/// The permits of one call: one per share, merged as its messages arrive (no allocation per
+/// call beyond the budget itself).
+#[derive(Default)]
+struct Held {
+    requests: Option<OwnedSemaphorePermit>,
+    answers: Option<OwnedSemaphorePermit>,
 }
 
 impl CallBudget {
@@ -489,7 +497,12 @@ impl CallBudget {
 
     /// Bytes this call holds now.
     pub fn held(&self) -> usize {
-        self.held.lock().iter().map(|p| p.num_permits()).sum()
+        let held = self.held.lock();
+        [&held.requests, &held.answers]
+            .into_iter()
+            .flatten()
+            .map(OwnedSemaphorePermit::num_permits)
+            .sum()
     }
 
     fn reserve(&self, len: u32, direction: Direction) -> Result<(), Status> {
@@ -536,7 +549,15 @@ impl CallBudget {
                     pool.size, state.max_bytes
                 ))
             })?;
-        self.held.lock().push(permit);
+        let mut held = self.held.lock();
+        let slot = match direction {
+            Direction::Request => &mut held.requests,
+            Direction::Answer => &mut held.answers,
+        };
+        match slot {
+            Some(old) => old.merge(permit),
+            None => *slot = Some(permit),
+        }
         Ok(())
     }
 }
@@ -752,7 +773,7 @@ mod tests {
     fn budget(layer: &AdmissionLayer) -> CallBudget {
         CallBudget {
             state: Arc::clone(&layer.state),
-            held: Arc::new(Mutex::new(Vec::new())),
+            held: Arc::default(),
         }
     }
 
