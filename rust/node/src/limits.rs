@@ -532,7 +532,12 @@ impl CallBudget {
             "--max-bytes-in-flight"
         };
         if need > pool.size as u64 || need > u64::from(u32::MAX) {
-            let at_least = need * (state.max_bytes / pool.size.max(1)) as u64;
+            // A router's share is half the cap (the requests' half rounded up).
+            let at_least = if state.answers.is_some() {
+                need * 2
+            } else {
+                need
+            };
             return Err(Status::resource_exhausted(format!(
                 "{what} of {len} bytes counts {need} bytes in flight (it is held twice: decoded \
                  and copied), more than {share} allows, {} bytes: raise --max-bytes-in-flight \
@@ -831,6 +836,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.code(), tonic::Code::ResourceExhausted);
         // 30 bytes count 60, more than the requests' half (50): the cap must be 120.
+        assert!(
+            error.message().contains("at least 120"),
+            "{}",
+            error.message()
+        );
+        // An odd cap: the same, not the cap divided by the larger half.
+        let layer = limits(101).forwarding_admission(1000);
+        let error = metered(&layer, Direction::Request)
+            .account(&frame(30)[..5])
+            .unwrap_err();
         assert!(
             error.message().contains("at least 120"),
             "{}",
