@@ -1,34 +1,178 @@
-//! Connections from a router to its destinations (computers or other routers): one lazily
-//! connected HTTP/2 channel per destination, shared by all calls, and a bound on the calls in
-//! flight to each destination so that a slow destination queues at the router instead of
-//! piling up work it cannot serve.
+//! Connections from a router to its destinations (computers or other routers): one HTTP/2
+//! connection per destination, opened on first use and again after it closes, shared by all
+//! calls, and a bound on the calls in flight to each destination so that a slow destination
+//! queues at the router instead of piling up work it cannot serve.
+//!
+//! The connections are the `h2` crate's own, not tonic channels: a forwarded call is one
+//! stream whose HEADERS and DATA frames leave in one write, with no buffer task, client task
+//! or body pipe of its own (docs/benchmarks.md, "Where the time goes").
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::uri::{Authority, Scheme};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
+use tokio_rustls::TlsConnector;
+use tonic::transport::Endpoint;
+use tracing::debug;
 
+use crate::limits::clip;
 use crate::tls::ClientSecurity;
 
-/// A destination's channel and its in-flight bound.
-#[derive(Debug)]
+/// HTTP/2 flow-control windows of a forwarding connection: those of tonic's channels (hyper's
+/// defaults), so that large answers flow as they did.
+const STREAM_WINDOW: u32 = 2 << 20;
+const CONNECTION_WINDOW: u32 = 5 << 20;
+
+/// A destination: where it is, its connection, and its in-flight bound.
 pub struct Destination {
-    /// The lazily connected HTTP/2 channel, shared by every call to the destination.
-    pub channel: Channel,
+    address: Arc<str>,
+    scheme: Scheme,
+    authority: Authority,
+    connector: Arc<Connector>,
+    live: Mutex<Option<Live>>,
+    /// Serializes the opening of connections, so that concurrent first calls share one.
+    opening: tokio::sync::Mutex<()>,
     /// One permit per call in flight to the destination (`max_in_flight` permits).
     pub slots: Semaphore,
 }
 
-/// The channels of every destination a router has sent a call to.
-#[derive(Debug)]
+/// An open connection: a handle to open streams on, and whether its connection task still
+/// runs.
+struct Live {
+    sender: SendRequest<Bytes>,
+    open: Arc<AtomicBool>,
+}
+
+impl Live {
+    fn usable(&self) -> Option<SendRequest<Bytes>> {
+        self.open
+            .load(Ordering::Acquire)
+            .then(|| self.sender.clone())
+    }
+}
+
+/// How connections are opened: time limit, and TLS in secured mode.
+struct Connector {
+    connect_timeout: Duration,
+    tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Destination {
+    /// The destination's `scheme://authority`, for the requests sent to it.
+    pub fn origin(&self) -> (&Scheme, &Authority) {
+        (&self.scheme, &self.authority)
+    }
+
+    /// A handle on the destination's connection, opening one if there is none or the last
+    /// one closed (the destination restarted, say): a closed connection fails only the calls
+    /// that were on it.
+    pub async fn sender(&self) -> Result<SendRequest<Bytes>, String> {
+        if let Some(sender) = self.live.lock().as_ref().and_then(Live::usable) {
+            return Ok(sender);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(sender) = self.live.lock().as_ref().and_then(Live::usable) {
+            return Ok(sender);
+        }
+        let live = self.connect().await?;
+        let sender = live.sender.clone();
+        *self.live.lock() = Some(live);
+        Ok(sender)
+    }
+
+    async fn connect(&self) -> Result<Live, String> {
+        let connector = &self.connector;
+        let host = self.authority.host();
+        let port = self
+            .authority
+            .port_u16()
+            .expect("checked in Destination::new");
+        let tcp = tokio::time::timeout(
+            connector.connect_timeout,
+            TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "cannot connect within {:.1} s",
+                connector.connect_timeout.as_secs_f64()
+            )
+        })?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+        // A forwarded call is small and answered at once: never wait to fill a segment.
+        tcp.set_nodelay(true)
+            .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+        match &connector.tls {
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::try_from(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+                .map_err(|e| format!("not a TLS server name: {e}"))?;
+                let stream =
+                    tokio::time::timeout(connector.connect_timeout, tls.connect(name, tcp))
+                        .await
+                        .map_err(|_| "no TLS handshake within the connect timeout".to_owned())?
+                        .map_err(|e| format!("TLS handshake: {e}"))?;
+                self.handshake(stream).await
+            }
+            None => self.handshake(tcp).await,
+        }
+    }
+
+    async fn handshake<T>(&self, io: T) -> Result<Live, String>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .handshake::<_, Bytes>(io)
+            .await
+            .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        let open = Arc::new(AtomicBool::new(true));
+        let running = Arc::clone(&open);
+        let address = Arc::clone(&self.address);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(%address, %error, "connection to the destination closed");
+            }
+            running.store(false, Ordering::Release);
+        });
+        Ok(Live { sender, open })
+    }
+}
+
+/// The connections of every destination a router has sent a call to.
 pub struct Destinations {
     by_endpoint: RwLock<HashMap<Arc<str>, Arc<Destination>>>,
     max_in_flight: usize,
-    connect_timeout: Duration,
-    security: ClientSecurity,
+    connector: Result<Arc<Connector>, String>,
+}
+
+impl std::fmt::Debug for Destinations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destinations")
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Turn `host:port` (or a full `http://host:port` URI) into a plaintext tonic endpoint.
@@ -71,53 +215,65 @@ impl Destinations {
         Self {
             by_endpoint: RwLock::new(HashMap::new()),
             max_in_flight: max_in_flight.max(1),
-            connect_timeout,
-            security,
+            connector: security.tls_connector().map(|tls| {
+                Arc::new(Connector {
+                    connect_timeout,
+                    tls,
+                })
+            }),
         }
     }
 
-    /// The destination at `address`, creating its channel on first use.
+    /// The destination at `address` (`host:port`), created on first use; it connects on its
+    /// first call ([`Destination::sender`]).
     pub fn get(&self, address: &Arc<str>) -> Result<Arc<Destination>, String> {
         if let Some(destination) = self.by_endpoint.read().get(address) {
             return Ok(Arc::clone(destination));
         }
-        let channel = self
-            .security
-            .endpoint(address, self.connect_timeout)?
-            .connect_lazy();
+        let destination = Arc::new(self.new_destination(address)?);
         let mut by_endpoint = self.by_endpoint.write();
-        let destination = by_endpoint.entry(Arc::clone(address)).or_insert_with(|| {
-            Arc::new(Destination {
-                channel,
-                slots: Semaphore::new(self.max_in_flight),
-            })
-        });
+        let destination = by_endpoint
+            .entry(Arc::clone(address))
+            .or_insert(destination);
         Ok(Arc::clone(destination))
+    }
+
+    fn new_destination(&self, address: &Arc<str>) -> Result<Destination, String> {
+        let connector = Arc::clone(self.connector.as_ref()?);
+        let scheme = if connector.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        // The same addresses as a tonic endpoint takes: `host:port`, or a full URI.
+        let uri = endpoint_with_scheme(address, connector.connect_timeout, scheme.as_str())?
+            .uri()
+            .clone();
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("invalid endpoint '{}': no host", clip(address)))?;
+        Ok(Destination {
+            address: Arc::clone(address),
+            scheme,
+            authority,
+            connector,
+            live: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            slots: Semaphore::new(self.max_in_flight),
+        })
     }
 
     /// Connect to `address` ahead of its first call, so that the first call's latency, which
     /// feeds the estimator, is not inflated by the TCP and HTTP/2 handshakes. Waits at most
-    /// `patience`; a slower or failed connection attempt leaves a lazy channel behind.
+    /// `patience`; a slower or failed attempt leaves the connection to the first call.
     pub async fn warm(&self, address: &Arc<str>, patience: Duration) -> Result<(), String> {
-        if self.by_endpoint.read().contains_key(address) {
-            return Ok(());
-        }
-        let endpoint = self.security.endpoint(address, self.connect_timeout)?;
-        if let Ok(Ok(channel)) = tokio::time::timeout(patience, endpoint.connect()).await {
-            self.by_endpoint
-                .write()
-                .entry(Arc::clone(address))
-                .or_insert_with(|| {
-                    Arc::new(Destination {
-                        channel,
-                        slots: Semaphore::new(self.max_in_flight),
-                    })
-                });
-        }
+        let destination = self.get(address)?;
+        let _ = tokio::time::timeout(patience, destination.sender()).await;
         Ok(())
     }
 
-    /// Forget a destination's channel (it failed or left every table).
+    /// Forget a destination's connection (it failed or left every table).
     pub fn forget(&self, address: &str) {
         self.by_endpoint.write().remove(address);
     }

@@ -13,7 +13,7 @@
 //!   from the 5-byte gRPC header, before its body is buffered. A message counts twice, as a
 //!   node holds it twice at worst (decoded, and the buffer it came in or the copy going out);
 //!   a router splits the cap between requests and the answers of its destinations
-//!   ([`CallBudget`], [`MeteredAnswers`]), so that the node's memory for calls stays under it.
+//!   ([`CallBudget`], [`CallBudget::charge_answer`]), so that the node's memory for calls stays under it.
 //! - [`return_large_buffers`]: freed large buffers go back to the system.
 
 use std::future::Future;
@@ -485,14 +485,14 @@ struct Held {
 }
 
 impl CallBudget {
-    /// `body`, an answer this call receives from a destination, charged to the call as it
-    /// arrives: refused with `RESOURCE_EXHAUSTED` from its header when the answers' share is
-    /// full. Unchanged on a listener without an answers' share.
-    pub fn meter_answer(&self, body: Body) -> Body {
+    /// Charges an answer of `len` bytes, which this call receives from a destination, to the
+    /// call, from its gRPC header, before it is buffered: `RESOURCE_EXHAUSTED` when the
+    /// answers' share is full. Nothing on a listener without an answers' share.
+    pub fn charge_answer(&self, len: u32) -> Result<(), Status> {
         if self.state.answers.is_none() {
-            return body;
+            return Ok(());
         }
-        Body::new(Metered::new(body, self.clone(), Direction::Answer))
+        self.reserve(len, Direction::Answer)
     }
 
     /// Bytes this call holds now.
@@ -717,48 +717,6 @@ impl http_body::Body for Holding {
     }
 }
 
-/// A destination's channel whose answers are charged to the forwarded call's budget
-/// ([`CallBudget::meter_answer`]): what a router's dispatcher calls through.
-#[derive(Clone)]
-pub struct MeteredAnswers<S> {
-    inner: S,
-    budget: Option<CallBudget>,
-}
-
-impl<S> MeteredAnswers<S> {
-    /// `inner`, with the answers charged to `budget` (none: not charged, e.g. a router
-    /// without listeners).
-    pub fn new(inner: S, budget: Option<CallBudget>) -> Self {
-        MeteredAnswers { inner, budget }
-    }
-}
-
-impl<S> tower_service::Service<Request> for MeteredAnswers<S>
-where
-    S: tower_service::Service<Request, Response = Response>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let answer = self.inner.call(request);
-        let budget = self.budget.clone();
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(match budget {
-                Some(budget) => response.map(|body| budget.meter_answer(body)),
-                None => response,
-            })
-        })
-    }
-}
-
 /// Makes glibc's allocator give buffers of 1 MiB and more back to the system when they are
 /// freed. Its default threshold rises to the largest buffer freed so far, after which large
 /// messages are carved from heaps that stay resident: a node that once served a burst of
@@ -865,20 +823,17 @@ mod tests {
                 .account(&frame(1)[..5])
                 .is_err()
         );
-        let mut answer = Metered::new(Body::empty(), call.clone(), Direction::Answer);
-        answer.account(&frame(40)).unwrap();
+        call.charge_answer(40).unwrap();
         assert_eq!(call.held(), 180);
         let other = budget(&layer);
-        let error = Metered::new(Body::empty(), other, Direction::Answer)
-            .account(&frame(20)[..5])
-            .unwrap_err();
+        let error = other.charge_answer(20).unwrap_err();
         assert!(
             error.message().contains("answer bytes"),
             "{}",
             error.message()
         );
-        // Dropping the bodies keeps the permits: they go with the call's last handle.
-        drop((request, answer));
+        // Dropping the body keeps the permits: they go with the call's last handle.
+        drop(request);
         assert_eq!(
             layer
                 .state

@@ -396,6 +396,39 @@ impl NodeTls {
             .timeout(handshake))
     }
 
+    /// The rustls side of [`NodeTls::client_config`], for connections made without tonic (a
+    /// router's forwarding connections): the CA as the only root, the node's certificate
+    /// when it has one, HTTP/2 by ALPN.
+    fn rustls_client_config(&self) -> Result<rustls::ClientConfig, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&self.ca_pem) {
+            let cert = cert.map_err(|e| format!("the CA certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("the CA certificate: {e}"))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .with_root_certificates(roots);
+        let mut config = match &self.identity {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("the node certificate: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| format!("the node's private key: {e}"))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("the node certificate: {e}"))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(config)
+    }
+
     fn client_config(&self) -> ClientTlsConfig {
         let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
         match &self.identity {
@@ -619,6 +652,19 @@ impl ClientSecurity {
                     .map_err(|e| format!("TLS towards {}: {e}", crate::limits::clip(address)))
             }
             None => Ok(endpoint),
+        }
+    }
+
+    /// The TLS connector of connections made without tonic (a router's forwarding
+    /// connections), with the same certificates as [`ClientSecurity::endpoint`]; `None` in
+    /// plain mode.
+    pub(crate) fn tls_connector(&self) -> Result<Option<tokio_rustls::TlsConnector>, String> {
+        match &self.tls {
+            Some(tls) => {
+                let config = tls.rustls_client_config()?;
+                Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(config))))
+            }
+            None => Ok(None),
         }
     }
 

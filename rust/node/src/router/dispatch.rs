@@ -9,13 +9,11 @@ use lambdaroute_core::table::{Choice, TableError, TableKind};
 use lambdaroute_proto::RETCODE_OK;
 use lambdaroute_proto::uiiit::edge_server_server::EdgeServer;
 use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse};
-use prost::Message as _;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Request, Response, Status};
 use tracing::{debug, warn};
 
-use super::RouterState;
-use crate::limits::{CallBudget, MeteredAnswers};
+use super::{RouterState, forward};
+use crate::limits::CallBudget;
 use crate::metrics::{LambdaMetrics, RouterMetrics};
 
 /// A request that has crossed more routers than this is answered "loop detected" (upstream's rule).
@@ -88,13 +86,13 @@ impl EdgeServer for Dispatcher {
         } else {
             TableKind::Overall
         };
-        // Shared by every attempt: an attempt encodes it straight from here (`ForwardCodec`),
-        // so a call's request is held once, never copied, whatever the retries.
-        let forwarded = Arc::new(LambdaRequest {
+        // Shared by every attempt: an attempt encodes it straight from here, so a call's
+        // request is held once, never copied, whatever the retries.
+        let forwarded = LambdaRequest {
             forward: true,
             hops: request.hops + 1,
             ..request
-        });
+        };
 
         // The lambda's series, from the first pass on (None without metrics).
         let mut series: Option<Arc<LambdaMetrics>> = None;
@@ -170,7 +168,7 @@ impl EdgeServer for Dispatcher {
 
             let started = tokio::time::Instant::now();
             let attempt = self
-                .forward(&destination, Arc::clone(&forwarded), budget.as_ref())
+                .forward(&destination, &forwarded, budget.as_ref())
                 .await;
             let latency = started.elapsed();
             match attempt {
@@ -266,7 +264,7 @@ impl Dispatcher {
     async fn forward(
         &self,
         destination: &Arc<str>,
-        request: Arc<LambdaRequest>,
+        request: &LambdaRequest,
         budget: Option<&CallBudget>,
     ) -> Attempt {
         let target = match self.state.destinations.get(destination) {
@@ -277,21 +275,12 @@ impl Dispatcher {
         let Ok(_slot) = target.slots.acquire().await else {
             return Attempt::Failed("destination closed".into());
         };
-        let channel = MeteredAnswers::new(target.channel.clone(), budget.cloned());
-        let mut client = tonic::client::Grpc::new(channel)
-            .max_decoding_message_size(options.max_request_bytes)
-            .max_encoding_message_size(options.max_request_bytes);
-        let call = async move {
-            client
-                .ready()
-                .await
-                .map_err(|e| Status::unavailable(format!("destination not ready: {e}")))?;
-            client
-                .unary(Request::new(request), RUN_LAMBDA.clone(), ForwardCodec)
-                .await
+        let call = async {
+            let sender = target.sender().await.map_err(Status::unavailable)?;
+            forward::run_lambda(&target, sender, request, options.max_request_bytes, budget).await
         };
         match tokio::time::timeout(options.call_timeout, call).await {
-            Ok(Ok(response)) => Attempt::Answered(response.into_inner()),
+            Ok(Ok(response)) => Attempt::Answered(response),
             Ok(Err(status)) if is_request_error(&status) => Attempt::Rejected(status),
             Ok(Err(status)) => Attempt::Failed(format!("{}: {}", status.code(), status.message())),
             Err(_) => Attempt::Failed(format!(
@@ -299,54 +288,6 @@ impl Dispatcher {
                 humanize(options.call_timeout)
             )),
         }
-    }
-}
-
-/// The method a router forwards to: `uiiit.rpc.EdgeServer/RunLambda`.
-static RUN_LAMBDA: std::sync::LazyLock<http::uri::PathAndQuery> = std::sync::LazyLock::new(|| {
-    http::uri::PathAndQuery::from_static("/uiiit.rpc.EdgeServer/RunLambda")
-});
-
-/// The codec of a forwarded call: encodes the request from a shared reference, so that the
-/// retries of a call send the one copy the router holds instead of a clone per attempt (the
-/// generated client takes its request by value); decodes the answer as the generated client.
-#[derive(Clone, Copy, Debug, Default)]
-struct ForwardCodec;
-
-impl Codec for ForwardCodec {
-    type Encode = Arc<LambdaRequest>;
-    type Decode = LambdaResponse;
-    type Encoder = ForwardCodec;
-    type Decoder = ForwardCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ForwardCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ForwardCodec
-    }
-}
-
-impl Encoder for ForwardCodec {
-    type Item = Arc<LambdaRequest>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Self::Item, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        // EncodeBuf grows as needed: encoding cannot run out of space.
-        item.encode(buf)
-            .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
-    }
-}
-
-impl Decoder for ForwardCodec {
-    type Item = LambdaResponse;
-    type Error = Status;
-
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<LambdaResponse>, Status> {
-        LambdaResponse::decode(buf)
-            .map(Some)
-            .map_err(|e| Status::internal(format!("cannot decode the answer: {e}")))
     }
 }
 

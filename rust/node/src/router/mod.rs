@@ -5,6 +5,7 @@
 //! [`Announcer`] keeps the router announced and reports the destinations that fail.
 
 mod dispatch;
+mod forward;
 mod in_process;
 mod marks_service;
 mod table_service;
