@@ -23,6 +23,11 @@ fn loopback() -> SocketAddr {
 
 /// A computer whose lambda `f` takes `service_ms` on an idle computer.
 async fn start_computer(service_ms: f64) -> ComputerHandle {
+    start_computer_on(loopback(), service_ms).await
+}
+
+/// The same, listening on `listen`.
+async fn start_computer_on(listen: SocketAddr, service_ms: f64) -> ComputerHandle {
     let yaml = format!(
         "processors:\n  - {{ name: cpu, type: cpu, speed: 1.0e9, cores: 4, memory: 1073741824 }}\n\
          containers:\n  - {{ name: c, processor: cpu, lambda: f, num_workers: 4 }}\n\
@@ -30,7 +35,7 @@ async fn start_computer(service_ms: f64) -> ComputerHandle {
         ops = service_ms * 1e6
     );
     let config = computer::parse_config(Path::new("test.yaml"), &yaml).unwrap();
-    computer::spawn(ComputerOptions::new(loopback(), config))
+    computer::spawn(ComputerOptions::new(listen, config))
         .await
         .unwrap()
 }
@@ -275,6 +280,48 @@ fn metric(registry: &Registry, series: &str) -> Option<f64> {
         let (s, v) = l.rsplit_once(' ')?;
         (s == series).then(|| v.parse().unwrap())
     })
+}
+
+#[tokio::test]
+async fn a_destination_that_restarts_on_its_port_keeps_its_entry_and_takes_the_next_call() {
+    let mut registry = Registry::default();
+    let router = router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        metrics: Some(RouterMetrics::register(&mut registry)),
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap();
+    let first = start_computer(1.0).await;
+    let listen = first.lambda_addr();
+    let endpoint = first.endpoint().to_owned();
+    let mut table = table_of(&router).await;
+    table.change("f", &endpoint, 1.0, true).await.unwrap();
+    assert_eq!(call(&router, request("f")).await.retcode, "OK");
+
+    // The router's connection closes with the computer; the next call opens a new one
+    // instead of failing the destination.
+    first.shutdown().await.unwrap();
+    let second = start_computer_on(listen, 1.0).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let response = call(&router, request("f")).await;
+        assert_eq!(response.retcode, "OK");
+        assert_eq!(response.responder, second.endpoint());
+    }
+    let f = "{lambda=\"f\"}";
+    assert_eq!(
+        metric(&registry, &format!("lambdaroute_router_retries_total{f}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &registry,
+            "lambdaroute_router_table_entries{table=\"overall\"}"
+        ),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
