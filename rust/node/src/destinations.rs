@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use http::Uri;
 use http::uri::{Authority, Scheme};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpStream;
@@ -23,6 +24,7 @@ use tonic::transport::Endpoint;
 use tracing::debug;
 
 use crate::limits::clip;
+use crate::router::RUN_LAMBDA_PATH;
 use crate::tls::ClientSecurity;
 
 /// HTTP/2 flow-control windows of a forwarding connection: those of tonic's channels (hyper's
@@ -33,8 +35,9 @@ const CONNECTION_WINDOW: u32 = 5 << 20;
 /// A destination: where it is, its connection, and its in-flight bound.
 pub struct Destination {
     address: Arc<str>,
-    scheme: Scheme,
     authority: Authority,
+    /// Where its calls go: `scheme://authority/uiiit.rpc.EdgeServer/RunLambda`.
+    run_lambda: Uri,
     connector: Arc<Connector>,
     live: Mutex<Option<Live>>,
     /// Serializes the opening of connections, so that concurrent first calls share one.
@@ -73,9 +76,9 @@ impl std::fmt::Debug for Destination {
 }
 
 impl Destination {
-    /// The destination's `scheme://authority`, for the requests sent to it.
-    pub fn origin(&self) -> (&Scheme, &Authority) {
-        (&self.scheme, &self.authority)
+    /// The URI of its `RunLambda` method, built once (a clone per call is a reference count).
+    pub fn run_lambda_uri(&self) -> &Uri {
+        &self.run_lambda
     }
 
     /// A handle on the destination's connection, opening one if there is none or the last
@@ -97,34 +100,32 @@ impl Destination {
 
     async fn connect(&self) -> Result<Live, String> {
         let connector = &self.connector;
-        let host = self.authority.host();
+        // An IPv6 literal without its brackets, for the socket and the TLS server name.
+        let host = self
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = self
             .authority
             .port_u16()
-            .expect("checked in Destination::new");
-        let tcp = tokio::time::timeout(
-            connector.connect_timeout,
-            TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)),
-        )
-        .await
-        .map_err(|_| {
-            format!(
-                "cannot connect within {:.1} s",
-                connector.connect_timeout.as_secs_f64()
-            )
-        })?
-        .map_err(|e| format!("cannot connect: {e}"))?;
+            .expect("checked in Destinations::new_destination");
+        let tcp = tokio::time::timeout(connector.connect_timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| {
+                format!(
+                    "cannot connect within {:.1} s",
+                    connector.connect_timeout.as_secs_f64()
+                )
+            })?
+            .map_err(|e| format!("cannot connect: {e}"))?;
         // A forwarded call is small and answered at once: never wait to fill a segment.
         tcp.set_nodelay(true)
             .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
         match &connector.tls {
             Some(tls) => {
-                let name = rustls_pki_types::ServerName::try_from(
-                    host.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_owned(),
-                )
-                .map_err(|e| format!("not a TLS server name: {e}"))?;
+                let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| format!("not a TLS server name: {e}"))?;
                 let stream =
                     tokio::time::timeout(connector.connect_timeout, tls.connect(name, tcp))
                         .await
@@ -253,10 +254,16 @@ impl Destinations {
             .authority()
             .cloned()
             .ok_or_else(|| format!("invalid endpoint '{}': no host", clip(address)))?;
+        let run_lambda = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query(RUN_LAMBDA_PATH)
+            .build()
+            .map_err(|e| format!("invalid endpoint '{}': {e}", clip(address)))?;
         Ok(Destination {
             address: Arc::clone(address),
-            scheme,
             authority,
+            run_lambda,
             connector,
             live: Mutex::new(None),
             opening: tokio::sync::Mutex::new(()),

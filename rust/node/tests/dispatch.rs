@@ -40,6 +40,18 @@ async fn start_computer_on(listen: SocketAddr, service_ms: f64) -> ComputerHandl
         .unwrap()
 }
 
+/// A router with the default policy that counts into `registry`.
+async fn start_router_with_metrics(registry: &mut Registry) -> RouterHandle {
+    router::spawn(RouterOptions {
+        listen: loopback(),
+        table_listen: loopback(),
+        metrics: Some(RouterMetrics::register(registry)),
+        ..RouterOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// A connection to `router`'s table service.
 async fn table_of(router: &RouterHandle) -> TableClient {
     TableClient::connect(&router.table_listen.to_string())
@@ -285,14 +297,7 @@ fn metric(registry: &Registry, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn a_destination_that_restarts_on_its_port_keeps_its_entry_and_takes_the_next_call() {
     let mut registry = Registry::default();
-    let router = router::spawn(RouterOptions {
-        listen: loopback(),
-        table_listen: loopback(),
-        metrics: Some(RouterMetrics::register(&mut registry)),
-        ..RouterOptions::default()
-    })
-    .await
-    .unwrap();
+    let router = start_router_with_metrics(&mut registry).await;
     let first = start_computer(1.0).await;
     let listen = first.lambda_addr();
     let endpoint = first.endpoint().to_owned();
@@ -327,14 +332,7 @@ async fn a_destination_that_restarts_on_its_port_keeps_its_entry_and_takes_the_n
 #[tokio::test]
 async fn a_failed_destination_counts_one_retry_and_the_call_once() {
     let mut registry = Registry::default();
-    let router = router::spawn(RouterOptions {
-        listen: loopback(),
-        table_listen: loopback(),
-        metrics: Some(RouterMetrics::register(&mut registry)),
-        ..RouterOptions::default()
-    })
-    .await
-    .unwrap();
+    let router = start_router_with_metrics(&mut registry).await;
     let computer = start_computer(1.0).await;
     // New entries are tried oldest first: the dead one takes the first call, fails and goes.
     let mut table = table_of(&router).await;

@@ -5,16 +5,13 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h2::client::SendRequest;
-use http::{HeaderValue, Method, Request, Uri, header};
+use http::{HeaderValue, Method, Request, header};
 use lambdaroute_proto::uiiit::{LambdaRequest, LambdaResponse};
 use prost::Message as _;
 use tonic::Status;
 
 use crate::destinations::Destination;
 use crate::limits::CallBudget;
-
-/// The method a router forwards to.
-const RUN_LAMBDA: &str = "/uiiit.rpc.EdgeServer/RunLambda";
 
 /// The 5-byte prefix of a gRPC message: a compression flag and the length.
 const PREFIX: usize = 5;
@@ -30,16 +27,9 @@ pub(super) async fn run_lambda(
     budget: Option<&CallBudget>,
 ) -> Result<LambdaResponse, Status> {
     let frame = encode(request, max_message)?;
-    let (scheme, authority) = destination.origin();
-    let uri = Uri::builder()
-        .scheme(scheme.clone())
-        .authority(authority.clone())
-        .path_and_query(RUN_LAMBDA)
-        .build()
-        .map_err(|e| Status::internal(format!("request URI: {e}")))?;
     let head = Request::builder()
         .method(Method::POST)
-        .uri(uri)
+        .uri(destination.run_lambda_uri().clone())
         .header(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
